@@ -1,0 +1,171 @@
+"""Reads ``template.yaml``: the one definition of the table, the functions, their routes and their stream events.
+
+Tests, the local stack and the operator scripts all build what they need from here, so nothing in them can
+drift from what ``sam deploy`` creates. Intrinsic functions are resolved against a ``context`` that maps
+parameter and resource logical ids to the local values standing in for them (a table name, a queue ARN...).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from samcli.yamlhelper import yaml_parse
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+TABLE_LOGICAL_ID = "MessagesTable"
+
+_NO_VALUE = object()
+
+
+@lru_cache(maxsize=4)
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    return yaml_parse(path.read_text())
+
+
+def parameter_defaults(template: Mapping[str, Any]) -> dict[str, Any]:
+    """Each parameter's default (CommaDelimitedList defaults split into lists, as CloudFormation does)."""
+    defaults: dict[str, Any] = {}
+    for name, spec in template.get("Parameters", {}).items():
+        if "Default" not in spec:
+            continue
+        value = spec["Default"]
+        if spec.get("Type") == "CommaDelimitedList":
+            value = [part for part in str(value).split(",") if part] if value else []
+        defaults[name] = value
+    return defaults
+
+
+def resolve(value: Any, context: Mapping[str, Any]) -> Any:
+    """Resolves Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::If and Fn::Equals/Not against ``context``.
+
+    ``context`` maps a parameter or logical id to its value, and ``"Logical.Attribute"`` to an attribute.
+    Conditions are looked up under ``"Condition:<name>"``. A Ref or attribute missing from it raises KeyError,
+    so a local stand-in that forgot a value fails loudly instead of passing the literal through.
+    """
+    if isinstance(value, list):
+        resolved = [resolve(item, context) for item in value]
+        return [item for item in resolved if item is not _NO_VALUE]
+    if not isinstance(value, Mapping):
+        return value
+    if len(value) == 1:
+        (key, arg), = value.items()
+        if key == "Ref":
+            return _NO_VALUE if arg == "AWS::NoValue" else context[arg]
+        if key == "Fn::GetAtt":
+            logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            return context[f"{logical}.{attribute}"]
+        if key == "Fn::Sub":
+            return _substitute(arg, context)
+        if key == "Fn::Join":
+            separator, items = arg
+            return separator.join(str(item) for item in resolve(items, context))
+        if key == "Fn::If":
+            condition, when_true, when_false = arg
+            return resolve(when_true if context[f"Condition:{condition}"] else when_false, context)
+        if key == "Fn::Equals":
+            left, right = resolve(arg, context)
+            return left == right
+        if key == "Fn::Not":
+            return not resolve(arg[0], context)
+    resolved = {key: resolve(item, context) for key, item in value.items()}
+    return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
+
+
+def _substitute(arg: Any, context: Mapping[str, Any]) -> str:
+    text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], resolve(arg[1], context))
+
+    def lookup(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in variables:
+            return str(variables[name])
+        return str(context[name])
+
+    return re.sub(r"\$\{([^}!]+)\}", lookup, text)
+
+
+def table_definition(template: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+    """``create_table`` arguments for the messages table, exactly as the template declares it."""
+    properties = resolve(template["Resources"][TABLE_LOGICAL_ID]["Properties"], context)
+    definition = {
+        key: properties[key]
+        for key in ("TableName", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode",
+                    "StreamSpecification")
+        if key in properties
+    }
+    if "StreamSpecification" in definition:
+        definition["StreamSpecification"] = {"StreamEnabled": True, **definition["StreamSpecification"]}
+    return definition
+
+
+def time_to_live_attribute(template: Mapping[str, Any]) -> str | None:
+    spec = template["Resources"][TABLE_LOGICAL_ID]["Properties"].get("TimeToLiveSpecification")
+    return spec["AttributeName"] if spec and spec.get("Enabled") else None
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    method: str
+    path: str
+    authorized: bool
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """A DynamoDB event source mapping, with every property the template sets (resolved)."""
+
+    name: str
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler_module: str
+    handler_function: str
+    environment: dict[str, str]
+    timeout_seconds: int
+    memory_mb: int
+    routes: list[HttpRoute] = field(default_factory=list)
+    stream_events: list[StreamEvent] = field(default_factory=list)
+
+
+def function_specs(template: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, FunctionSpec]:
+    """Every AWS::Serverless::Function, with Globals merged in as SAM merges them."""
+    globals_ = template.get("Globals", {}).get("Function", {})
+    specs: dict[str, FunctionSpec] = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource["Properties"]
+        module, function = properties.get("Handler", globals_.get("Handler")).rsplit(".", 1)
+        environment = {
+            **globals_.get("Environment", {}).get("Variables", {}),
+            **properties.get("Environment", {}).get("Variables", {}),
+        }
+        routes: list[HttpRoute] = []
+        stream_events: list[StreamEvent] = []
+        for event_name, event in properties.get("Events", {}).items():
+            event_properties = event.get("Properties", {})
+            if event["Type"] == "HttpApi":
+                authorizer = event_properties.get("Auth", {}).get("Authorizer")
+                routes.append(HttpRoute(event_properties["Method"].upper(), event_properties["Path"],
+                                        authorized=authorizer != "NONE"))
+            elif event["Type"] == "DynamoDB":
+                stream_events.append(StreamEvent(event_name, resolve(event_properties, context)))
+        specs[logical_id] = FunctionSpec(
+            logical_id=logical_id,
+            code_dir=REPO_ROOT / properties["CodeUri"],
+            handler_module=module,
+            handler_function=function,
+            environment={key: str(value) for key, value in resolve(environment, context).items()},
+            timeout_seconds=int(properties.get("Timeout", globals_.get("Timeout", 3))),
+            memory_mb=int(properties.get("MemorySize", globals_.get("MemorySize", 128))),
+            routes=routes,
+            stream_events=stream_events,
+        )
+    return specs

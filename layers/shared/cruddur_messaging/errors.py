@@ -1,0 +1,55 @@
+"""Errors the domain raises; the HTTP layer turns each into a JSON body with a stable code and a status."""
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """An error a client can act on. ``code`` is stable and machine-readable; ``message`` is for humans."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class RuleViolation(ApiError):
+    """A well-formed request that breaks a business rule (blank message, messaging yourself, ...)."""
+
+    status = 422
+    code = "unprocessable"
+
+
+class DependencyUnavailable(ApiError):
+    """PostgreSQL or DynamoDB could not be reached after the bounded retries; the client may retry later."""
+
+    status = 503
+    code = "dependency_unavailable"
+    retry_after_seconds = 2

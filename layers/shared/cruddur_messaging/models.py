@@ -1,0 +1,90 @@
+"""The nouns of the messaging domain and the shapes the API returns, in one place."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Generic, TypeVar
+
+MESSAGE_MAX_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class User:
+    uuid: str
+    handle: str
+    display_name: str
+    cognito_user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class UserShort:
+    """The public card of a user (``GET /api/users/{handle}/short``)."""
+
+    uuid: str
+    handle: str
+    display_name: str
+
+    @classmethod
+    def of(cls, user: User) -> "UserShort":
+        return cls(uuid=user.uuid, handle=user.handle, display_name=user.display_name)
+
+
+@dataclass(frozen=True)
+class MessageGroupSummary:
+    """One conversation in the caller's list: ``uuid`` is the group, the names are the *other* member's."""
+
+    uuid: str
+    display_name: str
+    handle: str
+    message: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message: ``uuid`` is the message's own uuid, the names are the sender's."""
+
+    uuid: str
+    display_name: str
+    handle: str
+    message: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class CreatedMessage:
+    """The answer to ``POST /api/messages``; ``message_group_uuid`` only when the request named a handle."""
+
+    message: Message
+    message_group_uuid: str | None = None
+
+    def to_body(self) -> dict[str, str]:
+        body = asdict(self.message)
+        if self.message_group_uuid is not None:
+            body = {"message_group_uuid": self.message_group_uuid, **body}
+        return body
+
+
+@dataclass(frozen=True)
+class Membership:
+    """The two members of a message group, read strongly consistently for every access check."""
+
+    message_group_uuid: str
+    member_uuids: frozenset[str]
+
+    def includes(self, user_uuid: str) -> bool:
+        return user_uuid in self.member_uuids
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    limit: int
+    cursor: str | None = None
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
