@@ -1,0 +1,83 @@
+"""An embedded PostgreSQL (the ``pgserver`` package) with the Cruddur schema and seed applied.
+
+The server listens on a unix socket in its data directory; ``database_url`` is a libpq URI that psycopg2 and
+psql both accept. Used by the integration tests, the local stack and ``bin/db/*``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+from devtools.template import REPO_ROOT
+
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+SCHEMA_SQL = REPO_ROOT / "db" / "schema.sql"
+SEED_SQL = REPO_ROOT / "db" / "seed.sql"
+DATABASE_NAME = "cruddur"
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path, database: str = DATABASE_NAME) -> None:
+        self.data_dir = Path(data_dir)
+        self.database = database
+        self._server = None
+
+    def start(self) -> "EmbeddedPostgres":
+        import pgserver  # imported here: only the processes that run a server pay for it
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+    @property
+    def admin_url(self) -> str:
+        assert self._server is not None, "server not started"
+        return self._server.get_uri("postgres")
+
+    @property
+    def database_url(self) -> str:
+        assert self._server is not None, "server not started"
+        return self._server.get_uri(self.database)
+
+    def _run_as_admin(self, statement: sql.Composable, params: tuple[object, ...] = ()) -> list[tuple]:
+        """Runs one statement in autocommit (CREATE/DROP DATABASE cannot run inside a transaction)."""
+        connection = psycopg2.connect(self.admin_url)
+        try:
+            connection.autocommit = True
+            with connection.cursor() as cursor:
+                cursor.execute(statement, params)
+                return cursor.fetchall() if cursor.description else []
+        finally:
+            connection.close()
+
+    def create_database(self) -> None:
+        exists = self._run_as_admin(sql.SQL("SELECT 1 FROM pg_database WHERE datname = %s"), (self.database,))
+        if not exists:
+            self._run_as_admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+
+    def drop_database(self) -> None:
+        self._run_as_admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database)))
+
+    def run_sql_file(self, path: Path) -> None:
+        connection = psycopg2.connect(self.database_url)
+        try:
+            with connection, connection.cursor() as cursor:
+                cursor.execute(path.read_text())
+        finally:
+            connection.close()
+
+    def setup(self) -> "EmbeddedPostgres":
+        """Creates the database if needed and applies the schema and the seed (both repeatable)."""
+        self.create_database()
+        self.run_sql_file(SCHEMA_SQL)
+        self.run_sql_file(SEED_SQL)
+        return self
