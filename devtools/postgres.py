@@ -13,7 +13,9 @@ from psycopg2 import sql
 
 from devtools.template import REPO_ROOT
 
-os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+_RUNTIME_DIR = Path(os.environ.get("TMPDIR", "/tmp")) / f"cruddur-runtime-{os.getuid()}"
+_RUNTIME_DIR.mkdir(mode=0o700, exist_ok=True)
+os.environ.setdefault("XDG_RUNTIME_DIR", str(_RUNTIME_DIR))
 
 SCHEMA_SQL = REPO_ROOT / "db" / "schema.sql"
 SEED_SQL = REPO_ROOT / "db" / "seed.sql"

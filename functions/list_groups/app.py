@@ -1,0 +1,25 @@
+"""GET /api/message_groups: the caller's conversations, newest first (pattern B)."""
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cruddur_messaging.config import get_settings
+from cruddur_messaging.domain.identity import resolve_caller
+from cruddur_messaging.domain.list_groups import list_groups
+from cruddur_messaging.http.api import build_resolver, caller_sub, page_request, page_response
+from cruddur_messaging.observability import logger, metrics, tracer
+
+get_settings()
+app = build_resolver()
+
+
+@app.get("/api/message_groups")
+def get_message_groups():
+    caller = resolve_caller(caller_sub(app.current_event))
+    return page_response(app.current_event, list_groups(caller, page_request(app.current_event)))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""Data access: DynamoDB (messages, groups) and PostgreSQL (users), each behind a small interface."""

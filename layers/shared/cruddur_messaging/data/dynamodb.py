@@ -1,0 +1,55 @@
+"""The DynamoDB table handle, created once per container, and translation of outages into a 503."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Iterator
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+
+from cruddur_messaging.config import get_settings
+from cruddur_messaging.errors import DependencyUnavailable
+from cruddur_messaging.observability import logger
+
+# Bounded: the SDK retries throttling and transient errors a few times, well inside the function timeout.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=3)
+
+UNAVAILABLE_ERROR_CODES = frozenset({
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+})
+
+
+@lru_cache(maxsize=1)
+def dynamodb_resource():
+    """The endpoint and region come from the standard variables (AWS_ENDPOINT_URL, AWS_REGION)."""
+    return boto3.resource("dynamodb", config=CLIENT_CONFIG)
+
+
+def messages_table():
+    return dynamodb_resource().Table(get_settings().table_name)
+
+
+def is_unavailable(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in UNAVAILABLE_ERROR_CODES
+
+
+@contextmanager
+def dynamodb_errors_as_unavailable() -> Iterator[None]:
+    """DynamoDB throttled or unreachable after the SDK's retries: a 503 the client may retry, never a 500."""
+    try:
+        yield
+    except ClientError as error:
+        if is_unavailable(error):
+            logger.warning("DynamoDB unavailable", extra={"error_code": error.response["Error"]["Code"]})
+            raise DependencyUnavailable("The message store is temporarily unavailable.") from error
+        raise
+    except (BotoConnectionError, HTTPClientError) as error:
+        logger.warning("DynamoDB unreachable", extra={"error": str(error)})
+        raise DependencyUnavailable("The message store is temporarily unavailable.") from error

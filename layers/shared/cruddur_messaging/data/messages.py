@@ -1,0 +1,210 @@
+"""Messages, group rows, memberships and pairs in the single DynamoDB table.
+
+Every write that could overwrite something is conditional: a message never replaces another (a collision on
+``sk`` moves the newcomer one microsecond later), and a new group's items are written in one transaction
+that fails if the pair already has a group.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from cruddur_messaging.clock import next_microsecond
+from cruddur_messaging.config import get_settings
+from cruddur_messaging.data import keys
+from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
+from cruddur_messaging.models import Membership, User
+
+# How many later microseconds a message may move to when its slot is taken; two senders hitting the same
+# microsecond of the same group is already rare, five in a row means something else is wrong.
+MAX_SLOT_ATTEMPTS = 5
+
+Item = dict[str, Any]
+StartKey = dict[str, str]
+
+
+class PairAlreadyHasGroup(Exception):
+    """Another request created the pair's group first."""
+
+
+class SlotTaken(Exception):
+    """An item already exists at this ``sk``; try the next microsecond."""
+
+
+@dataclass(frozen=True)
+class QueryPage:
+    items: list[Item]
+    has_more: bool
+
+
+class MessageStore:
+    def __init__(self, table: Any, group_index_name: str) -> None:
+        self._table = table
+        self._group_index_name = group_index_name
+
+    @property
+    def table_name(self) -> str:
+        return self._table.name
+
+    def list_group_rows(self, owner_uuid: str, limit: int, start_key: StartKey | None) -> QueryPage:
+        """The owner's group rows, newest first (no year filter: every conversation, whenever it was)."""
+        return self._query_newest_first(keys.group_rows_pk(owner_uuid), limit, start_key)
+
+    def list_messages(self, message_group_uuid: str, limit: int, start_key: StartKey | None) -> QueryPage:
+        """A group's messages, newest first; the caller turns a page back into ascending order."""
+        return self._query_newest_first(keys.messages_pk(message_group_uuid), limit, start_key)
+
+    def _query_newest_first(self, pk: str, limit: int, start_key: StartKey | None) -> QueryPage:
+        # One more than asked tells whether a next page exists without a trailing empty page.
+        arguments: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(pk),
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if start_key:
+            arguments["ExclusiveStartKey"] = start_key
+        with dynamodb_errors_as_unavailable():
+            items = self._table.query(**arguments)["Items"]
+        return QueryPage(items=items[:limit], has_more=len(items) > limit)
+
+    def get_membership(self, message_group_uuid: str) -> Membership | None:
+        """Strongly consistent, so a group's creator can read it in the very next request."""
+        with dynamodb_errors_as_unavailable():
+            item = self._table.get_item(Key=keys.membership_key(message_group_uuid), ConsistentRead=True).get("Item")
+        if item is None:
+            return None
+        return Membership(message_group_uuid, frozenset(item["member_uuids"]))
+
+    def find_members_through_group_rows(self, message_group_uuid: str) -> Membership | None:
+        """Members of a group written the tutorial's way (no membership item): the owners of its group rows."""
+        with dynamodb_errors_as_unavailable():
+            rows = self._table.query(
+                IndexName=self._group_index_name,
+                KeyConditionExpression=Key("message_group_uuid").eq(message_group_uuid),
+                ProjectionExpression="pk",
+            )["Items"]
+        owners = frozenset(keys.owner_of_group_rows_pk(row["pk"]) for row in rows)
+        return Membership(message_group_uuid, owners, recorded=False) if owners else None
+
+    def save_membership(self, membership: Membership, created_at: str) -> None:
+        """Records a legacy group's members so later checks are one consistent read; never overwrites."""
+        self._put_if_absent({**keys.membership_key(membership.message_group_uuid),
+                             "member_uuids": sorted(membership.member_uuids), "created_at": created_at})
+
+    def find_pair_group(self, user_uuid: str, other_user_uuid: str) -> str | None:
+        with dynamodb_errors_as_unavailable():
+            item = self._table.get_item(Key=keys.pair_key(user_uuid, other_user_uuid), ConsistentRead=True).get("Item")
+        return item["group_uuid"] if item else None
+
+    def find_legacy_pair_group(self, owner_uuid: str, other_user_uuid: str) -> str | None:
+        """A 1:1 group written the tutorial's way: the owner's group row whose other member is ``other``."""
+        arguments: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(keys.group_rows_pk(owner_uuid)),
+            "FilterExpression": Attr("user_uuid").eq(other_user_uuid),
+            "ProjectionExpression": "message_group_uuid",
+        }
+        while True:
+            with dynamodb_errors_as_unavailable():
+                response = self._table.query(**arguments)
+            if response["Items"]:
+                return response["Items"][0]["message_group_uuid"]
+            if "LastEvaluatedKey" not in response:
+                return None
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def save_pair(self, user_uuid: str, other_user_uuid: str, message_group_uuid: str) -> None:
+        self._put_if_absent({**keys.pair_key(user_uuid, other_user_uuid), "group_uuid": message_group_uuid})
+
+    def put_message(self, message_group_uuid: str, sender: User, text: str, message_uuid: str,
+                    created_at: str) -> Item:
+        """Stores a message, never over another: a taken ``sk`` moves it to the next free microsecond."""
+        for _ in range(MAX_SLOT_ATTEMPTS):
+            item = message_item(message_group_uuid, sender, text, message_uuid, created_at)
+            try:
+                with dynamodb_errors_as_unavailable():
+                    self._table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists())
+                return item
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                created_at = next_microsecond(created_at)
+        raise SlotTaken(f"no free slot for a message in group {message_group_uuid}")
+
+    def create_group(self, message_group_uuid: str, sender: User, recipient: User, text: str,
+                     message_uuid: str, created_at: str) -> Item:
+        """Writes the pair, the membership, both group rows and the first message in one transaction.
+
+        Raises PairAlreadyHasGroup when the pair got a group meanwhile (the transaction wrote nothing), and
+        SlotTaken when one member already has a group row at this very microsecond.
+        """
+        message = message_item(message_group_uuid, sender, text, message_uuid, created_at)
+        items = [
+            {**keys.pair_key(sender.uuid, recipient.uuid), "group_uuid": message_group_uuid},
+            {**keys.membership_key(message_group_uuid), "member_uuids": sorted((sender.uuid, recipient.uuid)),
+             "created_at": created_at},
+            group_row(message_group_uuid, owner=sender, other=recipient, text=text, at=created_at),
+            group_row(message_group_uuid, owner=recipient, other=sender, text=text, at=created_at),
+            message,
+        ]
+        client = self._table.meta.client
+        try:
+            with dynamodb_errors_as_unavailable():
+                client.transact_write_items(TransactItems=[
+                    {"Put": {"TableName": self._table.name, "Item": item,
+                             "ConditionExpression": "attribute_not_exists(pk)"}}
+                    for item in items
+                ])
+        except client.exceptions.TransactionCanceledException as error:
+            reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise PairAlreadyHasGroup(message_group_uuid) from error
+            if "ConditionalCheckFailed" in reasons:
+                raise SlotTaken(created_at) from error
+            if "TransactionConflict" in reasons:
+                # A concurrent transaction on the same pair: treat like a lost race and look again.
+                raise PairAlreadyHasGroup(message_group_uuid) from error
+            raise
+        return message
+
+    def _put_if_absent(self, item: Item) -> None:
+        try:
+            with dynamodb_errors_as_unavailable():
+                self._table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists())
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+
+def message_item(message_group_uuid: str, sender: User, text: str, message_uuid: str, created_at: str) -> Item:
+    return {
+        "pk": keys.messages_pk(message_group_uuid),
+        "sk": created_at,
+        "message_uuid": message_uuid,
+        "message": text,
+        "user_uuid": sender.uuid,
+        "user_display_name": sender.display_name,
+        "user_handle": sender.handle,
+    }
+
+
+def group_row(message_group_uuid: str, *, owner: User, other: User, text: str, at: str) -> Item:
+    """The owner's row of a conversation: it names the *other* member and shows the last message."""
+    return {
+        "pk": keys.group_rows_pk(owner.uuid),
+        "sk": at,
+        "message_group_uuid": message_group_uuid,
+        "message": text,
+        "user_uuid": other.uuid,
+        "user_display_name": other.display_name,
+        "user_handle": other.handle,
+    }
+
+
+@lru_cache(maxsize=1)
+def message_store() -> MessageStore:
+    """The container's store over the configured table and index."""
+    return MessageStore(messages_table(), get_settings().message_group_index_name)

@@ -1,0 +1,1 @@
+"""One module per use case; handlers call these and only shape the HTTP response."""

@@ -1,0 +1,22 @@
+"""Pattern B: the caller's conversations, newest first, a page at a time."""
+from __future__ import annotations
+
+from cruddur_messaging.data import keys
+from cruddur_messaging.data.messages import message_store
+from cruddur_messaging.domain.cursors import cursor_codec
+from cruddur_messaging.models import MessageGroupSummary, Page, PageRequest, User
+
+
+def list_groups(caller: User, page: PageRequest) -> Page[MessageGroupSummary]:
+    partition = keys.group_rows_pk(caller.uuid)
+    codec = cursor_codec()
+    start_key = codec.decode(page.cursor, partition) if page.cursor else None
+    result = message_store().list_group_rows(caller.uuid, page.limit, start_key)
+    summaries = [
+        MessageGroupSummary(uuid=row["message_group_uuid"], display_name=row["user_display_name"],
+                            handle=row["user_handle"], message=row["message"], created_at=row["sk"])
+        for row in result.items
+    ]
+    last = result.items[-1] if result.items else None
+    next_cursor = codec.encode(partition, {"pk": last["pk"], "sk": last["sk"]}) if result.has_more and last else None
+    return Page(items=summaries, next_cursor=next_cursor)

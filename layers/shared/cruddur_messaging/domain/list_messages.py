@@ -1,0 +1,32 @@
+"""Pattern A: a page of one conversation, for its members only.
+
+Pages walk backwards in time (the first page is the newest messages, ``next`` leads to older ones) while each
+page reads in ascending order, as a chat window shows it.
+"""
+from __future__ import annotations
+
+from cruddur_messaging.data import keys
+from cruddur_messaging.data.messages import message_store
+from cruddur_messaging.domain.cursors import cursor_codec
+from cruddur_messaging.domain.membership import require_membership
+from cruddur_messaging.domain.validation import parse_message_group_uuid
+from cruddur_messaging.models import Message, Page, PageRequest, User
+
+
+def list_messages(caller: User, raw_message_group_uuid: str | None, page: PageRequest) -> Page[Message]:
+    message_group_uuid = parse_message_group_uuid(raw_message_group_uuid)
+    partition = keys.messages_pk(message_group_uuid)
+    codec = cursor_codec()
+    start_key = codec.decode(page.cursor, partition) if page.cursor else None
+    store = message_store()
+    require_membership(store, message_group_uuid, caller)
+    result = store.list_messages(message_group_uuid, page.limit, start_key)
+    oldest = result.items[-1] if result.items else None
+    next_cursor = codec.encode(partition, {"pk": oldest["pk"], "sk": oldest["sk"]}) if result.has_more and oldest else None
+    messages = [message_of(item) for item in reversed(result.items)]
+    return Page(items=messages, next_cursor=next_cursor)
+
+
+def message_of(item: dict[str, str]) -> Message:
+    return Message(uuid=item["message_uuid"], display_name=item["user_display_name"], handle=item["user_handle"],
+                   message=item["message"], created_at=item["sk"])

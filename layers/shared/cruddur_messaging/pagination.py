@@ -1,0 +1,76 @@
+"""Opaque, tamper-proof pagination cursors.
+
+A cursor is the DynamoDB key to continue after, signed with HMAC-SHA256 together with the partition it belongs
+to. An altered cursor, or one taken from another partition (another user's groups, another conversation),
+fails verification and is rejected with a 400 instead of leaking or skipping data.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from typing import Any, Mapping
+
+from cruddur_messaging.errors import BadRequest
+from cruddur_messaging.models import PageRequest
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+MAX_CURSOR_LENGTH = 2048
+SIGNATURE_BYTES = 16
+
+
+def parse_page_request(query: Mapping[str, str] | None) -> PageRequest:
+    query = query or {}
+    raw_limit = query.get("limit")
+    if raw_limit is None:
+        limit = DEFAULT_LIMIT
+    elif raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIMIT:
+        limit = int(raw_limit)
+    else:
+        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}.", code="invalid_limit")
+    cursor = query.get("cursor")
+    if cursor is not None and not (0 < len(cursor) <= MAX_CURSOR_LENGTH):
+        raise BadRequest("The cursor is not valid.", code="invalid_cursor")
+    return PageRequest(limit=limit, cursor=cursor)
+
+
+class CursorCodec:
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def encode(self, partition: str, position: Mapping[str, str]) -> str:
+        payload = _b64encode(json.dumps({"p": partition, "k": dict(position)}, separators=(",", ":")).encode())
+        return f"{payload}.{self._sign(payload)}"
+
+    def decode(self, cursor: str, partition: str) -> dict[str, str]:
+        """The key to continue after; raises BadRequest unless the cursor is intact and for ``partition``."""
+        payload, _, signature = cursor.partition(".")
+        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+            raise BadRequest("The cursor is not valid.", code="invalid_cursor")
+        try:
+            decoded: Any = json.loads(_b64decode(payload))
+        except (ValueError, binascii.Error) as error:
+            raise BadRequest("The cursor is not valid.", code="invalid_cursor") from error
+        position = decoded.get("k") if isinstance(decoded, dict) else None
+        if decoded.get("p") != partition or not _is_key_of(position, partition):
+            raise BadRequest("The cursor belongs to another list.", code="invalid_cursor")
+        return position
+
+    def _sign(self, payload: str) -> str:
+        return _b64encode(hmac.new(self._key, payload.encode(), hashlib.sha256).digest()[:SIGNATURE_BYTES])
+
+
+def _is_key_of(position: Any, partition: str) -> bool:
+    return (isinstance(position, dict) and set(position) == {"pk", "sk"} and position["pk"] == partition
+            and isinstance(position["sk"], str))
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

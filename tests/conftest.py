@@ -1,0 +1,61 @@
+"""Fixtures shared by unit and integration tests.
+
+``postgres``: one embedded PostgreSQL per test session, schema and seed applied.
+``aws``: moto in-process (``mock_aws``) with the template's table, the database parameter, the cursor secret and
+the failure queue, and the functions' environment set as Lambda would set it; every test starts cold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from devtools.environment import LocalResources, function_environment, provision, template_context
+from devtools.functions import context_for, ensure_layer_on_path, handler_of
+from devtools.postgres import EmbeddedPostgres
+from devtools.template import function_specs, load_template
+from tests.support.containers import cold_start
+
+ensure_layer_on_path()
+
+TABLE_NAME = "cruddur-messages"
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres")).start().setup()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Aws:
+    resources: LocalResources
+    table: Any
+    stream_arn: str
+    failure_queue_url: str
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        """Runs a function of the template in-process, as its Lambda container would."""
+        context = template_context(self.resources)
+        context["MessagesTable.StreamArn"] = self.stream_arn
+        spec = function_specs(load_template(), context)[logical_id]
+        return handler_of(spec)(event, context_for(spec))
+
+
+@pytest.fixture
+def aws(postgres: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    resources = LocalResources(table_name=TABLE_NAME)
+    for name, value in function_environment(resources).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        created = provision(resources, postgres.database_url)
+        cold_start()
+        table = boto3.resource("dynamodb", region_name=resources.region).Table(TABLE_NAME)
+        yield Aws(resources, table, created["stream_arn"], created["failure_queue_url"])
+        cold_start()
