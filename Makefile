@@ -38,3 +38,17 @@ test: validate build ## everything CI runs: lint, build, all tests
 
 clean: ## remove build output and local state
 	rm -rf .aws-sam .local .pytest_cache
+
+# --- the local stack (issue 4): everything on this machine, no Docker ---------------------------------------
+.PHONY: dev invoke token
+# `make token` alone signs in as andrewbrown; USER from the shell's environment (the login name) is not a handle.
+TOKEN_USER = $(if $(filter command line,$(origin USER)),$(USER),andrewbrown)
+
+dev: $(INSTALLED) ## run the whole system locally (HTTP API :3000, AWS endpoint :8000, PostgreSQL); Ctrl-C stops
+	@exec $(PY) -m devtools.local_stack
+
+invoke: $(INSTALLED) ## run one function against `make dev`: make invoke FN=ListGroupsFunction EVENT=events/<file>
+	@$(PY) -m devtools.local_stack.invoke "$(FN)" "$(EVENT)"
+
+token: $(INSTALLED) ## print a local user's Cognito access token: make token USER=bayko (default andrewbrown)
+	@$(PY) -m devtools.local_stack.access_token "$(TOKEN_USER)"

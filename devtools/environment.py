@@ -8,7 +8,7 @@ cursor signing secret and the stream failure queue.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import boto3
@@ -35,6 +35,8 @@ class LocalResources:
     cursor_secret_name: str = CURSOR_SECRET_NAME
     failure_queue_name: str = FAILURE_QUEUE_NAME
     region: str = REGION
+    # Template parameters to use instead of their defaults (CorsAllowedOrigins, CognitoUserPoolId, ...).
+    parameters: Mapping[str, Any] = field(default_factory=dict)
 
 
 def template_context(resources: LocalResources, template: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -42,6 +44,7 @@ def template_context(resources: LocalResources, template: Mapping[str, Any] | No
     template = template or load_template()
     context: dict[str, Any] = {
         **parameter_defaults(template),
+        **resources.parameters,
         "AWS::Region": resources.region,
         "AWS::AccountId": LOCAL_ACCOUNT_ID,
         "AWS::Partition": "aws",

@@ -169,3 +169,45 @@ def function_specs(template: Mapping[str, Any], context: Mapping[str, Any]) -> d
             stream_events=stream_events,
         )
     return specs
+
+
+@dataclass(frozen=True)
+class JwtAuthorizerSpec:
+    """An HTTP API JWT authorizer: where the token is read from and what its issuer and audience must be."""
+
+    name: str
+    identity_source: str
+    issuer: str
+    audience: list[str]
+
+
+@dataclass(frozen=True)
+class HttpApiSpec:
+    logical_id: str
+    default_authorizer: JwtAuthorizerSpec | None
+    cors: dict[str, Any] | None
+
+
+def http_api_spec(template: Mapping[str, Any], context: Mapping[str, Any]) -> HttpApiSpec:
+    """The template's AWS::Serverless::HttpApi: its default JWT authorizer and CORS configuration, resolved."""
+    apis = [(logical_id, resource) for logical_id, resource in template["Resources"].items()
+            if resource.get("Type") == "AWS::Serverless::HttpApi"]
+    if len(apis) != 1:
+        raise ValueError(f"expected one AWS::Serverless::HttpApi in the template, found {len(apis)}")
+    logical_id, resource = apis[0]
+    properties = resource.get("Properties", {})
+    auth = properties.get("Auth", {})
+    authorizer = None
+    if auth.get("DefaultAuthorizer"):
+        name = auth["DefaultAuthorizer"]
+        config = auth["Authorizers"][name]
+        jwt = resolve(config["JwtConfiguration"], context)
+        authorizer = JwtAuthorizerSpec(
+            name=name,
+            identity_source=config.get("IdentitySource", "$request.header.Authorization"),
+            issuer=jwt["issuer"],
+            audience=list(jwt.get("audience", [])),
+        )
+    cors = properties.get("CorsConfiguration")
+    return HttpApiSpec(logical_id=logical_id, default_authorizer=authorizer,
+                       cors=resolve(cors, context) if cors is not None else None)

@@ -1,0 +1,118 @@
+"""``make invoke FN=<logical id> EVENT=<file>``: one in-process invocation against the running local stack, as
+``sam local invoke FN -e FILE`` would run it in a container.
+
+The function gets the template's environment resolved against the stack in ``.local/stack.json``. Only the
+handler's return value is printed on stdout, as JSON (everything the function logs goes to stderr); a handler
+that raises prints Lambda's error object instead and exits with 1.
+
+The files in ``events/`` carry the fixed Cognito ids of ``db/seed.sql``, but ``make dev`` gives the users new
+ones: every claim equal to a seed user's fixed id is replaced by that user's id in the running stack, so the
+events work unchanged.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Mapping
+
+import boto3
+
+from devtools.environment import LocalResources, function_environment, template_context
+from devtools.functions import context_for, handler_of
+from devtools.local_stack.database import seed_cognito_user_ids
+from devtools.local_stack.settings import StackSettings, configure_logging, install_environment
+from devtools.local_stack.stack_file import StackInfo, read_stack_file
+from devtools.template import TABLE_LOGICAL_ID, function_specs, load_template
+
+log = logging.getLogger("devtools.local_stack.invoke")
+
+
+def local_resources(info: StackInfo, settings: StackSettings) -> LocalResources:
+    """The running stack's resources, as ``make dev`` named them."""
+    return LocalResources(table_name=info.table_name, region=info.region, parameters={
+        **settings.template_parameters(),
+        "CognitoUserPoolId": info.user_pool_id,
+        "CognitoUserPoolClientId": info.user_pool_client_id,
+    })
+
+
+def with_stack_user_ids(event: Any, replacements: Mapping[str, str]) -> Any:
+    """``event`` with every string equal to a key of ``replacements`` replaced (claims sit deep in the event)."""
+    if isinstance(event, dict):
+        return {key: with_stack_user_ids(value, replacements) for key, value in event.items()}
+    if isinstance(event, list):
+        return [with_stack_user_ids(item, replacements) for item in event]
+    if isinstance(event, str):
+        return replacements.get(event, event)
+    return event
+
+
+def user_id_replacements(info: StackInfo) -> dict[str, str]:
+    """Seed Cognito id -> the same user's Cognito id in the running stack."""
+    stack_ids = {user.handle: user.cognito_user_id for user in info.users}
+    return {seed_id: stack_ids[handle] for handle, seed_id in seed_cognito_user_ids().items() if handle in stack_ids}
+
+
+def error_object(error: BaseException, request_id: str) -> dict[str, Any]:
+    """What Lambda returns for an unhandled error."""
+    return {
+        "errorMessage": str(error),
+        "errorType": type(error).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_tb(error.__traceback__),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make invoke", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("function", metavar="FN", help="logical id of a function in template.yaml")
+    parser.add_argument("event", metavar="EVENT", type=Path, help="JSON file with the event")
+    arguments = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    configure_logging()
+
+    # From here on, anything written to stdout (the function's logs included) goes to stderr; the result is
+    # written to the real stdout at the end.
+    sys.stdout.flush()
+    result_output = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+
+    if not arguments.event.is_file():
+        log.error("event file %s not found", arguments.event)
+        return 2
+    settings = StackSettings.from_environment()
+    info = read_stack_file(settings.stack_file)
+    template = load_template()
+    resources = local_resources(info, settings)
+    context = template_context(resources, template)
+    function_ids = [logical_id for logical_id, resource in template["Resources"].items()
+                    if resource.get("Type") == "AWS::Serverless::Function"]
+    if arguments.function not in function_ids:
+        log.error("no function %r in template.yaml; the functions are: %s", arguments.function,
+                  ", ".join(sorted(function_ids)))
+        return 2
+    install_environment(function_environment(resources, info.aws_endpoint_url, arguments.function))
+    stream_arn = boto3.client("dynamodb").describe_table(TableName=info.table_name)["Table"]["LatestStreamArn"]
+    spec = function_specs(template, {**context, f"{TABLE_LOGICAL_ID}.StreamArn": stream_arn})[arguments.function]
+    event = with_stack_user_ids(json.loads(arguments.event.read_text()), user_id_replacements(info))
+    context = context_for(spec)
+    try:
+        result = handler_of(spec)(event, context)
+        status = 0
+    except Exception as error:  # noqa: BLE001 - reported the way Lambda reports it
+        log.exception("%s raised", spec.logical_id)
+        result = error_object(error, context.aws_request_id)
+        status = 1
+    sys.stdout.flush()
+    result_output.write(json.dumps(result, indent=2, default=str) + "\n")
+    result_output.flush()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The HTTP API JWT authorizer, locally: what API Gateway checks before a protected route's function runs.
+
+The token (from the authorizer's identity source, with or without ``Bearer``) must be an RS256 JWT signed by a
+key of the issuer's JWKS, from the configured ``issuer``, for one of the configured audiences (``aud``, or
+``client_id`` in Cognito access tokens), unexpired, and a Cognito *access* token (``token_use``). The JWKS is
+fetched from the local endpoint where AWS would fetch ``{issuer}/.well-known/jwks.json``, cached for five
+minutes, and fetched again when a token names a key it has not seen (at most once per cooldown, so that tokens
+with made-up key ids cannot make it fetch on every request).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+import jwt
+
+from devtools.template import JwtAuthorizerSpec
+
+HEADER_SOURCE_PREFIX = "$request.header."
+JWKS_CACHE_SECONDS = 300
+UNKNOWN_KEY_REFETCH_COOLDOWN_SECONDS = 30.0
+
+
+class Unauthorized(Exception):
+    """The request is rejected with 401; the message says why (for the log and ``www-authenticate``)."""
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """What the authorizer hands to the function in ``requestContext.authorizer``."""
+
+    claims: dict[str, str]
+    scopes: list[str] | None
+
+    def as_request_context(self) -> dict[str, Any]:
+        return {"jwt": {"claims": self.claims, "scopes": self.scopes}}
+
+
+def jwks_url(issuer: str, aws_endpoint_url: str) -> str:
+    """``{issuer}/.well-known/jwks.json`` with the issuer's host replaced by the local endpoint."""
+    return f"{aws_endpoint_url.rstrip('/')}{urlsplit(issuer).path.rstrip('/')}/.well-known/jwks.json"
+
+
+def claim_as_string(value: Any) -> str:
+    """API Gateway passes every claim as a string: numbers as digits, arrays as ``[a b]``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + " ".join(claim_as_string(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+class JwtAuthorizer:
+    def __init__(self, spec: JwtAuthorizerSpec, aws_endpoint_url: str,
+                 refetch_cooldown_seconds: float = UNKNOWN_KEY_REFETCH_COOLDOWN_SECONDS) -> None:
+        if not spec.identity_source.lower().startswith(HEADER_SOURCE_PREFIX.lower()):
+            raise ValueError(f"unsupported identity source {spec.identity_source!r} (only request headers)")
+        self.spec = spec
+        self.header_name = spec.identity_source[len(HEADER_SOURCE_PREFIX):].lower()
+        self._jwks = jwt.PyJWKClient(jwks_url(spec.issuer, aws_endpoint_url), cache_jwk_set=True,
+                                     lifespan=JWKS_CACHE_SECONDS, timeout=5,
+                                     cooldown_duration=refetch_cooldown_seconds)
+
+    def authorize(self, headers: Mapping[str, str]) -> Authorization:
+        """``headers`` with lower-case names. Raises :class:`Unauthorized`."""
+        value = headers.get(self.header_name, "").strip()
+        if not value:
+            raise Unauthorized("no token")
+        scheme, _, rest = value.partition(" ")
+        token = rest.strip() if scheme.lower() == "bearer" else value
+        try:
+            key = self._jwks.get_signing_key_from_jwt(token)
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=["RS256"],
+                issuer=self.spec.issuer,
+                options={"require": ["exp", "iss", "token_use"], "verify_aud": False},
+            )
+        except jwt.PyJWKClientConnectionError as error:
+            raise Unauthorized(f"cannot fetch the JWKS: {error}") from error
+        except (jwt.PyJWKClientError, jwt.InvalidTokenError) as error:
+            raise Unauthorized(str(error) or type(error).__name__) from error
+        audience = claims.get("aud", claims.get("client_id"))
+        audiences = audience if isinstance(audience, list) else [audience]
+        if not any(item in self.spec.audience for item in audiences):
+            raise Unauthorized("the token is for another client")
+        if claims.get("token_use") != "access":
+            raise Unauthorized("not an access token")
+        # The routes declare no AuthorizationScopes, so API Gateway passes no scopes.
+        return Authorization(claims={name: claim_as_string(value) for name, value in claims.items()}, scopes=None)

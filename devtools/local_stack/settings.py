@@ -1,0 +1,111 @@
+"""Where the local stack listens and keeps its files; every value can be moved with an environment variable.
+
+| variable               | default                          | what                                        |
+|------------------------|----------------------------------|---------------------------------------------|
+| CRUDDUR_AWS_PORT       | 8000                             | moto: DynamoDB (+Streams), Cognito, SQS...  |
+| CRUDDUR_API_PORT       | 3000                             | the HTTP API                                |
+| CRUDDUR_LOCAL_DIR      | .local (in the repository)       | PostgreSQL data, stack.json, moto.log       |
+| CRUDDUR_TABLE_NAME     | the template's TableName default | the DynamoDB table                          |
+| CRUDDUR_CORS_ORIGINS   | the template's CorsAllowedOrigins| comma-separated origins of the frontend     |
+| CRUDDUR_LOG_LEVEL      | the template's LogLevel default  | the functions' POWERTOOLS_LOG_LEVEL         |
+
+The ports are the tutorial's (DynamoDB Local on 8000) and ``sam local start-api``'s (3000).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping
+
+from devtools.environment import REGION
+from devtools.template import REPO_ROOT
+
+HOST = "127.0.0.1"
+STACK_FILE_NAME = "stack.json"
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    aws_port: int = 8000
+    api_port: int = 3000
+    data_dir: Path = REPO_ROOT / ".local"
+    table_name: str | None = None
+    cors_origins: tuple[str, ...] | None = None
+    log_level: str | None = None
+    region: str = REGION
+    host: str = HOST
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "StackSettings":
+        settings = cls()
+        origins = environ.get("CRUDDUR_CORS_ORIGINS", "").strip()
+        return replace(
+            settings,
+            aws_port=_port(environ, "CRUDDUR_AWS_PORT", settings.aws_port),
+            api_port=_port(environ, "CRUDDUR_API_PORT", settings.api_port),
+            data_dir=Path(environ["CRUDDUR_LOCAL_DIR"]).resolve() if environ.get("CRUDDUR_LOCAL_DIR")
+            else settings.data_dir,
+            table_name=environ.get("CRUDDUR_TABLE_NAME") or None,
+            cors_origins=tuple(origin.strip() for origin in origins.split(",") if origin.strip()) or None,
+            log_level=environ.get("CRUDDUR_LOG_LEVEL") or None,
+        )
+
+    def template_parameters(self) -> dict[str, object]:
+        """The template parameters these settings override (the rest keep their defaults)."""
+        overrides = {"CorsAllowedOrigins": list(self.cors_origins) if self.cors_origins else None,
+                     "LogLevel": self.log_level}
+        return {name: value for name, value in overrides.items() if value is not None}
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.data_dir / "postgres"
+
+    @property
+    def stack_file(self) -> Path:
+        return self.data_dir / STACK_FILE_NAME
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SystemExit(f"{name}={raw!r} is not a TCP port number")
+    return int(raw)
+
+
+def stack_file_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where a running stack wrote its ``stack.json`` (for ``make invoke`` and ``make token``)."""
+    return StackSettings.from_environment(environ).stack_file
+
+
+# Variables that would make boto3 look for a profile or session of a real AWS account.
+FOREIGN_AWS_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+def install_environment(variables: Mapping[str, str]) -> None:
+    """Sets ``variables`` in this process, where the in-process functions read them at cold start (so before
+    a handler is imported), and drops what could send boto3 to a real account instead of the local endpoint."""
+    for name in FOREIGN_AWS_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.update(variables)
+
+
+def configure_logging() -> None:
+    """Logs to stderr (stdout carries the ``ready`` line, a token or a function's result), without the SDK's and
+    pgserver's routine chatter."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for chatty in ("pgserver", "botocore.credentials", "botocore.configprovider"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)

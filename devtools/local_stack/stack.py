@@ -1,0 +1,200 @@
+"""Brings the local stack up in order and takes it down in reverse.
+
+1. the functions' environment (``devtools.environment.function_environment``), which this process's own
+   clients share; moto on the AWS port; the embedded PostgreSQL (schema and seed users);
+2. the Cognito pool with one user per PostgreSQL user, whose ``sub`` goes into ``users.cognito_user_id``;
+3. the template's table, secret, SSM parameter and failure queue (``devtools.environment.provision``);
+4. the seeded conversation; the HTTP API and the stream pollers;
+5. ``stack.json``, removed again on the way down.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import shutil
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import boto3
+
+from devtools.environment import LOCAL_ACCOUNT_ID, LocalResources, function_environment, provision, template_context
+from devtools.local_stack.api_server import ApiServer, HttpApi
+from devtools.local_stack.cognito import PoolUser, create_user_pool
+from devtools.local_stack.cors import CorsPolicy
+from devtools.local_stack.database import list_users, set_cognito_user_ids, start_database
+from devtools.local_stack.jwt_authorizer import JwtAuthorizer
+from devtools.local_stack.moto_server import MotoServer, ensure_port_free
+from devtools.local_stack.runner import FunctionRunner
+from devtools.local_stack.seed import seed_conversation, seed_message_group_uuid
+from devtools.local_stack.settings import StackSettings, install_environment
+from devtools.local_stack.stack_file import StackInfo, StackUser, write_stack_file
+from devtools.local_stack.stream_poller import StreamMapping, StreamPoller
+from devtools.postgres import EmbeddedPostgres
+from devtools.template import (
+    TABLE_LOGICAL_ID,
+    FunctionSpec,
+    function_specs,
+    http_api_spec,
+    load_template,
+    parameter_defaults,
+    resolve,
+)
+
+log = logging.getLogger(__name__)
+
+PGSERVER_SYSTEM_USER = "pgserver"
+
+
+class StartupError(RuntimeError):
+    """Something the developer can fix (a port in use, a missing tool); the message says what."""
+
+
+def preflight(settings: StackSettings) -> None:
+    """Checks what would otherwise fail half-way through the start."""
+    ensure_port_free(settings.host, settings.aws_port, "CRUDDUR_AWS_PORT")
+    ensure_port_free(settings.host, settings.api_port, "CRUDDUR_API_PORT")
+    if settings.aws_port == settings.api_port:
+        raise StartupError("CRUDDUR_AWS_PORT and CRUDDUR_API_PORT must differ")
+    if os.geteuid() == 0 and not _system_user_exists(PGSERVER_SYSTEM_USER) and shutil.which("useradd") is None:
+        raise StartupError("running as root, the embedded PostgreSQL needs a system user 'pgserver', and "
+                           "`useradd` is missing to create it: install the `passwd` package or run as another user")
+
+
+def _system_user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+@dataclass
+class LocalStack:
+    settings: StackSettings
+    moto: MotoServer | None = None
+    postgres: EmbeddedPostgres | None = None
+    api_server: ApiServer | None = None
+    pollers: list[StreamPoller] = field(default_factory=list)
+    cors_origins: tuple[str, ...] = ()
+
+    def start(self) -> StackInfo:
+        settings = self.settings
+        template = load_template()
+        resources = LocalResources(table_name=settings.table_name or default_table_name(template),
+                                   region=settings.region, parameters=settings.template_parameters())
+        # From here on every boto3 client of this process, the functions' included, talks to moto.
+        environment = function_environment(resources, settings.aws_endpoint_url)
+        # One process hosts every function: no single function's name applies to all of them.
+        environment.pop("AWS_LAMBDA_FUNCTION_NAME", None)
+        install_environment(environment)
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.moto = MotoServer(settings.host, settings.aws_port, settings.data_dir / "moto.log").start()
+        self.postgres = start_database(settings.postgres_dir)
+        database_url = self.postgres.database_url
+        log.info("PostgreSQL ready at %s", database_url)
+
+        db_users = list_users(database_url)
+        pool = create_user_pool(self._client("cognito-idp"),
+                                [PoolUser(user.handle, user.display_name, user.email) for user in db_users])
+        set_cognito_user_ids(database_url, {user.handle: user.sub for user in pool.users})
+
+        created = provision(resources, database_url, endpoint_url=settings.aws_endpoint_url)
+        resources = replace(resources, parameters={**resources.parameters, "CognitoUserPoolId": pool.pool_id,
+                                                   "CognitoUserPoolClientId": pool.client_id})
+        context = {**template_context(resources, template), f"{TABLE_LOGICAL_ID}.StreamArn": created["stream_arn"]}
+
+        seed_conversation(boto3.resource("dynamodb").Table(resources.table_name),
+                          {user.handle: user for user in db_users}, datetime.now(timezone.utc))
+
+        specs = function_specs(template, context)
+        _warn_about_missing_code(specs)
+        runner = FunctionRunner(specs)
+        self._start_api(runner, template, context)
+        self._start_pollers(runner, specs)
+
+        signed_in = {user.handle: user for user in pool.users}
+        info = StackInfo(
+            api_url=settings.api_url,
+            aws_endpoint_url=settings.aws_endpoint_url,
+            region=settings.region,
+            table_name=resources.table_name,
+            user_pool_id=pool.pool_id,
+            user_pool_client_id=pool.client_id,
+            database_url=database_url,
+            seed_message_group_uuid=seed_message_group_uuid(),
+            users=[StackUser(handle=user.handle, display_name=user.display_name,
+                             username=signed_in[user.handle].username, password=signed_in[user.handle].password,
+                             uuid=user.uuid, cognito_user_id=signed_in[user.handle].sub) for user in db_users],
+        )
+        write_stack_file(settings.stack_file, info)
+        return info
+
+    @staticmethod
+    def _client(service: str) -> Any:
+        return boto3.client(service)
+
+    def _start_api(self, runner: FunctionRunner, template: dict[str, Any], context: dict[str, Any]) -> None:
+        api_spec = http_api_spec(template, context)
+        authorizer = (JwtAuthorizer(api_spec.default_authorizer, self.settings.aws_endpoint_url)
+                      if api_spec.default_authorizer else None)
+        cors = CorsPolicy.from_configuration(api_spec.cors) if api_spec.cors is not None else None
+        self.cors_origins = cors.allow_origins if cors else ()
+        self.api_server = ApiServer(HttpApi(runner=runner, authorizer=authorizer, cors=cors),
+                                    self.settings.host, self.settings.api_port)
+        threading.Thread(target=self.api_server.serve_forever, name="http-api", daemon=True).start()
+        log.info("HTTP API (%s) listening on %s", api_spec.logical_id, self.settings.api_url)
+
+    def _start_pollers(self, runner: FunctionRunner, specs: dict[str, FunctionSpec]) -> None:
+        for spec in specs.values():
+            for event in spec.stream_events:
+                mapping = StreamMapping.from_event(event)
+                if not mapping.enabled:
+                    continue
+                poller = StreamPoller(
+                    function_arn=f"arn:aws:lambda:{self.settings.region}:{LOCAL_ACCOUNT_ID}:function:"
+                                 f"{spec.logical_id}",
+                    mapping=mapping,
+                    invoke=_invoker(runner, spec.logical_id),
+                    streams_client=self._client("dynamodbstreams"),
+                    sqs_client=self._client("sqs"),
+                    region=self.settings.region,
+                )
+                poller.start()
+                self.pollers.append(poller)
+                log.info("stream poller for %s.%s started", spec.logical_id, event.name)
+
+    def stop(self) -> None:
+        """Stops everything that was started, whatever state the start reached; safe to call twice."""
+        self.settings.stack_file.unlink(missing_ok=True)
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers.clear()
+        if self.api_server is not None:
+            self.api_server.shutdown()
+            self.api_server = None
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None
+
+
+def _invoker(runner: FunctionRunner, logical_id: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda event: runner.invoke(logical_id, event)
+
+
+def default_table_name(template: dict[str, Any]) -> str:
+    """The table's name when no parameter overrides it."""
+    return resolve(template["Resources"][TABLE_LOGICAL_ID]["Properties"]["TableName"], parameter_defaults(template))
+
+
+def _warn_about_missing_code(specs: dict[str, FunctionSpec]) -> None:
+    for spec in specs.values():
+        source = spec.code_dir / f"{spec.handler_module.replace('.', '/')}.py"
+        if not source.exists():
+            log.warning("%s has no code yet (%s): its invocations will fail", spec.logical_id, source)

@@ -1,0 +1,148 @@
+"""The local JWT authorizer against a JWKS it fetches over HTTP, as API Gateway fetches the issuer's."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from devtools.local_stack.jwt_authorizer import JwtAuthorizer, Unauthorized, claim_as_string, jwks_url
+from devtools.template import JwtAuthorizerSpec
+
+POOL = "us-east-1_Local"
+ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL}"
+CLIENT = "frontend-client"
+
+
+def new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+SIGNING_KEY = new_key()
+OTHER_KEY = new_key()
+
+
+class Jwks:
+    """Serves ``/<pool>/.well-known/jwks.json`` with the keys in ``keys`` (kid -> key), counting fetches."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, rsa.RSAPrivateKey] = {"k1": SIGNING_KEY}
+        self.fetches = 0
+        jwks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the base class's naming
+                jwks.fetches += 1
+                body = json.dumps({"keys": [{**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": kid,
+                                             "alg": "RS256", "use": "sig"} for kid, key in jwks.keys.items()]})
+                self.send_response(200 if self.path == f"/{POOL}/.well-known/jwks.json" else 404)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+
+@pytest.fixture
+def jwks() -> Iterator[Jwks]:
+    served = Jwks()
+    yield served
+    served.server.shutdown()
+
+
+@pytest.fixture
+def authorizer(jwks: Jwks) -> JwtAuthorizer:
+    spec = JwtAuthorizerSpec(name="CognitoJwt", identity_source="$request.header.Authorization", issuer=ISSUER,
+                             audience=[CLIENT])
+    return JwtAuthorizer(spec, jwks.url, refetch_cooldown_seconds=0)
+
+
+def token(key: rsa.RSAPrivateKey = SIGNING_KEY, kid: str = "k1", **claims: Any) -> str:
+    now = int(time.time())
+    payload = {"iss": ISSUER, "sub": "sub-1", "client_id": CLIENT, "token_use": "access", "iat": now,
+               "exp": now + 3600, "username": "sub-1", "scope": "aws.cognito.signin.user.admin",
+               "cognito:groups": ["a", "b"], **claims}
+    return jwt.encode({k: v for k, v in payload.items() if v is not None}, key, algorithm="RS256",
+                      headers={"kid": kid})
+
+
+def authorize(authorizer: JwtAuthorizer, value: str) -> Any:
+    return authorizer.authorize({"authorization": value})
+
+
+def test_a_valid_access_token_passes_its_claims_as_strings(authorizer: JwtAuthorizer) -> None:
+    authorization = authorize(authorizer, f"Bearer {token()}")
+    claims = authorization.claims
+    assert claims["sub"] == "sub-1" and claims["client_id"] == CLIENT
+    assert claims["exp"].isdigit() and claims["cognito:groups"] == "[a b]"
+    assert all(isinstance(value, str) for value in claims.values())
+    assert authorization.as_request_context() == {"jwt": {"claims": claims, "scopes": None}}
+    assert authorize(authorizer, token()).claims["sub"] == "sub-1"  # the Bearer prefix is optional
+
+
+@pytest.mark.parametrize("claims", [
+    {"iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"},
+    {"client_id": "another-client"},
+    {"client_id": None, "aud": "another-client"},
+    {"token_use": "id", "client_id": None, "aud": CLIENT},
+    {"token_use": None},
+    {"exp": int(time.time()) - 10},
+    {"exp": None},
+])
+def test_tokens_the_http_api_would_refuse(authorizer: JwtAuthorizer, claims: dict[str, Any]) -> None:
+    with pytest.raises(Unauthorized):
+        authorize(authorizer, f"Bearer {token(**claims)}")
+
+
+def test_tampered_foreign_and_malformed_tokens_are_refused(authorizer: JwtAuthorizer) -> None:
+    header, payload, signature = token().split(".")
+    forged_payload = jwt.utils.base64url_encode(json.dumps(
+        {**jwt.decode(token(), options={"verify_signature": False}), "sub": "someone-else"}).encode()).decode()
+    for value in (f"Bearer {header}.{forged_payload}.{signature}", f"Bearer {token(key=OTHER_KEY)}",
+                  "Bearer not-a-jwt", "Bearer ", "", f"Basic {token()}x"):
+        with pytest.raises(Unauthorized):
+            authorize(authorizer, value)
+    hs256 = jwt.encode({"iss": ISSUER, "client_id": CLIENT, "token_use": "access", "exp": int(time.time()) + 60},
+                       "a-shared-secret-long-enough-for-hs256!", algorithm="HS256", headers={"kid": "k1"})
+    with pytest.raises(Unauthorized):
+        authorize(authorizer, hs256)
+
+
+def test_a_key_the_jwks_did_not_have_is_fetched_again(authorizer: JwtAuthorizer, jwks: Jwks) -> None:
+    authorize(authorizer, token())
+    jwks.keys["k2"] = OTHER_KEY
+    assert authorize(authorizer, token(key=OTHER_KEY, kid="k2")).claims["sub"] == "sub-1"
+    assert jwks.fetches == 2
+    with pytest.raises(Unauthorized):
+        authorize(authorizer, token(kid="k3"))
+
+
+def test_unknown_key_ids_refetch_at_most_once_per_cooldown(jwks: Jwks) -> None:
+    spec = JwtAuthorizerSpec(name="CognitoJwt", identity_source="$request.header.Authorization", issuer=ISSUER,
+                             audience=[CLIENT])
+    authorizer = JwtAuthorizer(spec, jwks.url)
+    authorize(authorizer, token())
+    for _ in range(3):
+        with pytest.raises(Unauthorized):
+            authorize(authorizer, token(kid="made-up"))
+    assert jwks.fetches == 1
+
+
+def test_the_jwks_is_fetched_where_the_issuer_keeps_it_on_the_local_endpoint() -> None:
+    assert jwks_url(ISSUER, "http://127.0.0.1:8000/") == f"http://127.0.0.1:8000/{POOL}/.well-known/jwks.json"
+
+
+def test_claims_are_rendered_as_api_gateway_renders_them() -> None:
+    assert [claim_as_string(value) for value in (1700000000, True, ["x", 2], "s")] == ["1700000000", "true", "[x 2]",
+                                                                                     "s"]
