@@ -111,6 +111,7 @@ class HttpRoute:
     method: str
     path: str
     authorized: bool
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,9 +153,10 @@ def function_specs(template: Mapping[str, Any], context: Mapping[str, Any]) -> d
         for event_name, event in properties.get("Events", {}).items():
             event_properties = event.get("Properties", {})
             if event["Type"] == "HttpApi":
-                authorizer = event_properties.get("Auth", {}).get("Authorizer")
+                auth = event_properties.get("Auth", {})
                 routes.append(HttpRoute(event_properties["Method"].upper(), event_properties["Path"],
-                                        authorized=authorizer != "NONE"))
+                                        authorized=auth.get("Authorizer") != "NONE",
+                                        scopes=tuple(auth.get("AuthorizationScopes", ()))))
             elif event["Type"] == "DynamoDB":
                 stream_events.append(StreamEvent(event_name, resolve(event_properties, context)))
         specs[logical_id] = FunctionSpec(

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, unquote
 
 from devtools.environment import LOCAL_ACCOUNT_ID
 from devtools.local_stack.cors import CorsPolicy
-from devtools.local_stack.jwt_authorizer import JwtAuthorizer, Unauthorized
+from devtools.local_stack.jwt_authorizer import InsufficientScope, JwtAuthorizer, Unauthorized
 from devtools.local_stack.runner import FunctionRunner
 from devtools.template import FunctionSpec
 
@@ -38,6 +38,7 @@ class Route:
     path: str
     function: str
     authorized: bool
+    scopes: tuple[str, ...]
     pattern: re.Pattern[str]
 
     @property
@@ -45,16 +46,16 @@ class Route:
         return f"{self.method} {self.path}"
 
     @classmethod
-    def of(cls, method: str, path: str, function: str, authorized: bool) -> "Route":
+    def of(cls, method: str, path: str, function: str, authorized: bool, scopes: tuple[str, ...] = ()) -> "Route":
         # "{name}" matches one path segment; "{name+}" (greedy) the rest of the path.
         regex = re.sub(r"\\\{([A-Za-z0-9_]+)\\\+\\\}", r"(?P<\1>.+)", re.escape(path))
         regex = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", regex)
-        return cls(method, path, function, authorized, re.compile(f"^{regex}$"))
+        return cls(method, path, function, authorized, scopes, re.compile(f"^{regex}$"))
 
 
 def routes_of(specs: Mapping[str, FunctionSpec]) -> list[Route]:
     """The template's routes; literal paths win over templated ones, as in API Gateway."""
-    routes = [Route.of(route.method, route.path, spec.logical_id, route.authorized)
+    routes = [Route.of(route.method, route.path, spec.logical_id, route.authorized, route.scopes)
               for spec in specs.values() for route in spec.routes]
     return sorted(routes, key=lambda route: route.path.count("{"))
 
@@ -199,7 +200,10 @@ class HttpApi:
         authorizer_context = None
         if route.authorized and self.authorizer is not None:
             try:
-                authorizer_context = self.authorizer.authorize(lower).as_request_context()
+                authorizer_context = self.authorizer.authorize(lower, route.scopes).as_request_context()
+            except InsufficientScope as error:
+                log.info("%s %s: 403 (%s)", method, raw_path, error)
+                return gateway_response(403, "Forbidden")
             except Unauthorized as error:
                 log.info("%s %s: 401 (%s)", method, raw_path, error)
                 return gateway_response(401, "Unauthorized", {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import jwt
@@ -25,6 +25,10 @@ UNKNOWN_KEY_REFETCH_COOLDOWN_SECONDS = 30.0
 
 class Unauthorized(Exception):
     """The request is rejected with 401; the message says why (for the log and ``www-authenticate``)."""
+
+
+class InsufficientScope(Exception):
+    """A valid token without any of the route's AuthorizationScopes: API Gateway answers 403."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,8 @@ class JwtAuthorizer:
                                      lifespan=JWKS_CACHE_SECONDS, timeout=5,
                                      cooldown_duration=refetch_cooldown_seconds)
 
-    def authorize(self, headers: Mapping[str, str]) -> Authorization:
-        """``headers`` with lower-case names. Raises :class:`Unauthorized`."""
+    def authorize(self, headers: Mapping[str, str], required_scopes: Sequence[str] = ()) -> Authorization:
+        """``headers`` with lower-case names. Raises :class:`Unauthorized` or :class:`InsufficientScope`."""
         value = headers.get(self.header_name, "").strip()
         if not value:
             raise Unauthorized("no token")
@@ -91,5 +95,9 @@ class JwtAuthorizer:
             raise Unauthorized("the token is for another client")
         if claims.get("token_use") != "access":
             raise Unauthorized("not an access token")
-        # The routes declare no AuthorizationScopes, so API Gateway passes no scopes.
-        return Authorization(claims={name: claim_as_string(value) for name, value in claims.items()}, scopes=None)
+        token_scopes = str(claims.get("scope", "")).split()
+        if required_scopes and not set(required_scopes) & set(token_scopes):
+            raise InsufficientScope(f"none of the scopes {list(required_scopes)}")
+        # API Gateway passes the token's scopes only to routes that declare AuthorizationScopes.
+        return Authorization(claims={name: claim_as_string(value) for name, value in claims.items()},
+                             scopes=token_scopes if required_scopes else None)

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from devtools.local_stack.jwt_authorizer import JwtAuthorizer, Unauthorized, claim_as_string, jwks_url
+from devtools.local_stack.jwt_authorizer import InsufficientScope, JwtAuthorizer, Unauthorized, claim_as_string, jwks_url
 from devtools.template import JwtAuthorizerSpec
 
 POOL = "us-east-1_Local"
@@ -103,6 +103,16 @@ def test_a_valid_access_token_passes_its_claims_as_strings(authorizer: JwtAuthor
 def test_tokens_the_http_api_would_refuse(authorizer: JwtAuthorizer, claims: dict[str, Any]) -> None:
     with pytest.raises(Unauthorized):
         authorize(authorizer, f"Bearer {token(**claims)}")
+
+
+def test_routes_with_authorization_scopes_need_one_of_them(authorizer: JwtAuthorizer) -> None:
+    required = ("aws.cognito.signin.user.admin",)
+    authorization = authorizer.authorize({"authorization": f"Bearer {token()}"}, required)
+    assert authorization.as_request_context()["jwt"]["scopes"] == ["aws.cognito.signin.user.admin"]
+    with pytest.raises(InsufficientScope):
+        authorizer.authorize({"authorization": f"Bearer {token(scope='openid profile')}"}, required)
+    with pytest.raises(InsufficientScope):
+        authorizer.authorize({"authorization": f"Bearer {token(scope=None)}"}, required)
 
 
 def test_tampered_foreign_and_malformed_tokens_are_refused(authorizer: JwtAuthorizer) -> None:
