@@ -129,10 +129,10 @@ class Runner:
 class Authorizer:
     header_name = "authorization"
 
-    def authorize(self, headers: dict[str, str]) -> Authorization:
+    def authorize(self, headers: dict[str, str], required_scopes: tuple[str, ...] = ()) -> Authorization:
         if headers.get("authorization") != "Bearer good":
             raise Unauthorized("bad token")
-        return Authorization(claims={"sub": "s-1"}, scopes=None)
+        return Authorization(claims={"sub": "s-1"}, scopes=list(required_scopes) or None)
 
 
 def api(runner: Runner) -> HttpApi:
@@ -157,7 +157,7 @@ def test_a_protected_route_runs_its_function_with_the_authorizers_claims() -> No
     assert response.status == 200
     (function, event), = runner.calls
     assert function == "ListGroupsFunction"
-    assert event["requestContext"]["authorizer"] == {"jwt": {"claims": {"sub": "s-1"}, "scopes": None}}
+    assert event["requestContext"]["authorizer"] == {"jwt": {"claims": {"sub": "s-1"}, "scopes": ["aws.cognito.signin.user.admin"]}}
     # API Gateway replaces the function's CORS headers with its own.
     assert header(response, "access-control-allow-origin") == ORIGIN
     assert [name for name, _ in response.headers].count("access-control-allow-origin") == 1
