@@ -52,3 +52,8 @@ invoke: $(INSTALLED) ## run one function against `make dev`: make invoke FN=List
 
 token: $(INSTALLED) ## print a local user's Cognito access token: make token USER=bayko (default andrewbrown)
 	@$(PY) -m devtools.local_stack.access_token "$(TOKEN_USER)"
+
+# --- the stream function's cost (issue 3) ----------------------------------------------------------------------
+.PHONY: bench
+bench: $(INSTALLED) ## DynamoDB requests and capacity per message: the stream function vs the tutorial's (moto)
+	$(PY) -m bench.stream_bench

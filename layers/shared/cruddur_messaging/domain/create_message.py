@@ -60,6 +60,9 @@ class NewMessageRequest:
         message, group, handle = body.get("message"), body.get("message_group_uuid"), body.get("handle")
         if message is not None and not isinstance(message, str):
             raise BadRequest("message must be a string.", code="invalid_message")
+        if message is not None and not _is_unicode_text(message):
+            # JSON may carry a lone surrogate ("\ud800"); DynamoDB cannot store it, so it is refused here.
+            raise BadRequest("message must be valid Unicode text.", code="invalid_message")
         if (group is None) == (handle is None):
             raise BadRequest("Send either message_group_uuid or handle.", code="message_group_uuid_or_handle_required")
         if group is not None:
@@ -72,6 +75,14 @@ class NewMessageRequest:
             raise RuleViolation(f"The message is longer than {MESSAGE_MAX_CHARS} characters.",
                                 code="message_exceed_max_chars")
         return cls(message=message, message_group_uuid=group, handle=handle)
+
+
+def _is_unicode_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def create_message(caller: User, request: NewMessageRequest, idempotency_key: str | None = None) -> dict[str, str]:
@@ -122,8 +133,9 @@ def _create(caller: User, request: NewMessageRequest) -> CreatedMessage:
     store = message_store()
     if request.message_group_uuid is not None:
         membership = require_membership(store, request.message_group_uuid, caller)
-        if not membership.recorded:
-            # Tutorial data: record the members so the next check is one consistent read.
+        if not membership.recorded and len(membership.member_uuids) == 2:
+            # Tutorial data: record the members so the next check is one consistent read. Only with both owners
+            # seen: the index lags the table, and a row caught mid-move must not lock its owner out for good.
             store.save_membership(membership, utc_now())
         return CreatedMessage(message=_post(store, request.message_group_uuid, caller, request.message))
     return _start_conversation(store, caller, request.handle or "", request.message)

@@ -1,0 +1,228 @@
+"""``make bench``: what keeping both members' group rows at the newest message costs in DynamoDB.
+
+Bursts of 1, 10 and 100 messages go into one conversation (moto, in-process). Their real stream records are
+handed, in batches of the event source mapping's ``BatchSize`` (a burst within the batching window is one
+batch), to
+
+- this project's stream function, one invocation per batch;
+- the tutorial's approach, one record at a time: an index query, then per group row a delete and a put.
+
+Every DynamoDB request each makes is counted through botocore's event hooks and its capacity computed from item
+sizes (see ``bench.capacity``). A measurement, not a timed test; it exits non-zero if either approach does not
+end with exactly two rows at the newest message.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import boto3
+from boto3.dynamodb.conditions import Key
+from moto import mock_aws
+
+from bench.capacity import Meter, item_size
+from devtools.environment import LocalResources, function_environment, provision, template_context
+from devtools.functions import ensure_layer_on_path, invoke
+from devtools.template import FunctionSpec, function_specs, load_template
+
+STREAM_FUNCTION = "MessageStreamFunction"
+BURSTS = (1, 10, 100)
+START = datetime(2026, 11, 21, 4, 0, tzinfo=timezone.utc)
+# The table stays the only output on stdout: Powertools logs warnings only, and metrics are not printed.
+QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Result:
+    burst: int
+    approach: str
+    meter: Meter
+
+    def row(self) -> list[str]:
+        per_message = lambda value: _number(value / self.burst)  # noqa: E731
+        return [str(self.burst), self.approach, str(self.meter.requests), per_message(self.meter.requests),
+                per_message(self.meter.rcu), per_message(self.meter.wcu)]
+
+
+class Conversation:
+    """A fresh group between two fresh users, its rows written as a new conversation writes them."""
+
+    def __init__(self, table: Any, start: datetime) -> None:
+        self.table = table
+        self.group_uuid = str(uuid.uuid4())
+        self.members = [{"uuid": str(uuid.uuid4()), "handle": handle, "display_name": name}
+                        for handle, name in (("andrewbrown", "Andrew Brown"), ("bayko", "Andrew Bayko"))]
+        self.start = start
+        first, second = self.members
+        for owner, other in ((first, second), (second, first)):
+            table.put_item(Item={"pk": f"GRP#{owner['uuid']}", "sk": _timestamp(start), "message": "hello",
+                                 "message_group_uuid": self.group_uuid, "user_uuid": other["uuid"],
+                                 "user_display_name": other["display_name"], "user_handle": other["handle"]})
+
+    def send_burst(self, count: int) -> tuple[str, str]:
+        """``count`` messages a millisecond apart; returns the newest one's ``sk`` and text."""
+        newest = ("", "")
+        for index in range(count):
+            sender = self.members[index % 2]
+            sk, text = _timestamp(self.start + timedelta(seconds=1, milliseconds=index)), f"message {index + 1}"
+            self.table.put_item(Item={"pk": f"MSG#{self.group_uuid}", "sk": sk, "message_uuid": str(uuid.uuid4()),
+                                      "message": text, "user_uuid": sender["uuid"],
+                                      "user_display_name": sender["display_name"], "user_handle": sender["handle"]})
+            newest = (sk, text)
+        return newest
+
+    def check_rows_at(self, newest: tuple[str, str], approach: str) -> None:
+        rows = [item for item in self.table.scan(ConsistentRead=True)["Items"]
+                if item["pk"].startswith("GRP#") and item.get("message_group_uuid") == self.group_uuid]
+        if len(rows) != 2 or any((row["sk"], row["message"]) != newest for row in rows):
+            raise SystemExit(f"{approach}: the group's rows ended wrong: {rows}")
+
+
+class Stream:
+    """The table's stream records, as Lambda hands them to a function (epoch seconds, ``eventSourceARN``)."""
+
+    def __init__(self, stream_arn: str, region: str) -> None:
+        self.stream_arn = stream_arn
+        self.region = region
+        self.client = boto3.client("dynamodbstreams", region_name=region)
+        self.after: str | None = None
+
+    def new_message_inserts(self) -> list[Record]:
+        shard = self.client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"][0]
+        position = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self.after} if self.after
+                    else {"ShardIteratorType": "TRIM_HORIZON"})
+        iterator = self.client.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard["ShardId"],
+                                                  **position)["ShardIterator"]
+        records: list[Record] = []
+        while True:
+            response = self.client.get_records(ShardIterator=iterator)
+            if not response["Records"]:
+                break
+            records.extend(response["Records"])
+            iterator = response["NextShardIterator"]
+        if records:
+            self.after = records[-1]["dynamodb"]["SequenceNumber"]
+        return [self._as_lambda_delivers(record) for record in records
+                if record["eventName"] == "INSERT" and record["dynamodb"]["Keys"]["pk"]["S"].startswith("MSG#")]
+
+    def _as_lambda_delivers(self, record: Record) -> Record:
+        dynamodb = dict(record["dynamodb"])
+        dynamodb["ApproximateCreationDateTime"] = int(dynamodb["ApproximateCreationDateTime"].timestamp())
+        return {**record, "awsRegion": self.region, "dynamodb": dynamodb, "eventSourceARN": self.stream_arn}
+
+
+def tutorial_move(table: Any, index_name: str, record: Record) -> None:
+    """The tutorial's stream function on one record: query the index, then delete and re-put every row."""
+    image = record["dynamodb"]["NewImage"]
+    group_uuid = image["pk"]["S"].removeprefix("MSG#")
+    rows = table.query(IndexName=index_name, KeyConditionExpression=Key("message_group_uuid").eq(group_uuid))["Items"]
+    for row in rows:
+        table.delete_item(Key={"pk": row["pk"], "sk": row["sk"]})
+        table.put_item(Item={**row, "sk": image["sk"]["S"], "message": image["message"]["S"]})
+
+
+def metered(client: Any, work: Callable[[], None]) -> Meter:
+    meter = Meter()
+    meter.attach(client)
+    try:
+        work()
+    finally:
+        meter.detach(client)
+    return meter
+
+
+def main() -> None:
+    resources = LocalResources(table_name="cruddur-messages")
+    os.environ.update({**function_environment(resources, function_logical_id=STREAM_FUNCTION), **QUIET})
+    ensure_layer_on_path()
+    with mock_aws():
+        stream_arn = provision(resources, database_url="postgresql://bench@127.0.0.1:5432/unused")["stream_arn"]
+        spec = _stream_function(resources, stream_arn)
+        batch_size = int(spec.stream_events[0].properties["BatchSize"])
+        index_name = spec.environment["MESSAGE_GROUP_INDEX_NAME"]
+        # Imported once the function's environment is set, as Lambda imports the layer.
+        from cruddur_messaging.data.dynamodb import dynamodb_resource
+
+        function_client = dynamodb_resource().meta.client
+        setup_table = boto3.resource("dynamodb", region_name=resources.region).Table(resources.table_name)
+        tutorial_table = boto3.resource("dynamodb", region_name=resources.region).Table(resources.table_name)
+        stream = Stream(stream_arn, resources.region)
+        results: list[Result] = []
+        for position, burst in enumerate(BURSTS):
+            start = START + timedelta(hours=position)
+
+            ours = Conversation(setup_table, start)
+            newest = ours.send_burst(burst)
+            records = stream.new_message_inserts()
+            batches = [records[index:index + batch_size] for index in range(0, len(records), batch_size)]
+
+            def deliver_batches() -> None:
+                for batch in batches:
+                    _deliver(spec, batch)
+
+            results.append(Result(burst, "this project (per batch)", metered(function_client, deliver_batches)))
+            ours.check_rows_at(newest, "this project")
+
+            tutorial = Conversation(setup_table, start)
+            newest = tutorial.send_burst(burst)
+            records = stream.new_message_inserts()
+
+            def move_each_message() -> None:
+                for record in records:
+                    tutorial_move(tutorial_table, index_name, record)
+
+            results.append(Result(burst, "tutorial (per message)", metered(tutorial_table.meta.client,
+                                                                           move_each_message)))
+            tutorial.check_rows_at(newest, "tutorial")
+        row_size = _largest_group_row(boto3.client("dynamodb", region_name=resources.region), resources.table_name)
+    print(_markdown(results, batch_size, row_size))
+
+
+def _stream_function(resources: LocalResources, stream_arn: str) -> FunctionSpec:
+    context = template_context(resources)
+    context["MessagesTable.StreamArn"] = stream_arn
+    return function_specs(load_template(), context)[STREAM_FUNCTION]
+
+
+def _deliver(spec: FunctionSpec, records: list[Record]) -> None:
+    response = invoke(spec, {"Records": records})
+    if response != {"batchItemFailures": []}:
+        raise SystemExit(f"the stream function reported failures: {response}")
+
+
+def _largest_group_row(client: Any, table_name: str) -> int:
+    items = client.scan(TableName=table_name, ConsistentRead=True)["Items"]
+    return max(item_size(item) for item in items if item["pk"]["S"].startswith("GRP#"))
+
+
+def _markdown(results: list[Result], batch_size: int, row_size: int) -> str:
+    header = ["burst (messages)", "stream function", "DynamoDB requests", "requests / message", "RCU / message",
+              "WCU / message (table + index)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if index != 1 else "---"
+                                                             for index in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(result.row()) + " |" for result in results]
+    lines.append("")
+    lines.append(f"Stream records delivered in batches of up to {batch_size} (the mapping's BatchSize); the "
+                 "tutorial's function is credited with every record, although it read only `Records[0]` of a "
+                 f"batch. Group rows of up to {row_size} bytes: 1 write unit each, one 4 KB read unit per query "
+                 "(half: eventually consistent). Capacity computed from item sizes (moto reports a constant): "
+                 "transactional writes count twice, and every group row added or removed is also written once "
+                 "to message-group-sk-index.")
+    return "\n".join(lines)
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+if __name__ == "__main__":
+    main()

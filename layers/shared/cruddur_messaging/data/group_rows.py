@@ -1,0 +1,143 @@
+"""Group rows (``GRP#<owner>``) as the stream function sees them: found, re-read and moved.
+
+A move deletes the rows an owner has for a group and puts the row at its new ``sk`` in one transaction. Every
+delete is conditional on the row still being there for that group, and the put on its key being free, so a
+stale read or a racing writer makes the transaction fail as a whole instead of losing or duplicating a row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from cruddur_messaging.config import get_settings
+from cruddur_messaging.data import keys
+from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
+from cruddur_messaging.errors import DependencyUnavailable
+
+Item = dict[str, Any]
+
+# Cancellation reasons after which reading the rows again and retrying can succeed.
+_RETRYABLE_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+_deserializer = TypeDeserializer()
+
+
+@dataclass(frozen=True)
+class MoveOutcome:
+    """What became of one move: done, or why not (both reasons can hold at once)."""
+
+    moved: bool
+    rows_changed: bool = False
+    """A row we read is gone, or the group's row already sits on the target key: read the rows again."""
+    slot_taken: bool = False
+    """The target key holds another item (another group's row at the same microsecond): try the next one."""
+
+
+MOVED = MoveOutcome(moved=True)
+
+
+class GroupRowStore:
+    def __init__(self, table: Any, group_index_name: str) -> None:
+        self._table = table
+        self._group_index_name = group_index_name
+
+    def rows_in_index(self, message_group_uuid: str) -> list[Item]:
+        """The group's rows as ``message-group-sk-index`` has them: eventually consistent, so possibly rows
+        that were moved since (their old key) or without a row written a moment ago."""
+        return self._query_all({
+            "IndexName": self._group_index_name,
+            "KeyConditionExpression": Key("message_group_uuid").eq(message_group_uuid),
+        })
+
+    def owner_rows(self, owner_uuid: str, message_group_uuid: str, since: str | None) -> list[Item]:
+        """The owner's rows of the group, read strongly consistently from the table.
+
+        ``since`` bounds the read to rows at or after that ``sk``: rows only ever move forward, so the row
+        read at some ``sk`` earlier is now there or later. ``None`` reads the owner's whole partition.
+        """
+        condition = Key("pk").eq(keys.group_rows_pk(owner_uuid))
+        if since is not None:
+            condition = condition & Key("sk").gte(since)
+        return self._query_all({
+            "KeyConditionExpression": condition,
+            "FilterExpression": Attr("message_group_uuid").eq(message_group_uuid),
+            "ConsistentRead": True,
+        })
+
+    def members(self, message_group_uuid: str) -> frozenset[str] | None:
+        """The members recorded for the group (groups written the tutorial's way have no record)."""
+        with dynamodb_errors_as_unavailable():
+            item = self._table.get_item(Key=keys.membership_key(message_group_uuid), ConsistentRead=True).get("Item")
+        return frozenset(item["member_uuids"]) if item else None
+
+    def move(self, message_group_uuid: str, rows: list[Item], new_row: Item) -> MoveOutcome:
+        """Replaces ``rows`` (one owner's rows of the group, as read) by ``new_row``, atomically."""
+        deletes = [
+            {"Delete": {
+                "TableName": self._table.name,
+                "Key": {"pk": row["pk"], "sk": row["sk"]},
+                "ConditionExpression": "message_group_uuid = :group",
+                "ExpressionAttributeValues": {":group": message_group_uuid},
+            }}
+            for row in rows
+        ]
+        put = {"Put": {
+            "TableName": self._table.name,
+            "Item": new_row,
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }}
+        client = self._table.meta.client
+        try:
+            with dynamodb_errors_as_unavailable():
+                client.transact_write_items(TransactItems=[*deletes, put])
+        except client.exceptions.TransactionCanceledException as error:
+            return _outcome_of_cancellation(message_group_uuid, error)
+        return MOVED
+
+    def _query_all(self, arguments: dict[str, Any]) -> list[Item]:
+        items: list[Item] = []
+        while True:
+            with dynamodb_errors_as_unavailable():
+                response = self._table.query(**arguments)
+            items.extend(response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return items
+            arguments = {**arguments, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+
+def _outcome_of_cancellation(message_group_uuid: str, error: ClientError) -> MoveOutcome:
+    """Reads the per-item reasons of a cancelled move (the deletes first, the put last)."""
+    reasons = error.response.get("CancellationReasons") or []
+    codes = [reason.get("Code") or "None" for reason in reasons]
+    if not codes or any(code not in _RETRYABLE_REASONS | {"None"} for code in codes):
+        # Throttling, a validation error...: nothing that reading the rows again would fix.
+        raise DependencyUnavailable(f"moving a group row was cancelled: {codes or 'no reasons given'}") from error
+    *delete_codes, put_code = codes
+    put_refused = put_code == "ConditionalCheckFailed"
+    taken_by_this_group = put_refused and _group_of(reasons[-1].get("Item")) == message_group_uuid
+    return MoveOutcome(
+        moved=False,
+        rows_changed=any(code != "None" for code in delete_codes) or put_code == "TransactionConflict"
+        or taken_by_this_group,
+        slot_taken=put_refused and not taken_by_this_group,
+    )
+
+
+def _group_of(item: Item | None) -> str | None:
+    """The ``message_group_uuid`` of the item on a taken key (None when it is not a group row)."""
+    value = (item or {}).get("message_group_uuid")
+    if isinstance(value, dict):
+        # Error responses are not run through the resource's type translation.
+        value = _deserializer.deserialize(value)
+    return value if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=1)
+def group_row_store() -> GroupRowStore:
+    """The container's store over the configured table and index."""
+    return GroupRowStore(messages_table(), get_settings().message_group_index_name)

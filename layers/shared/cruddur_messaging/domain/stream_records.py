@@ -1,0 +1,78 @@
+"""What the stream function reads off a DynamoDB Streams record: the new message it announces, if any.
+
+Timestamps are compared as instants, not as text: rows written the tutorial's way carry ``isoformat()`` of the
+writer's local time (any offset, no microseconds when they were zero), which does not sort as text.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from cruddur_messaging.clock import format_timestamp
+from cruddur_messaging.data import keys
+
+
+class MalformedRecord(ValueError):
+    """A record that no retry can fix: logged and skipped, so it never blocks the shard."""
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message inserted into a group, as its stream record tells it."""
+
+    message_group_uuid: str
+    at: datetime
+    text: str
+    sequence_number: str
+
+    @property
+    def slot(self) -> str:
+        """The ``sk`` the group rows get: the message's time in the table's canonical form."""
+        return format_timestamp(self.at)
+
+
+def new_message_of(record: DynamoDBRecord) -> NewMessage | None:
+    """The message a ``MSG#`` insert announces; None for every other record (group rows, removals...).
+
+    Raises MalformedRecord when the record is not a DynamoDB Streams record or its message cannot be read.
+    """
+    raw = record.raw_event
+    stream = raw.get("dynamodb") if isinstance(raw, dict) else None
+    if not isinstance(stream, dict) or not isinstance(raw.get("eventName"), str):
+        raise MalformedRecord("not a DynamoDB Streams record")
+    pk = _string(stream.get("Keys"), "pk")
+    if pk is None:
+        raise MalformedRecord("the record has no string pk key")
+    if raw["eventName"] != "INSERT" or not pk.startswith(keys.MESSAGE_PREFIX):
+        return None
+    image = stream.get("NewImage")
+    sk, text = _string(image, "sk"), _string(image, "message")
+    group_uuid = keys.group_of_messages_pk(pk)
+    if not group_uuid or sk is None or text is None or _string(image, "pk") != pk:
+        raise MalformedRecord("the new image lacks the message's pk, sk or text")
+    at = instant_of(sk)
+    if at is None:
+        raise MalformedRecord(f"the message's sk is not a timestamp: {sk!r}")
+    return NewMessage(message_group_uuid=group_uuid, at=at, text=text,
+                      sequence_number=str(stream.get("SequenceNumber", "")))
+
+
+def instant_of(text: str) -> datetime | None:
+    """The instant an ``sk`` names, whatever ISO-8601 form it has (no offset means UTC); None if none."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _string(attributes: object, name: str) -> str | None:
+    """A string attribute of a stream image or key map (``{"S": ...}``), None if absent or of another type."""
+    if not isinstance(attributes, dict):
+        return None
+    value = attributes.get(name)
+    if isinstance(value, dict) and isinstance(value.get("S"), str):
+        return value["S"]
+    return None

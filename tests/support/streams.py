@@ -1,0 +1,178 @@
+"""The table's real stream records (moto's DynamoDB Streams), as Lambda hands them to the stream function, and
+what a test needs around them: the mapping's filter, redelivery after a partial batch response, the group rows.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+
+import boto3
+from botocore.awsrequest import AWSResponse
+
+from tests.support.people import Person
+from tests.support.table import scan_all
+from tests.support.tutorial import put_group_row
+
+STREAM_FUNCTION = "MessageStreamFunction"
+LONDO_GROUP_UUID = "c3a7e2f1-6b0d-4e58-9a2c-71d4f08b5e63"
+"""andrewbrown and londo's group in ``events/stream-batch.json``."""
+BASE = datetime(2026, 11, 21, 4, 0, tzinfo=timezone.utc)
+Record = dict[str, Any]
+
+
+def lambda_record(stream_record: Record, stream_arn: str, region: str) -> Record:
+    """A GetRecords record as Lambda delivers it: creation time in epoch seconds, ``eventSourceARN`` added
+    (moto's records lack it, and its creation time is a datetime once boto3 has parsed it)."""
+    dynamodb = dict(stream_record["dynamodb"])
+    created = dynamodb.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {
+        "eventID": stream_record["eventID"],
+        "eventName": stream_record["eventName"],
+        "eventVersion": stream_record.get("eventVersion", "1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": region,
+        "dynamodb": dynamodb,
+        "eventSourceARN": stream_arn,
+    }
+
+
+class StreamReader:
+    """Reads the stream from where it last stopped. A fresh shard iterator every time, because moto replaces
+    the table (and its shard) when it rolls a cancelled transaction back."""
+
+    def __init__(self, stream_arn: str, region: str) -> None:
+        self._stream_arn = stream_arn
+        self._region = region
+        self._client = boto3.client("dynamodbstreams", region_name=region)
+        self._last_sequence_number: str | None = None
+
+    def new_records(self) -> list[Record]:
+        shard = self._client.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]["Shards"][0]
+        position: dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"}
+        if self._last_sequence_number is not None:
+            position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self._last_sequence_number}
+        iterator = self._client.get_shard_iterator(StreamArn=self._stream_arn, ShardId=shard["ShardId"],
+                                                   **position)["ShardIterator"]
+        records: list[Record] = []
+        while True:
+            response = self._client.get_records(ShardIterator=iterator)
+            if not response["Records"]:
+                break
+            records.extend(response["Records"])
+            iterator = response["NextShardIterator"]
+        if records:
+            self._last_sequence_number = records[-1]["dynamodb"]["SequenceNumber"]
+        return [lambda_record(record, self._stream_arn, self._region) for record in records]
+
+    def new_message_inserts(self) -> list[Record]:
+        """What the event source mapping's filter lets through: inserts of ``MSG#`` items."""
+        return [record for record in self.new_records() if is_message_insert(record)]
+
+
+def is_message_insert(record: Record) -> bool:
+    """The template's FilterCriteria: ``eventName`` INSERT and a ``pk`` that starts with ``MSG#``."""
+    return record["eventName"] == "INSERT" and record["dynamodb"]["Keys"]["pk"]["S"].startswith("MSG#")
+
+
+def batch(records: Iterable[Record]) -> dict[str, Any]:
+    return {"Records": list(records)}
+
+
+def sequence_number(record: Record) -> str:
+    return record["dynamodb"]["SequenceNumber"]
+
+
+def failed_sequence_numbers(response: dict[str, Any]) -> list[str]:
+    return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+
+
+def redelivery(records: list[Record], response: dict[str, Any]) -> list[Record]:
+    """What Lambda delivers next after a partial batch response: every record from the lowest failed
+    sequence number on (none when nothing failed)."""
+    failed = {int(number) for number in failed_sequence_numbers(response)}
+    if not failed:
+        return []
+    return [record for record in records if int(sequence_number(record)) >= min(failed)]
+
+
+def deliver(aws: Any, records: list[Record]) -> dict[str, Any]:
+    """One invocation of the stream function with these records, as the event source mapping makes it."""
+    return aws.invoke(STREAM_FUNCTION, batch(records))
+
+
+def start_group(ddb: Any, group_uuid: str, first: Person, second: Person, sk: str, text: str = "hello") -> None:
+    """Both rows, the tutorial's way (a plain put: two groups of one member must not start at the same sk)."""
+    put_group_row(ddb, group_uuid, first, second, sk, text)
+    put_group_row(ddb, group_uuid, second, first, sk, text)
+
+
+def assert_group_at(aws: Any, group_uuid: str, members: tuple[Person, Person], sk: str, text: str) -> None:
+    """Exactly one row per member, at ``sk`` with ``text``, naming the other member."""
+    first, second = members
+    expected = sorted((
+        {"pk": f"GRP#{owner.uuid}", "sk": sk, "message_group_uuid": group_uuid, "message": text,
+         "user_uuid": other.uuid, "user_display_name": other.display_name, "user_handle": other.handle}
+        for owner, other in ((first, second), (second, first))
+    ), key=lambda row: row["pk"])
+    assert group_rows(aws.table, group_uuid) == expected
+
+
+def group_rows(table: Any, message_group_uuid: str) -> list[dict[str, Any]]:
+    """Every ``GRP#`` row of the group, read from the table itself (not the index), so duplicates show."""
+    return sorted((item for item in scan_all(table)
+                   if item["pk"].startswith("GRP#") and item.get("message_group_uuid") == message_group_uuid),
+                  key=lambda item: item["pk"])
+
+
+def at(base: datetime, seconds: float) -> str:
+    """A canonical timestamp ``seconds`` after ``base``."""
+    return (base + timedelta(seconds=seconds)).astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def throttling_response() -> tuple[AWSResponse, dict[str, Any]]:
+    """What a ``before-call`` hook returns to make a call fail as throttled, as once the SDK's retries are spent
+    (answered before the request is sent, so the SDK does not retry it)."""
+    error = {"Code": "ProvisionedThroughputExceededException",
+             "Message": "The level of configured provisioned throughput for the table was exceeded."}
+    http = AWSResponse(url="https://dynamodb.us-east-1.amazonaws.com/", status_code=400, headers={}, raw=None)
+    return http, {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400, "MaxAttemptsReached": True}}
+
+
+@dataclass
+class Hooks:
+    """Botocore event handlers on one client, removed again by ``clear``."""
+
+    events: Any
+    registered: list[tuple[str, Callable[..., Any]]] = field(default_factory=list)
+
+    def on(self, event_name: str, handler: Callable[..., Any]) -> None:
+        self.events.register(event_name, handler)
+        self.registered.append((event_name, handler))
+
+    def clear(self) -> None:
+        for event_name, handler in self.registered:
+            self.events.unregister(event_name, handler)
+        self.registered.clear()
+
+
+@dataclass
+class CallCounter:
+    """The API calls a client makes, by operation, with their JSON bodies (a ``before-call`` hook sees each
+    call once, before the SDK's retries)."""
+
+    calls: list[str] = field(default_factory=list)
+    bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        with self.lock:
+            self.calls.append(model.name)
+            self.bodies.append((model.name, json.loads(params["body"])))
+
+    def count(self, operation_name: str) -> int:
+        return self.calls.count(operation_name)

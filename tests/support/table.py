@@ -1,0 +1,61 @@
+"""Looking at the table from outside the layer: what items of each kind exist, a group's messages, snapshots."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+KINDS = ("GRP#", "MSG#", "GROUP#", "PAIR#", "IDEMPOTENCY#")
+
+
+def scan_all(table: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    arguments: dict[str, Any] = {"ConsistentRead": True}
+    while True:
+        response = table.scan(**arguments)
+        items.extend(response["Items"])
+        if "LastEvaluatedKey" not in response:
+            return items
+        arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def kind_of(item: dict[str, Any]) -> str:
+    for kind in KINDS:
+        if item["pk"].startswith(kind):
+            return kind
+    raise AssertionError(f"item of an unknown kind: {item}")
+
+
+def census(table: Any) -> Counter[str]:
+    """How many items of each kind the table holds."""
+    return Counter(kind_of(item) for item in scan_all(table))
+
+
+def snapshot(table: Any) -> list[dict[str, Any]]:
+    """Every item, in key order: compare two snapshots to prove nothing was written."""
+    return sorted(scan_all(table), key=lambda item: (item["pk"], item["sk"]))
+
+
+def query_all(table: Any, pk: str) -> list[dict[str, Any]]:
+    """Every item of a partition in ascending ``sk`` order."""
+    items: list[dict[str, Any]] = []
+    arguments: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk), "ConsistentRead": True}
+    while True:
+        response = table.query(**arguments)
+        items.extend(response["Items"])
+        if "LastEvaluatedKey" not in response:
+            return items
+        arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def messages_in(table: Any, message_group_uuid: str) -> list[dict[str, Any]]:
+    return query_all(table, f"MSG#{message_group_uuid}")
+
+
+def group_rows_of(table: Any, user_uuid: str) -> list[dict[str, Any]]:
+    return query_all(table, f"GRP#{user_uuid}")
+
+
+def pair_items(table: Any) -> list[dict[str, Any]]:
+    return [item for item in scan_all(table) if item["pk"].startswith("PAIR#")]

@@ -1,0 +1,253 @@
+"""Pattern E under what the real system does to it: racing invocations, a lagging index, two groups' rows on
+one key, refusals that never stop, duplicate rows left by the tutorial's unconditional writes."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from cruddur_messaging.data.messages import message_store
+from cruddur_messaging.domain.move_group_rows import MAX_MOVE_ATTEMPTS
+from cruddur_messaging.models import User
+from devtools.environment import LOCAL_ACCOUNT_ID
+from tests.support.events import SEED_GROUP_UUID
+from tests.support.iam import Request, allowed, policy_statements, requests_of
+from tests.support.people import ANDREW, BAYKO, LONDO, Person
+from tests.support.stream_fixtures import ddb, hooks, stream  # noqa: F401 - fixtures
+from tests.support.streams import (
+    BASE,
+    LONDO_GROUP_UUID,
+    STREAM_FUNCTION,
+    CallCounter,
+    Hooks,
+    assert_group_at,
+    at,
+    deliver,
+    failed_sequence_numbers,
+    sequence_number,
+    start_group,
+)
+from tests.support.table import group_rows_of, snapshot
+from tests.support.tutorial import put_group_row, put_message
+
+def user(person: Person) -> User:
+    return User(uuid=person.uuid, handle=person.handle, display_name=person.display_name)
+
+
+def index_snapshot(ddb: Any, table_name: str, group_uuid: str) -> list[dict[str, Any]]:
+    """The group's rows as the index has them now, in wire format (what a stale answer would carry later)."""
+    return ddb.query(TableName=table_name, IndexName=os.environ["MESSAGE_GROUP_INDEX_NAME"],
+                     KeyConditionExpression="message_group_uuid = :g",
+                     ExpressionAttributeValues={":g": {"S": group_uuid}})["Items"]
+
+
+def answer_index_queries_with(hooks: Hooks, items: list[dict[str, Any]]) -> list[str]:
+    """From now on the function's index queries get ``items``: the index lags behind the table."""
+    answered: list[str] = []
+
+    def stale_index(params: dict[str, Any], model: Any, **_: Any) -> Any:
+        if "IndexName" not in json.loads(params["body"]):
+            return None
+        answered.append(model.name)
+        http = AWSResponse(url="https://dynamodb.us-east-1.amazonaws.com/", status_code=200, headers={}, raw=None)
+        return http, {"Items": items, "Count": len(items), "ScannedCount": len(items),
+                      "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    hooks.on("before-call.dynamodb.Query", stale_index)
+    return answered
+
+
+def cancelled_transactions(hooks: Hooks) -> list[str]:
+    cancelled: list[str] = []
+
+    def count(parsed: dict[str, Any], **_: Any) -> None:
+        if parsed.get("Error", {}).get("Code") == "TransactionCanceledException":
+            cancelled.append(json.dumps(parsed.get("CancellationReasons")))
+
+    hooks.on("after-call.dynamodb.TransactWriteItems", count)
+    return cancelled
+
+
+class SerializedRace:
+    """Two invocations that both read the rows before either writes; then their calls run one at a time, as
+    DynamoDB serializes writes to an item (moto alone does not: it restores a whole-table copy when it
+    cancels a transaction, undoing a concurrent one)."""
+
+    def __init__(self, hooks: Hooks, parties: int = 2) -> None:
+        self._barrier = threading.Barrier(parties, timeout=20)
+        self._lock = threading.Lock()
+        self._waited: set[int] = set()
+        hooks.on("before-call.dynamodb", self._before)
+        hooks.on("after-call.dynamodb", self._after)
+
+    def _before(self, model: Any, **_: Any) -> None:
+        thread = threading.get_ident()
+        if model.name == "TransactWriteItems" and thread not in self._waited:
+            self._waited.add(thread)
+            self._barrier.wait()
+        if not self._lock.acquire(timeout=20):
+            raise TimeoutError("a DynamoDB call of the other invocation never finished")
+
+    def _after(self, **_: Any) -> None:
+        self._lock.release()
+
+
+@pytest.mark.parametrize("same_batch", [False, True], ids=["newer-message-each", "same-batch-twice"])
+def test_two_concurrent_invocations_for_one_group_end_at_the_newest_message(aws, ddb, stream, hooks, monkeypatch,
+                                                                            same_batch):
+    # Two threads share the layer's metrics; their flushes must not race (Lambda runs one invocation at a time).
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    start_group(ddb, SEED_GROUP_UUID, ANDREW, BAYKO, at(BASE, 0))
+    assert deliver(aws, stream.new_records()) == {"batchItemFailures": []}  # warm container, nothing to move
+    put_message(ddb, SEED_GROUP_UUID, at(BASE, 1), "first", ANDREW)
+    put_message(ddb, SEED_GROUP_UUID, at(BASE, 2), "second", BAYKO)
+    first, second = stream.new_message_inserts()
+    batches = [[first, second], [first, second]] if same_batch else [[first], [second]]
+    SerializedRace(hooks)
+    cancelled = cancelled_transactions(hooks)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        responses = list(pool.map(lambda records: deliver(aws, records), batches))
+
+    assert responses == [{"batchItemFailures": []}] * 2
+    assert cancelled, "the invocations did not race"
+    assert_group_at(aws, SEED_GROUP_UUID, (ANDREW, BAYKO), at(BASE, 2), "second")
+
+
+def test_rows_the_index_still_shows_at_their_old_place_are_found_where_they_are(aws, ddb, stream, hooks):
+    start_group(ddb, SEED_GROUP_UUID, ANDREW, BAYKO, at(BASE, 0))
+    stale = index_snapshot(ddb, aws.table.name, SEED_GROUP_UUID)
+    stream.new_records()
+    put_message(ddb, SEED_GROUP_UUID, at(BASE, 1), "moved already", ANDREW)
+    assert deliver(aws, stream.new_message_inserts()) == {"batchItemFailures": []}
+    put_message(ddb, SEED_GROUP_UUID, at(BASE, 2), "newest", BAYKO)
+    answered = answer_index_queries_with(hooks, stale)
+    cancelled = cancelled_transactions(hooks)
+
+    assert deliver(aws, stream.new_message_inserts()) == {"batchItemFailures": []}
+
+    assert answered and len(cancelled) == 2
+    assert_group_at(aws, SEED_GROUP_UUID, (ANDREW, BAYKO), at(BASE, 2), "newest")
+
+
+def test_a_stale_index_and_a_replayed_record_do_not_duplicate_rows(aws, ddb, stream, hooks):
+    start_group(ddb, SEED_GROUP_UUID, ANDREW, BAYKO, at(BASE, 0))
+    stale = index_snapshot(ddb, aws.table.name, SEED_GROUP_UUID)
+    stream.new_records()
+    put_message(ddb, SEED_GROUP_UUID, at(BASE, 1), "only message", ANDREW)
+    records = stream.new_message_inserts()
+    assert deliver(aws, records) == {"batchItemFailures": []}
+    after_first = snapshot(aws.table)
+    answer_index_queries_with(hooks, stale)
+
+    assert deliver(aws, records) == {"batchItemFailures": []}
+
+    assert snapshot(aws.table) == after_first
+    assert_group_at(aws, SEED_GROUP_UUID, (ANDREW, BAYKO), at(BASE, 1), "only message")
+
+
+def test_a_new_group_not_yet_in_the_index_is_moved_through_its_membership(aws, ddb, stream, hooks):
+    group_uuid = str(uuid.uuid4())
+    message_store().create_group(group_uuid, user(LONDO), user(BAYKO), "first", str(uuid.uuid4()), at(BASE, 1))
+    put_message(ddb, group_uuid, at(BASE, 2), "second", BAYKO)
+    records = stream.new_message_inserts()
+    assert len(records) == 2
+    answered = answer_index_queries_with(hooks, [])
+
+    assert deliver(aws, records) == {"batchItemFailures": []}
+
+    assert answered
+    assert_group_at(aws, group_uuid, (LONDO, BAYKO), at(BASE, 2), "second")
+
+
+def test_a_row_whose_key_is_taken_by_another_group_goes_to_the_next_microsecond(aws, ddb, stream):
+    collision = at(BASE, 7)
+    start_group(ddb, SEED_GROUP_UUID, ANDREW, BAYKO, at(BASE, 0))
+    put_group_row(ddb, LONDO_GROUP_UUID, ANDREW, LONDO, collision, "Londo, same microsecond")
+    put_group_row(ddb, LONDO_GROUP_UUID, LONDO, ANDREW, collision, "Londo, same microsecond")
+    stream.new_records()
+    put_message(ddb, SEED_GROUP_UUID, collision, "seed group, same microsecond", BAYKO)
+    records = stream.new_message_inserts()
+
+    assert deliver(aws, records) == {"batchItemFailures": []}
+
+    andrews = {(row["message_group_uuid"], row["sk"], row["message"]) for row in group_rows_of(aws.table, ANDREW.uuid)}
+    assert andrews == {
+        (LONDO_GROUP_UUID, collision, "Londo, same microsecond"),
+        (SEED_GROUP_UUID, "2026-11-21T04:00:07.000001+00:00", "seed group, same microsecond"),
+    }
+    assert [(row["sk"], row["message"]) for row in group_rows_of(aws.table, BAYKO.uuid)] == [
+        (collision, "seed group, same microsecond")]
+    after = snapshot(aws.table)
+    assert deliver(aws, records) == {"batchItemFailures": []}
+    assert snapshot(aws.table) == after
+
+
+def test_refusals_are_retried_a_bounded_number_of_times_then_the_group_is_reported(aws, ddb, stream, hooks):
+    start_group(ddb, SEED_GROUP_UUID, ANDREW, BAYKO, at(BASE, 0))
+    stream.new_records()
+    put_message(ddb, SEED_GROUP_UUID, at(BASE, 1), "never settles", ANDREW)
+    records = stream.new_message_inserts()
+    attempts: list[str] = []
+
+    def always_refused(model: Any, **_: Any) -> Any:
+        attempts.append(model.name)
+        http = AWSResponse(url="https://dynamodb.us-east-1.amazonaws.com/", status_code=400, headers={}, raw=None)
+        return http, {"Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+                      "CancellationReasons": [{"Code": "ConditionalCheckFailed"}, {"Code": "None"}],
+                      "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    hooks.on("before-call.dynamodb.TransactWriteItems", always_refused)
+
+    response = deliver(aws, records)
+
+    assert failed_sequence_numbers(response) == [sequence_number(records[0])]
+    assert len(attempts) == MAX_MOVE_ATTEMPTS
+    assert_group_at(aws, SEED_GROUP_UUID, (ANDREW, BAYKO), at(BASE, 0), "hello")
+
+
+def test_duplicate_rows_left_by_the_tutorial_collapse_into_one_on_the_next_move(aws, ddb, stream):
+    start_group(ddb, SEED_GROUP_UUID, ANDREW, BAYKO, at(BASE, 1))
+    put_group_row(ddb, SEED_GROUP_UUID, ANDREW, BAYKO, at(BASE, 0), "a row the tutorial's race duplicated")
+    assert len(group_rows_of(aws.table, ANDREW.uuid)) == 2
+    stream.new_records()
+    put_message(ddb, SEED_GROUP_UUID, at(BASE, 2), "next", BAYKO)
+
+    assert deliver(aws, stream.new_message_inserts()) == {"batchItemFailures": []}
+
+    assert_group_at(aws, SEED_GROUP_UUID, (ANDREW, BAYKO), at(BASE, 2), "next")
+
+
+def test_every_call_the_function_makes_is_allowed_by_its_least_privilege_policy(aws, ddb, stream, hooks):
+    group_uuid = str(uuid.uuid4())
+    message_store().create_group(group_uuid, user(LONDO), user(BAYKO), "first", str(uuid.uuid4()), at(BASE, 1))
+    put_message(ddb, group_uuid, at(BASE, 2), "found through the membership", BAYKO)
+    calls = CallCounter()
+    hooks.on("before-call.dynamodb", calls)
+    answer_index_queries_with(hooks, [])
+    deliver(aws, stream.new_message_inserts())
+    hooks.clear()
+    hooks.on("before-call.dynamodb", calls)
+    put_message(ddb, group_uuid, at(BASE, 3), "found through the index", LONDO)
+    deliver(aws, stream.new_message_inserts())
+    table_arn = f"arn:aws:dynamodb:{aws.resources.region}:{LOCAL_ACCOUNT_ID}:table/{aws.table.name}"
+    index_arn = f"{table_arn}/index/{os.environ['MESSAGE_GROUP_INDEX_NAME']}"
+    statements = policy_statements(aws.resources, STREAM_FUNCTION)
+
+    requests = [request for operation, body in calls.bodies for request in requests_of(operation, body, table_arn)]
+
+    assert {(request.action, request.resource) for request in requests} == {
+        ("dynamodb:Query", index_arn), ("dynamodb:Query", table_arn),
+        ("dynamodb:GetItem", table_arn), ("dynamodb:PutItem", table_arn), ("dynamodb:DeleteItem", table_arn)}
+    assert [request for request in requests if not allowed(statements, request)] == []
+    assert_group_at(aws, group_uuid, (LONDO, BAYKO), at(BASE, 3), "found through the index")
+    # ... and nothing more: no write outside GRP# partitions, no write outside a transaction.
+    assert not allowed(statements, Request("dynamodb:PutItem", table_arn, f"MSG#{group_uuid}", "TransactWriteItems"))
+    assert not allowed(statements, Request("dynamodb:DeleteItem", table_arn, f"GRP#{BAYKO.uuid}"))
+    assert not allowed(statements, Request("dynamodb:UpdateItem", table_arn, f"GRP#{BAYKO.uuid}", "TransactWriteItems"))
