@@ -15,7 +15,6 @@ import pwd
 import shutil
 import threading
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 import boto3
@@ -28,7 +27,6 @@ from devtools.local_stack.database import list_users, set_cognito_user_ids, star
 from devtools.local_stack.jwt_authorizer import JwtAuthorizer
 from devtools.local_stack.moto_server import MotoServer, ensure_port_free
 from devtools.local_stack.runner import FunctionRunner
-from devtools.local_stack.seed import seed_conversation, seed_message_group_uuid
 from devtools.local_stack.settings import StackSettings, install_environment
 from devtools.local_stack.stack_file import StackInfo, StackUser, write_stack_file
 from devtools.local_stack.stream_poller import StreamMapping, StreamPoller
@@ -107,8 +105,14 @@ class LocalStack:
                                                    "CognitoUserPoolClientId": pool.client_id})
         context = {**template_context(resources, template), f"{TABLE_LOGICAL_ID}.StreamArn": created["stream_arn"]}
 
-        seed_conversation(boto3.resource("dynamodb").Table(resources.table_name),
-                          {user.handle: user for user in db_users}, datetime.now(timezone.utc))
+        # Imported only now: the layer's modules read the functions' environment when first imported.
+        from cruddur_messaging.models import User
+        from devtools.ops.ddb_seed import seed_conversation
+
+        seeded = seed_conversation(
+            boto3.resource("dynamodb").Table(resources.table_name),
+            {user.handle: User(uuid=user.uuid, handle=user.handle, display_name=user.display_name)
+             for user in db_users})
 
         specs = function_specs(template, context)
         _warn_about_missing_code(specs)
@@ -125,7 +129,7 @@ class LocalStack:
             user_pool_id=pool.pool_id,
             user_pool_client_id=pool.client_id,
             database_url=database_url,
-            seed_message_group_uuid=seed_message_group_uuid(),
+            seed_message_group_uuid=seeded.message_group_uuid,
             users=[StackUser(handle=user.handle, display_name=user.display_name,
                              username=signed_in[user.handle].username, password=signed_in[user.handle].password,
                              uuid=user.uuid, cognito_user_id=signed_in[user.handle].sub) for user in db_users],

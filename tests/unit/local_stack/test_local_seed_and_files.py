@@ -1,4 +1,5 @@
-"""The seeded conversation, the seed users' fixed Cognito ids, stack.json and the settings' variables."""
+"""The seeded conversation (the shared seed `make dev` and `bin/ddb/seed` use), the seed users' fixed Cognito ids,
+stack.json and the settings' variables."""
 from __future__ import annotations
 
 import json
@@ -13,15 +14,17 @@ from moto import mock_aws
 from devtools.environment import LocalResources, template_context
 from devtools.local_stack.database import DatabaseUser, seed_cognito_user_ids
 from devtools.local_stack.invoke import user_id_replacements, with_stack_user_ids
-from devtools.local_stack.seed import load_conversation, seed_conversation, seed_message_group_uuid
 from devtools.local_stack.settings import StackSettings
 from devtools.local_stack.stack_file import StackInfo, StackUser, read_stack_file, write_stack_file
+from devtools.ops.ddb_seed import load_conversation, seed_conversation
+from devtools.ops.errors import OpsError
 from devtools.template import load_template, table_definition
+from cruddur_messaging.models import User
 
 NOW = datetime(2026, 11, 21, 4, 0, 0, tzinfo=timezone.utc)
 USERS = {
-    "andrewbrown": DatabaseUser("8d1b9c3e-2f4a-4b6c-9d7e-0a1b2c3d4e01", "andrewbrown", "Andrew Brown", "a@x"),
-    "bayko": DatabaseUser("8d1b9c3e-2f4a-4b6c-9d7e-0a1b2c3d4e02", "bayko", "Andrew Bayko", "b@x"),
+    "andrewbrown": User("8d1b9c3e-2f4a-4b6c-9d7e-0a1b2c3d4e01", "andrewbrown", "Andrew Brown"),
+    "bayko": User("8d1b9c3e-2f4a-4b6c-9d7e-0a1b2c3d4e02", "bayko", "Andrew Bayko"),
 }
 GROUP = "5ae290ed-55d1-47a0-bc6d-fe2bc2700399"
 
@@ -36,16 +39,17 @@ def table() -> Iterator[Any]:
 
 def test_the_conversation_is_the_tutorials_babylon5_dialogue() -> None:
     conversation = load_conversation()
-    assert seed_message_group_uuid() == GROUP
-    assert len(conversation["messages"]) == 104
-    assert conversation["messages"][0] == {
-        "sender": "andrewbrown", "message": "Have you ever watched Babylon 5? It's one of my favorite TV shows!"}
-    senders = [line["sender"] for line in conversation["messages"]]
+    assert conversation.message_group_uuid == GROUP
+    assert len(conversation.lines) == 104
+    assert conversation.lines[0] == (
+        "andrewbrown", "Have you ever watched Babylon 5? It's one of my favorite TV shows!")
+    senders = [sender for sender, _ in conversation.lines]
     assert senders == ["andrewbrown", "bayko"] * 52
 
 
 def test_the_seed_writes_messages_a_minute_apart_in_the_past_and_the_groups_items(table: Any) -> None:
-    assert seed_conversation(table, USERS, NOW) is True
+    report = seed_conversation(table, USERS, now=NOW)
+    assert report.written["messages"] == 104 and not report.existing
     items = table.scan(ConsistentRead=True)["Items"]
     messages = sorted((item for item in items if item["pk"] == f"MSG#{GROUP}"), key=lambda item: item["sk"])
     assert len(messages) == 104 and len(items) == 108
@@ -76,15 +80,16 @@ def test_the_seed_writes_messages_a_minute_apart_in_the_past_and_the_groups_item
 
 
 def test_seeding_again_changes_nothing(table: Any) -> None:
-    seed_conversation(table, USERS, NOW)
+    seed_conversation(table, USERS, now=NOW)
     before = table.scan(ConsistentRead=True)["Items"]
-    assert seed_conversation(table, USERS, NOW + timedelta(days=1)) is False
+    again = seed_conversation(table, USERS, now=NOW + timedelta(days=1))
+    assert not again.written and again.existing["messages"] == 104
     assert table.scan(ConsistentRead=True)["Items"] == before
 
 
 def test_a_missing_seed_user_is_named(table: Any) -> None:
-    with pytest.raises(LookupError, match="bayko"):
-        seed_conversation(table, {"andrewbrown": USERS["andrewbrown"]}, NOW)
+    with pytest.raises(OpsError, match="bayko"):
+        seed_conversation(table, {"andrewbrown": USERS["andrewbrown"]}, now=NOW)
 
 
 def test_the_fixed_cognito_ids_of_the_sql_seed_are_read_by_handle() -> None:

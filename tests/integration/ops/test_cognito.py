@@ -1,0 +1,47 @@
+"""bin/cognito/list-users: every page, users without a handle reported and skipped."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from devtools.ops.errors import OpsError
+from devtools.ops.target import prod_target
+from tests.integration.ops.support import Stack
+
+MANY = tuple((f"user-{number:03}", f"handle{number:03}") for number in range(65))
+
+
+def test_list_users_reads_every_page_and_skips_users_without_a_handle(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack(cognito_users=(*MANY[:30], ("no-handle", None), *MANY[30:]))
+    subs = stack.cognito_subs()
+    result = stack.run("cognito/list-users")
+    assert result.returncode == 0, result.stderr
+    rows = sorted(line.split() for line in result.stdout.splitlines())
+    assert rows == [[handle, subs[handle], username, "FORCE_CHANGE_PASSWORD"] for username, handle in MANY]
+    warning, = result.stderr.splitlines()
+    assert warning.startswith("WARNING: skipping Cognito user no-handle (sub ")
+
+
+def test_list_users_in_prod_takes_the_pool_from_the_environment(stack: Stack, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    environment = stack.prod_environment(COGNITO_USER_POOL_ID=stack.user_pool_id)
+    result = stack.run("cognito/list-users", "prod", env=environment)
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[0] for line in result.stdout.splitlines()] == ["andrewbrown", "bayko"]
+
+    for name, value in stack.prod_environment().items():
+        monkeypatch.setenv(name, value)
+    target = prod_target(os.environ, samconfig=tmp_path / "samconfig.toml")
+    with pytest.raises(OpsError, match="^no Cognito user pool: set COGNITO_USER_POOL_ID or CognitoUserPoolId in "
+                                       "samconfig.toml$"):
+        target.user_pool_id()
+
+
+def test_list_users_of_a_missing_pool_is_one_line(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    stack.stack_file.write_text(stack.stack_file.read_text().replace(stack.user_pool_id, "us-east-1_gone"))
+    result = stack.call(capsys, "cognito/list-users")
+    assert stack.error_line(result, "cognito/list-users") == (
+        "ListUsers: User pool us-east-1_gone does not exist. (ResourceNotFoundException)")

@@ -1,0 +1,119 @@
+"""Where the commands act: the stack file, its absence, and prod from the environment and samconfig.toml."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from devtools.ops.__main__ import COMMANDS
+from devtools.ops.errors import OpsError
+from devtools.ops.target import local_target, prod_target, read_samconfig, stack_file
+from devtools.template import REPO_ROOT
+from tests.integration.ops.support import SEED_GROUP, Stack, run_in_process, subprocess_environment
+
+ARGUMENTS = {"ddb/drop": ["cruddur-messages"], "ddb/patterns/get-conversation": [SEED_GROUP],
+             "ddb/patterns/list-conversations": ["andrewbrown"]}
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_says_the_local_stack_is_not_running(name: str, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_in_process(capsys, name, *ARGUMENTS.get(name, []),
+                            environ={"CRUDDUR_STACK_FILE": str(tmp_path / "stack.json")})
+    assert Stack.error_line(result, name) == (f"local stack not running (no {tmp_path}/stack.json); "
+                                              "start it with make dev")
+
+
+def test_the_entry_points_say_the_local_stack_is_not_running(stack: Stack) -> None:
+    environment = {**subprocess_environment(), "CRUDDUR_STACK_FILE": str(stack.directory / "gone.json")}
+    for name in ("ddb/scan", "db/connect"):
+        result = stack.run(name, env=environment)
+        assert Stack.error_line(result, name) == (f"local stack not running (no {stack.directory}/gone.json); "
+                                                  "start it with make dev")
+
+
+def test_the_stack_file_is_where_make_dev_writes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = (REPO_ROOT / ".local" / "stack.json", ".local/stack.json")
+    assert stack_file({}) == stack_file({"CRUDDUR_STACK_FILE": ""}) == expected
+    monkeypatch.chdir(tmp_path)
+    moved = tmp_path / "state" / "stack.json"
+    assert stack_file({"CRUDDUR_LOCAL_DIR": "state"}) == (moved, str(moved))
+    assert stack_file({"CRUDDUR_LOCAL_DIR": "state", "CRUDDUR_STACK_FILE": "/x.json"}) == (Path("/x.json"), "/x.json")
+
+
+def test_a_stale_stack_file_is_one_line(stack: Stack) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    stack.stack_file.write_text(stack.stack_file.read_text().replace(stack.endpoint, f"http://127.0.0.1:{port}"))
+    result = stack.run("ddb/list-tables")
+    assert Stack.error_line(result, "ddb/list-tables") == (
+        f"cannot reach the local stack at http://127.0.0.1:{port} (stale {stack.stack_file}?); start it with make dev")
+
+
+def test_a_broken_stack_file_is_reported(tmp_path: Path) -> None:
+    stack_file = tmp_path / "stack.json"
+    stack_file.write_text("{not json")
+    with pytest.raises(OpsError, match=f"^cannot read {stack_file}: "):
+        local_target({"CRUDDUR_STACK_FILE": str(stack_file)})
+    stack_file.write_text('{"region": "us-east-1"}')
+    with pytest.raises(OpsError, match=f"^{stack_file} has no aws_endpoint_url, table_name; restart make dev$"):
+        local_target({"CRUDDUR_STACK_FILE": str(stack_file)})
+
+
+@pytest.fixture
+def aws_free_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No region nor profile from the developer's machine."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+
+
+SAMCONFIG = '''version = 0.1
+[default.deploy.parameters]
+stack_name = "cruddur-messaging"
+region = "eu-west-2"
+parameter_overrides = "CognitoUserPoolId=eu-west-2_Pool CognitoUserPoolClientId=client TableName=prod-messages DatabaseUrlParameterName='/prod/database url'"
+'''
+
+
+def test_prod_takes_names_from_the_environment_then_samconfig_then_the_template(
+        tmp_path: Path, aws_free_environment: None) -> None:
+    samconfig = tmp_path / "samconfig.toml"
+    samconfig.write_text(SAMCONFIG)
+    target = prod_target({}, samconfig)
+    assert (target.name, target.region, target.endpoint_url) == ("prod", "eu-west-2", None)
+    assert (target.table_name, target.user_pool_id(), target.group_index_name) == (
+        "prod-messages", "eu-west-2_Pool", "message-group-sk-index")
+    assert target.database_url_parameter == "/prod/database url"
+
+    environment = {"AWS_REGION": "us-west-1", "TABLE_NAME": "t", "COGNITO_USER_POOL_ID": "p",
+                   "MESSAGE_GROUP_INDEX_NAME": "i", "DATABASE_URL": "postgresql://db/cruddur"}
+    target = prod_target(environment, samconfig)
+    assert (target.region, target.table_name, target.user_pool_id(), target.group_index_name,
+            target.database_url()) == ("us-west-1", "t", "p", "i", "postgresql://db/cruddur")
+
+    target = prod_target({"AWS_DEFAULT_REGION": "ap-south-1"}, tmp_path / "missing.toml")
+    assert (target.region, target.table_name, target.database_url_parameter) == (
+        "ap-south-1", "cruddur-messages", "/cruddur/messaging/database-url")
+
+
+def test_prod_needs_a_region(tmp_path: Path, aws_free_environment: None) -> None:
+    with pytest.raises(OpsError, match="^no AWS region for prod: set AWS_REGION or region in samconfig.toml$"):
+        prod_target({}, tmp_path / "missing.toml")
+
+
+def test_samconfig_overrides_may_be_a_list_and_must_be_name_value(tmp_path: Path) -> None:
+    samconfig = tmp_path / "samconfig.toml"
+    samconfig.write_text('[default.deploy.parameters]\nparameter_overrides = ["TableName=a b", "LogLevel=DEBUG"]\n')
+    assert read_samconfig(samconfig)["parameter_overrides"] == {"TableName": "a b", "LogLevel": "DEBUG"}
+    samconfig.write_text('[default.deploy.parameters]\nparameter_overrides = "TableName"\n')
+    with pytest.raises(OpsError, match="parameter_overrides entry 'TableName' is not Name=Value"):
+        read_samconfig(samconfig)
+    samconfig.write_text("[default.deploy.parameters\n")
+    with pytest.raises(OpsError, match="^cannot read samconfig.toml: "):
+        read_samconfig(samconfig)
