@@ -6,6 +6,7 @@ the failure queue, and the functions' environment set as Lambda would set it; ev
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -17,11 +18,19 @@ from devtools.environment import LocalResources, function_environment, provision
 from devtools.functions import context_for, ensure_layer_on_path, handler_of
 from devtools.postgres import EmbeddedPostgres
 from devtools.template import function_specs, load_template
+from tests.support.botocore_models import share_parsed_models
 from tests.support.containers import cold_start
 
 ensure_layer_on_path()
+share_parsed_models()
 
 TABLE_NAME = "cruddur-messages"
+
+# The layer's Powertools logger and metrics read POWERTOOLS_* once, when first imported - which in a test run can
+# be at collection time, before the ``aws`` fixture sets the functions' environment. Lambda always sets them first.
+for _name, _value in function_environment(LocalResources(table_name=TABLE_NAME)).items():
+    if _name.startswith("POWERTOOLS_"):
+        os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture(scope="session")

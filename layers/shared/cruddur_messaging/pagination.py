@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from typing import Any, Mapping
 
 from cruddur_messaging.errors import BadRequest
@@ -20,6 +21,8 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_CURSOR_LENGTH = 2048
 SIGNATURE_BYTES = 16
+# ASCII digits only: str.isdigit() also accepts "²" or "٣", and int() refuses the first and huge numbers.
+LIMIT_PATTERN = re.compile(r"[0-9]{1,3}")
 
 
 def parse_page_request(query: Mapping[str, str] | None) -> PageRequest:
@@ -27,7 +30,7 @@ def parse_page_request(query: Mapping[str, str] | None) -> PageRequest:
     raw_limit = query.get("limit")
     if raw_limit is None:
         limit = DEFAULT_LIMIT
-    elif raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIMIT:
+    elif LIMIT_PATTERN.fullmatch(raw_limit) and 1 <= int(raw_limit) <= MAX_LIMIT:
         limit = int(raw_limit)
     else:
         raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}.", code="invalid_limit")
@@ -47,6 +50,10 @@ class CursorCodec:
 
     def decode(self, cursor: str, partition: str) -> dict[str, str]:
         """The key to continue after; raises BadRequest unless the cursor is intact and for ``partition``."""
+        # A cursor we issued is ASCII (base64url and a dot); anything else would make compare_digest or
+        # encode() raise instead of refusing it.
+        if not cursor.isascii():
+            raise BadRequest("The cursor is not valid.", code="invalid_cursor")
         payload, _, signature = cursor.partition(".")
         if not payload or not hmac.compare_digest(signature, self._sign(payload)):
             raise BadRequest("The cursor is not valid.", code="invalid_cursor")
@@ -54,10 +61,9 @@ class CursorCodec:
             decoded: Any = json.loads(_b64decode(payload))
         except (ValueError, binascii.Error) as error:
             raise BadRequest("The cursor is not valid.", code="invalid_cursor") from error
-        position = decoded.get("k") if isinstance(decoded, dict) else None
-        if decoded.get("p") != partition or not _is_key_of(position, partition):
+        if not isinstance(decoded, dict) or decoded.get("p") != partition or not _is_key_of(decoded.get("k"), partition):
             raise BadRequest("The cursor belongs to another list.", code="invalid_cursor")
-        return position
+        return decoded["k"]
 
     def _sign(self, payload: str) -> str:
         return _b64encode(hmac.new(self._key, payload.encode(), hashlib.sha256).digest()[:SIGNATURE_BYTES])

@@ -17,7 +17,9 @@ from cruddur_messaging.clock import next_microsecond
 from cruddur_messaging.config import get_settings
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
+from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.models import Membership, User
+from cruddur_messaging.observability import logger
 
 # How many later microseconds a message may move to when its slot is taken; two senders hitting the same
 # microsecond of the same group is already rare, five in a row means something else is wrong.
@@ -121,7 +123,10 @@ class MessageStore:
 
     def put_message(self, message_group_uuid: str, sender: User, text: str, message_uuid: str,
                     created_at: str) -> Item:
-        """Stores a message, never over another: a taken ``sk`` moves it to the next free microsecond."""
+        """Stores a message, never over another: a taken ``sk`` moves it to the next free microsecond.
+
+        Returns the stored item, whose ``sk`` is the time the message got.
+        """
         for _ in range(MAX_SLOT_ATTEMPTS):
             item = message_item(message_group_uuid, sender, text, message_uuid, created_at)
             try:
@@ -132,7 +137,7 @@ class MessageStore:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
                 created_at = next_microsecond(created_at)
-        raise SlotTaken(f"no free slot for a message in group {message_group_uuid}")
+        raise DependencyUnavailable("The conversation is too busy right now; please retry.")
 
     def create_group(self, message_group_uuid: str, sender: User, recipient: User, text: str,
                      message_uuid: str, created_at: str) -> Item:
@@ -167,7 +172,9 @@ class MessageStore:
             if "TransactionConflict" in reasons:
                 # A concurrent transaction on the same pair: treat like a lost race and look again.
                 raise PairAlreadyHasGroup(message_group_uuid) from error
-            raise
+            # Throttled items (ThrottlingError, ProvisionedThroughputExceeded...): nothing was written, retry later.
+            logger.warning("transaction cancelled", extra={"reasons": reasons})
+            raise DependencyUnavailable("The message store is temporarily unavailable.") from error
         return message
 
     def _put_if_absent(self, item: Item) -> None:

@@ -72,7 +72,11 @@ def page_request(event: APIGatewayProxyEventV2) -> PageRequest:
 def json_body(event: APIGatewayProxyEventV2) -> Any:
     if not event.body:
         raise BadRequest("A JSON body is required.", code="invalid_body")
-    return event.json_body
+    try:
+        return event.json_body
+    except (ValueError, RecursionError) as error:
+        # Not JSON, not UTF-8, a broken base64 body, or nested too deep to parse: the client's fault, never a 500.
+        raise BadRequest("The body is not valid JSON.", code="invalid_json") from error
 
 
 def page_response(event: APIGatewayProxyEventV2, page: Page[Any]) -> Response:

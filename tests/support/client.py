@@ -1,0 +1,62 @@
+"""A signed-in user calling the functions, built on the files in ``events/`` (as the frontend would call them)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from tests.support.api import follow_pages, ok
+from tests.support.events import as_user, load_event, with_body, with_group, with_query
+from tests.support.people import Person
+
+Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+def list_groups_event(person: Person, **query: str) -> dict[str, Any]:
+    event = as_user(load_event("list-groups"), person.handle)
+    return with_query(event, **query) if query else event
+
+
+def list_messages_event(person: Person, message_group_uuid: str, **query: str) -> dict[str, Any]:
+    event = with_group(as_user(load_event("list-messages"), person.handle), message_group_uuid)
+    return with_query(event, **query) if query else event
+
+
+def create_message_event(person: Person, body: Any, idempotency_key: str | None = None) -> dict[str, Any]:
+    event = with_body(as_user(load_event("create-message-into-group"), person.handle), body)
+    if idempotency_key is not None:
+        event["headers"]["idempotency-key"] = idempotency_key
+    return event
+
+
+class Caller:
+    """``Caller(aws, ANDREW).send(handle="bayko", message="Hi")`` and so on; each returns the raw response."""
+
+    def __init__(self, aws: Any, person: Person) -> None:
+        self.aws = aws
+        self.person = person
+
+    def list_groups(self, **query: str) -> dict[str, Any]:
+        return self.aws.invoke("ListGroupsFunction", list_groups_event(self.person, **query))
+
+    def list_messages(self, message_group_uuid: str, **query: str) -> dict[str, Any]:
+        return self.aws.invoke("ListMessagesFunction", list_messages_event(self.person, message_group_uuid, **query))
+
+    def send(self, message: str, *, group: str | None = None, handle: str | None = None,
+             idempotency_key: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": message}
+        if group is not None:
+            body["message_group_uuid"] = group
+        if handle is not None:
+            body["handle"] = handle
+        return self.aws.invoke("CreateMessageFunction", create_message_event(self.person, body, idempotency_key))
+
+    def start_conversation(self, handle: str, message: str = "Hello there") -> str:
+        """The group uuid of a conversation with ``handle`` (new or reused), after sending ``message``."""
+        return ok(self.send(message, handle=handle))["message_group_uuid"]
+
+    def all_groups(self, **query: str) -> list[list[dict[str, Any]]]:
+        return follow_pages(lambda event: self.aws.invoke("ListGroupsFunction", event),
+                            lambda: list_groups_event(self.person, **query))
+
+    def all_messages(self, message_group_uuid: str, **query: str) -> list[list[dict[str, Any]]]:
+        return follow_pages(lambda event: self.aws.invoke("ListMessagesFunction", event),
+                            lambda: list_messages_event(self.person, message_group_uuid, **query))

@@ -1,0 +1,137 @@
+"""The caller's user row, cached per warm container for a bounded time (an injectable clock drives time)."""
+from __future__ import annotations
+
+import pytest
+
+from cruddur_messaging.domain.identity import CallerDirectory
+from cruddur_messaging.errors import DependencyUnavailable, Forbidden, Unauthorized
+from cruddur_messaging.models import User
+
+TTL = 300.0
+ANDREW = User(uuid="u-1", handle="andrewbrown", display_name="Andrew Brown", cognito_user_id="sub-1")
+BAYKO = User(uuid="u-2", handle="bayko", display_name="Andrew Bayko", cognito_user_id="sub-2")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeUsers:
+    """A UserRepository that counts lookups; its rows can change, or it can be down."""
+
+    def __init__(self, *users: User) -> None:
+        self.rows = {user.cognito_user_id: user for user in users}
+        self.lookups: list[str] = []
+        self.down = False
+
+    def find_by_cognito_user_id(self, cognito_user_id: str) -> User | None:
+        self.lookups.append(cognito_user_id)
+        if self.down:
+            raise DependencyUnavailable("The user directory is temporarily unavailable.")
+        return self.rows.get(cognito_user_id)
+
+    def find_by_handle(self, handle: str) -> User | None:  # pragma: no cover - not used by the directory
+        raise AssertionError("the caller is never looked up by handle")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def users() -> FakeUsers:
+    return FakeUsers(ANDREW, BAYKO)
+
+
+@pytest.fixture
+def directory(users: FakeUsers, clock: FakeClock) -> CallerDirectory:
+    return CallerDirectory(users, ttl_seconds=TTL, clock=clock)
+
+
+def test_first_request_looks_the_caller_up(directory: CallerDirectory, users: FakeUsers) -> None:
+    assert directory.resolve("sub-1") == ANDREW
+    assert users.lookups == ["sub-1"]
+
+
+def test_warm_requests_within_the_ttl_make_no_lookup(directory: CallerDirectory, users: FakeUsers,
+                                                     clock: FakeClock) -> None:
+    directory.resolve("sub-1")
+    for _ in range(5):
+        clock.advance(TTL / 6)
+        assert directory.resolve("sub-1") == ANDREW
+    assert users.lookups == ["sub-1"]
+
+
+def test_entry_expires_after_the_ttl_and_sees_changes(directory: CallerDirectory, users: FakeUsers,
+                                                      clock: FakeClock) -> None:
+    directory.resolve("sub-1")
+    renamed = User(uuid="u-1", handle="andrewbrown", display_name="Andrew B.", cognito_user_id="sub-1")
+    users.rows["sub-1"] = renamed
+    clock.advance(TTL - 0.001)
+    assert directory.resolve("sub-1") == ANDREW
+    clock.advance(0.001)  # exactly the TTL: expired
+    assert directory.resolve("sub-1") == renamed
+    assert users.lookups == ["sub-1", "sub-1"]
+
+
+def test_each_caller_is_cached_separately(directory: CallerDirectory, users: FakeUsers) -> None:
+    assert directory.resolve("sub-1") == ANDREW
+    assert directory.resolve("sub-2") == BAYKO
+    assert directory.resolve("sub-1") == ANDREW
+    assert directory.resolve("sub-2") == BAYKO
+    assert users.lookups == ["sub-1", "sub-2"]
+
+
+@pytest.mark.parametrize("sub", [None, ""])
+def test_no_sub_is_401_without_a_lookup(directory: CallerDirectory, users: FakeUsers, sub: str | None) -> None:
+    with pytest.raises(Unauthorized) as raised:
+        directory.resolve(sub)
+    assert (raised.value.status, raised.value.code) == (401, "unauthorized")
+    assert users.lookups == []
+
+
+def test_unknown_sub_is_403_and_not_cached(directory: CallerDirectory, users: FakeUsers) -> None:
+    for _ in range(2):
+        with pytest.raises(Forbidden) as raised:
+            directory.resolve("sub-unknown")
+        assert (raised.value.status, raised.value.code) == (403, "caller_not_registered")
+    # A user who signs up a moment later must not be locked out for a whole TTL.
+    users.rows["sub-unknown"] = User(uuid="u-9", handle="newcomer", display_name="New", cognito_user_id="sub-unknown")
+    assert directory.resolve("sub-unknown").handle == "newcomer"
+    assert users.lookups == ["sub-unknown"] * 3
+
+
+def test_outage_propagates_and_does_not_poison_the_cache(directory: CallerDirectory, users: FakeUsers) -> None:
+    users.down = True
+    with pytest.raises(DependencyUnavailable):
+        directory.resolve("sub-1")
+    users.down = False
+    assert directory.resolve("sub-1") == ANDREW
+    assert directory.resolve("sub-1") == ANDREW
+    assert users.lookups == ["sub-1", "sub-1"]
+
+
+def test_cached_caller_survives_an_outage_until_the_ttl(directory: CallerDirectory, users: FakeUsers,
+                                                        clock: FakeClock) -> None:
+    directory.resolve("sub-1")
+    users.down = True
+    clock.advance(TTL / 2)
+    assert directory.resolve("sub-1") == ANDREW
+    clock.advance(TTL / 2)
+    with pytest.raises(DependencyUnavailable):
+        directory.resolve("sub-1")
+
+
+def test_expired_entries_are_evicted_when_others_are_added(directory: CallerDirectory, clock: FakeClock) -> None:
+    directory.resolve("sub-1")
+    clock.advance(TTL + 1)
+    directory.resolve("sub-2")
+    assert set(directory._cache) == {"sub-2"}
