@@ -9,6 +9,8 @@ import boto3
 import pytest
 from botocore.retries.standard import ExponentialBackoff
 
+from devtools.template import load_template
+
 from tests.support.api import assert_error, ok
 from tests.support.calls import aws_error, fail_dynamodb, operation_is, throttled, unreachable, writes_to
 from tests.support.client import Caller
@@ -96,9 +98,21 @@ def test_dead_endpoint_is_503_within_the_sdk_retry_bound(aws, seeded, monkeypatc
     assert_error(Caller(aws, BAYKO).list_messages(SEED_GROUP_UUID), 503, "dependency_unavailable")
     assert_error(Caller(aws, BAYKO).send("anyone?", group=SEED_GROUP_UUID), 503, "dependency_unavailable")
     assert time.monotonic() - started < 5
-    # Two requests (each stopped at its membership read), each retried 3 times: botocore's ``max_attempts``
-    # counts retries, so the layer's CLIENT_CONFIG allows 4 attempts per call.
-    assert attempts == ["GetItem"] * 6
+    # Two requests (each stopped at its membership read), each call tried 3 times in all: 2 back-offs each.
+    assert attempts == ["GetItem"] * 4
+
+
+def test_the_sdk_retry_bound_ends_before_the_function_timeout() -> None:
+    """Worst case of one DynamoDB call: every attempt waits out both timeouts, every back-off its maximum
+    (standard mode: at most 2^(n-1) s before retry n). It must end before Lambda's timeout, or the client would
+    get API Gateway's 500 for a timed-out function instead of our 503."""
+    from cruddur_messaging.data.dynamodb import CLIENT_CONFIG
+
+    attempts = CLIENT_CONFIG.retries["total_max_attempts"]
+    per_attempt = CLIENT_CONFIG.connect_timeout + CLIENT_CONFIG.read_timeout
+    back_offs = sum(min(20, 2 ** (retry - 1)) for retry in range(1, attempts))
+    timeout = load_template()["Globals"]["Function"]["Timeout"]
+    assert attempts * per_attempt + back_offs < timeout
 
 
 def test_configuration_unreadable_is_503(aws, seeded) -> None:

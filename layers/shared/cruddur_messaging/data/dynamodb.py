@@ -13,8 +13,10 @@ from cruddur_messaging.config import get_settings
 from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.observability import logger
 
-# Bounded: the SDK retries throttling and transient errors a few times, well inside the function timeout.
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=3)
+# Bounded: three attempts in all (standard mode: throttling and transient errors, with jittered back-off of at
+# most 1 s then 2 s). The worst case, 3 x (1 s connect + 2 s read) + 3 s = 12 s, ends before the functions'
+# timeout, so a client gets our 503 rather than a timeout; tests/integration/test_dynamodb_outage.py holds this.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=1, read_timeout=2)
 
 UNAVAILABLE_ERROR_CODES = frozenset({
     "ProvisionedThroughputExceededException",

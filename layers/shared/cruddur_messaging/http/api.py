@@ -41,10 +41,6 @@ def build_resolver() -> APIGatewayHttpResolver:
         logger.info("request refused", extra={"status": error.status, "code": error.code})
         return error_response(error.status, error.code, error.message, headers)
 
-    @app.exception_handler(json.JSONDecodeError)
-    def invalid_json(error: json.JSONDecodeError) -> Response:
-        return error_response(400, "invalid_json", "The body is not valid JSON.")
-
     @app.not_found
     def route_not_found(_: Exception) -> Response:
         return error_response(404, "route_not_found", "No such route.")
