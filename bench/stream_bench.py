@@ -26,6 +26,7 @@ from moto import mock_aws
 from bench.capacity import Meter, item_size
 from devtools.environment import LocalResources, function_environment, provision, template_context
 from devtools.functions import ensure_layer_on_path, invoke
+from devtools.local_stack.stream_poller import lambda_record
 from devtools.template import FunctionSpec, function_specs, load_template
 
 STREAM_FUNCTION = "MessageStreamFunction"
@@ -107,13 +108,8 @@ class Stream:
             iterator = response["NextShardIterator"]
         if records:
             self.after = records[-1]["dynamodb"]["SequenceNumber"]
-        return [self._as_lambda_delivers(record) for record in records
+        return [lambda_record(record, self.stream_arn, self.region) for record in records
                 if record["eventName"] == "INSERT" and record["dynamodb"]["Keys"]["pk"]["S"].startswith("MSG#")]
-
-    def _as_lambda_delivers(self, record: Record) -> Record:
-        dynamodb = dict(record["dynamodb"])
-        dynamodb["ApproximateCreationDateTime"] = int(dynamodb["ApproximateCreationDateTime"].timestamp())
-        return {**record, "awsRegion": self.region, "dynamodb": dynamodb, "eventSourceARN": self.stream_arn}
 
 
 def tutorial_move(table: Any, index_name: str, record: Record) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable
 import boto3
 from botocore.awsrequest import AWSResponse
 
+from devtools.local_stack.stream_poller import lambda_record
 from tests.support.people import Person
 from tests.support.table import scan_all
 from tests.support.tutorial import put_group_row
@@ -21,24 +22,6 @@ LONDO_GROUP_UUID = "c3a7e2f1-6b0d-4e58-9a2c-71d4f08b5e63"
 """andrewbrown and londo's group in ``events/stream-batch.json``."""
 BASE = datetime(2026, 11, 21, 4, 0, tzinfo=timezone.utc)
 Record = dict[str, Any]
-
-
-def lambda_record(stream_record: Record, stream_arn: str, region: str) -> Record:
-    """A GetRecords record as Lambda delivers it: creation time in epoch seconds, ``eventSourceARN`` added
-    (moto's records lack it, and its creation time is a datetime once boto3 has parsed it)."""
-    dynamodb = dict(stream_record["dynamodb"])
-    created = dynamodb.get("ApproximateCreationDateTime")
-    if isinstance(created, datetime):
-        dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
-    return {
-        "eventID": stream_record["eventID"],
-        "eventName": stream_record["eventName"],
-        "eventVersion": stream_record.get("eventVersion", "1.1"),
-        "eventSource": "aws:dynamodb",
-        "awsRegion": region,
-        "dynamodb": dynamodb,
-        "eventSourceARN": stream_arn,
-    }
 
 
 class StreamReader:
