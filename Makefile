@@ -55,5 +55,6 @@ token: $(INSTALLED) ## print a local user's Cognito access token: make token USE
 
 # --- the stream function's cost (issue 3) ----------------------------------------------------------------------
 .PHONY: bench
-bench: $(INSTALLED) ## DynamoDB requests and capacity per message: the stream function vs the tutorial's (moto)
+bench: $(INSTALLED) ## benchmarks: the stream function's DynamoDB cost vs the tutorial's (moto), cold-start init per function
 	$(PY) -m bench.stream_bench
+	$(PY) -m bench.cold_start
