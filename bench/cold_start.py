@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import sys
 
-from devtools.environment import LocalResources, function_environment
+from devtools.environment import LocalResources, function_environment, template_context
 from devtools.template import REPO_ROOT, function_specs, load_template
 
 RUNS = 5
@@ -38,8 +38,6 @@ def _environment(logical_id: str) -> dict[str, str]:
 
 
 def _context() -> dict[str, str]:
-    from devtools.environment import template_context
-
     return {key: value for key, value in template_context(LocalResources(table_name="cruddur-messages")).items()
             if isinstance(value, (str, bool, list))}
 
