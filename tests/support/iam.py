@@ -1,20 +1,25 @@
 """Just enough IAM to check a function's template policy against the DynamoDB calls a test saw it make.
 
 Each call becomes the requests IAM authorizes (a transaction is one request per item, with
-``dynamodb:EnclosingOperation`` set), with the item's partition key as ``dynamodb:LeadingKeys``. Statements are
-evaluated for Allow only, with the condition operators the template uses; it is not a full IAM evaluator.
+``dynamodb:EnclosingOperation`` set), with the partition key as ``dynamodb:LeadingKeys``: the item's (``Key``, or
+``Item`` for a put), or for a query the queried one - on an index, the index's own partition key (for
+``message-group-sk-index`` a bare group uuid, not a ``GRP#`` key). Statements are evaluated for Allow only, with
+the ``ForAllValues``/``ForAnyValue`` ``StringEquals``/``StringLike`` operators; it is not a full IAM evaluator.
+As in IAM, ``ForAllValues`` holds when the request has no value for the key, ``ForAnyValue`` does not.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any
 
 from devtools.environment import template_context
-from devtools.template import load_template, resolve
+from devtools.template import TABLE_LOGICAL_ID, load_template, parameter_defaults, resolve
 
-_KEY_EQUALS = re.compile(r"(#\w+)\s*=\s*(:\w+)")
+_KEY_EQUALS = re.compile(r"(#?\w+)\s*=\s*(:\w+)")
+# Operations whose items this module does not turn into requests; meeting one must not pass unchecked.
+_UNSUPPORTED = frozenset({"BatchGetItem", "BatchWriteItem", "TransactGetItems", "ExecuteStatement",
+                          "BatchExecuteStatement", "ExecuteTransaction"})
 
 
 @dataclass(frozen=True)
@@ -33,16 +38,33 @@ def policy_statements(resources: Any, logical_id: str) -> list[dict[str, Any]]:
 
 
 def requests_of(operation: str, body: dict[str, Any], table_arn: str) -> list[Request]:
+    if operation in _UNSUPPORTED:
+        raise NotImplementedError(f"requests of {operation}")
+    pk = partition_key_attribute()
     if operation == "TransactWriteItems":
         return [Request(f"dynamodb:{'PutItem' if kind == 'Put' else kind + 'Item'}", table_arn,
-                        (action.get("Item") or action.get("Key"))["pk"]["S"], "TransactWriteItems")
+                        (action.get("Item") or action.get("Key"))[pk]["S"], "TransactWriteItems")
                 for entry in body["TransactItems"] for kind, action in entry.items()]
     if operation == "Query":
-        resource = f"{table_arn}/index/{body['IndexName']}" if "IndexName" in body else table_arn
-        return [Request("dynamodb:Query", resource, None if "IndexName" in body else _queried_pk(body))]
-    if "Key" in body:
-        return [Request(f"dynamodb:{operation}", table_arn, body["Key"]["pk"]["S"])]
+        index = body.get("IndexName")
+        resource = f"{table_arn}/index/{index}" if index else table_arn
+        return [Request("dynamodb:Query", resource, _queried_key(body, partition_key_attribute(index)))]
+    item_key = body.get("Key") or body.get("Item")
+    if item_key:
+        return [Request(f"dynamodb:{operation}", table_arn, item_key[pk]["S"])]
     return [Request(f"dynamodb:{operation}", table_arn)]
+
+
+def partition_key_attribute(index_name: str | None = None) -> str:
+    """The partition key of the table, or of one of its global secondary indexes (as the template names it)."""
+    table = load_template()["Resources"][TABLE_LOGICAL_ID]["Properties"]
+    schemas = {None: table["KeySchema"]}
+    context = parameter_defaults(load_template())
+    for index in table.get("GlobalSecondaryIndexes", []):
+        schemas[resolve(index["IndexName"], context)] = index["KeySchema"]
+    if index_name not in schemas:
+        raise AssertionError(f"no index {index_name!r} in the template")
+    return next(key["AttributeName"] for key in schemas[index_name] if key["KeyType"] == "HASH")
 
 
 def allowed(statements: list[dict[str, Any]], request: Request) -> bool:
@@ -58,25 +80,34 @@ def _allows(statement: dict[str, Any], request: Request) -> bool:
     context = {"dynamodb:LeadingKeys": [request.leading_key] if request.leading_key else [],
                "dynamodb:EnclosingOperation": [request.enclosing_operation] if request.enclosing_operation else []}
     for operator, conditions in statement.get("Condition", {}).items():
+        qualifier, _, comparison = operator.partition(":")
+        if qualifier not in ("ForAllValues", "ForAnyValue") or comparison not in _COMPARISONS:
+            raise NotImplementedError(f"condition operator {operator}")
+        matches = _COMPARISONS[comparison]
         for key, expected in conditions.items():
-            values, patterns = context.get(key, []), _as_list(expected)
-            if operator == "ForAllValues:StringLike":
-                if not all(any(fnmatchcase(value, pattern) for pattern in patterns) for value in values):
-                    return False
-            elif operator == "ForAnyValue:StringEquals":
-                if not any(value in patterns for value in values):
-                    return False
-            else:
-                raise NotImplementedError(f"condition operator {operator}")
+            if key not in context:
+                raise NotImplementedError(f"condition key {key}")
+            values, patterns = context[key], _as_list(expected)
+            matching = [any(matches(value, pattern) for pattern in patterns) for value in values]
+            if not (all(matching) if qualifier == "ForAllValues" else any(matching)):
+                return False
     return True
 
 
-def _queried_pk(body: dict[str, Any]) -> str:
+def _string_like(value: str, pattern: str) -> bool:
+    """IAM's StringLike: ``*`` any run of characters, ``?`` any one character, everything else literal."""
+    return re.fullmatch(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."), value, re.DOTALL) is not None
+
+
+_COMPARISONS = {"StringEquals": lambda value, pattern: value == pattern, "StringLike": _string_like}
+
+
+def _queried_key(body: dict[str, Any], attribute: str) -> str:
     names = body.get("ExpressionAttributeNames", {})
     for name, value in _KEY_EQUALS.findall(body["KeyConditionExpression"]):
-        if names.get(name) == "pk":
+        if names.get(name, name) == attribute:
             return body["ExpressionAttributeValues"][value]["S"]
-    raise AssertionError(f"no pk condition in {body['KeyConditionExpression']!r}")
+    raise AssertionError(f"no {attribute} condition in {body['KeyConditionExpression']!r}")
 
 
 def _as_list(value: Any) -> list[Any]:

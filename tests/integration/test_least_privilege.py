@@ -1,0 +1,367 @@
+"""The HTTP functions' roles are least privilege, and enough: every AWS request each function sends on its real
+code paths (tutorial-era data, new conversations, idempotency records kept, replayed, refused and deleted) is
+allowed by that function's own policy in template.yaml, and each scenario reaches every kind of request the
+function makes. The policies refuse what the functions never do, and a function reaching outside its policy
+fails the check.
+
+Requests are recorded as sent (the serialized body of every AWS call), attributed to the function being invoked,
+and checked with ``tests.support.iam`` (LeadingKeys, EnclosingOperation) as IAM would authorize them.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import botocore.client
+import pytest
+
+from cruddur_messaging.data import keys
+from cruddur_messaging.data.messages import MessageStore
+from cruddur_messaging.domain import create_message as create_message_module
+from devtools.environment import LOCAL_ACCOUNT_ID, LocalResources, template_context
+from tests.support.api import assert_error, ok
+from tests.support.client import Caller
+from tests.support.containers import cold_start
+from tests.support.events import SEED_GROUP_UUID, load_event
+from tests.support.iam import Request, allowed, policy_statements, requests_of
+from tests.support.people import ANDREW, BAYKO, LONDO
+from tests.support.table import census
+from tests.support.tutorial import seed_conversation, tutorial_client
+
+LIST_GROUPS = "ListGroupsFunction"
+LIST_MESSAGES = "ListMessagesFunction"
+CREATE_MESSAGE = "CreateMessageFunction"
+USERS_SHORT = "UsersShortFunction"
+HTTP_FUNCTIONS = (LIST_GROUPS, LIST_MESSAGES, CREATE_MESSAGE, USERS_SHORT)
+IN_TRANSACTION = "TransactWriteItems"
+LONDO_LEGACY_GROUP = "0b6e7c52-3f1d-4a8e-9c2b-5d4f6a7e8b90"
+"""andrewbrown and londo's conversation, written the tutorial's way (no pair, no membership item)."""
+
+Shape = tuple[str, str, str | None]
+"""A request as the policies tell requests apart: action, key prefix (``GRP#``...) or ``index``, enclosing op."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    function: str
+    service: str
+    operation: str
+    body: dict[str, Any]
+
+
+@dataclass
+class RecordingFunctions:
+    """Invokes the template's functions as ``aws.invoke`` does, recording every AWS request as sent, with the
+    function that sent it. Calls are made in-process, so a request belongs to the function being invoked."""
+
+    aws: Any
+    sent: list[Sent] = field(default_factory=list)
+    current: str | None = None
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        self.current = logical_id
+        try:
+            return self.aws.invoke(logical_id, event)
+        finally:
+            self.current = None
+
+    def record(self, client: Any, operation_model: Any, request_dict: dict[str, Any]) -> None:
+        if self.current is not None:
+            self.sent.append(Sent(self.current, client.meta.service_model.service_name, operation_model.name,
+                                  json.loads(request_dict["body"] or b"{}")))
+
+    def of(self, logical_id: str) -> list[Sent]:
+        return [sent for sent in self.sent if sent.function == logical_id]
+
+
+@pytest.fixture
+def functions(aws: Any, monkeypatch: pytest.MonkeyPatch) -> RecordingFunctions:
+    """At the last seam before the wire (``BaseClient._make_request``): every client, the idempotency layer's
+    and the parameter providers' included, once per call as serialized (moto answers below it)."""
+    recording = RecordingFunctions(aws)
+    make_request = botocore.client.BaseClient._make_request
+
+    def recorded(client: Any, operation_model: Any, request_dict: dict[str, Any], request_context: Any) -> Any:
+        recording.record(client, operation_model, request_dict)
+        return make_request(client, operation_model, request_dict, request_context)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_request", recorded)
+    return recording
+
+
+def arns(resources: LocalResources) -> tuple[str, str]:
+    context = template_context(resources)
+    table_arn = context["MessagesTable.Arn"]
+    return table_arn, f"{table_arn}/index/{context['MessageGroupIndexName']}"
+
+
+def database_url_read(functions: RecordingFunctions) -> Shape:
+    resources = functions.aws.resources
+    return ("ssm:GetParameter",
+            f"arn:aws:ssm:{resources.region}:{LOCAL_ACCOUNT_ID}:parameter{resources.database_url_parameter}", None)
+
+
+def cursor_key_read(functions: RecordingFunctions) -> Shape:
+    return "secretsmanager:GetSecretValue", functions.aws.resources.cursor_secret_name, None
+
+
+def iam_requests(resources: LocalResources, sent: Sent) -> list[Request]:
+    """What IAM authorizes for one call: DynamoDB's per item and key, the parameter and the secret by resource."""
+    if sent.service == "dynamodb":
+        return requests_of(sent.operation, sent.body, arns(resources)[0])
+    if (sent.service, sent.operation) == ("ssm", "GetParameter"):
+        return [Request("ssm:GetParameter",
+                        f"arn:aws:ssm:{resources.region}:{LOCAL_ACCOUNT_ID}:parameter{sent.body['Name']}")]
+    if (sent.service, sent.operation) == ("secretsmanager", "GetSecretValue"):
+        return [Request("secretsmanager:GetSecretValue", sent.body["SecretId"])]
+    raise AssertionError(f"no IAM mapping for {sent.service}:{sent.operation}")
+
+
+def shape(request: Request, index_arn: str) -> Shape:
+    if request.resource == index_arn:
+        where = "index"
+    elif request.leading_key:
+        where = request.leading_key.split("#", 1)[0] + "#"
+    else:
+        where = request.resource
+    return request.action, where, request.enclosing_operation
+
+
+def refused(functions: RecordingFunctions, logical_id: str) -> list[Request]:
+    """The requests the function sent that its policy does not allow."""
+    statements = policy_statements(functions.aws.resources, logical_id)
+    return [request for sent in functions.of(logical_id) for request in iam_requests(functions.aws.resources, sent)
+            if not allowed(statements, request)]
+
+
+def assert_within_policy(functions: RecordingFunctions, logical_id: str, expected: set[Shape]) -> None:
+    """Every request allowed, and the scenario reached exactly the expected kinds of request (so it tested the
+    paths it claims to, and the function does nothing more)."""
+    resources = functions.aws.resources
+    requests = [request for sent in functions.of(logical_id) for request in iam_requests(resources, sent)]
+    assert {shape(request, arns(resources)[1]) for request in requests} == expected
+    assert refused(functions, logical_id) == []
+
+
+# --- the functions, on their real code paths ---------------------------------------------------------------
+
+
+def test_list_groups_only_queries_group_rows(functions, seeded) -> None:
+    ok(Caller(functions, ANDREW).send("Hello Londo", handle="londo"))
+    ok(Caller(functions, BAYKO).send("Hello Londo", handle="londo"))
+    cold_start()  # the reads below fetch their own parameter and secret, as a container of their own would
+
+    andrew = Caller(functions, ANDREW)
+    assert [group["uuid"] for group in ok(andrew.list_groups())][-1] == SEED_GROUP_UUID
+    assert sum(len(page) for page in andrew.all_groups(limit="1")) == 2  # cursors, signed and checked
+    assert len(ok(Caller(functions, LONDO).list_groups())) == 2
+    assert_error(functions.invoke(LIST_GROUPS, load_event("list-groups-tampered-cursor")), 400, "invalid_cursor")
+
+    assert_within_policy(functions, LIST_GROUPS, {
+        ("dynamodb:Query", "GRP#", None),
+        database_url_read(functions),
+        cursor_key_read(functions),
+    })
+
+
+def test_list_messages_only_reads_memberships_messages_and_the_index(functions, seeded) -> None:
+    new_group = Caller(functions, ANDREW).start_conversation("londo", "Hello Londo")
+    ok(Caller(functions, LONDO).send("Hello Andrew", group=new_group))
+    cold_start()
+
+    andrew = Caller(functions, ANDREW)
+    assert len(ok(andrew.list_messages(SEED_GROUP_UUID))) == len(seeded)  # legacy: members through the index
+    assert sum(len(page) for page in andrew.all_messages(new_group, limit="1")) == 2  # membership item, cursors
+    assert_error(Caller(functions, LONDO).list_messages(SEED_GROUP_UUID), 404, "message_group_not_found")
+    assert_error(andrew.list_messages(str(uuid.uuid4())), 404, "message_group_not_found")
+
+    assert_within_policy(functions, LIST_MESSAGES, {
+        ("dynamodb:GetItem", "GROUP#", None),
+        ("dynamodb:Query", "index", None),
+        ("dynamodb:Query", "MSG#", None),
+        database_url_read(functions),
+        cursor_key_read(functions),
+    })
+
+
+def test_create_message_writes_only_what_its_paths_need(functions, seeded, monkeypatch) -> None:
+    seed_conversation(tutorial_client(functions.aws), LONDO_LEGACY_GROUP, ANDREW, LONDO,
+                      datetime(2023, 3, 25, 10, 0, tzinfo=timezone.utc), lines=["Ambassador.", "Mr. Brown."])
+    andrew, bayko, londo = Caller(functions, ANDREW), Caller(functions, BAYKO), Caller(functions, LONDO)
+
+    # Into a legacy group: members found through the index, then recorded (PutItem GROUP#, outside a transaction).
+    ok(andrew.send("Still here?", group=SEED_GROUP_UUID))
+    ok(bayko.send("Always.", group=SEED_GROUP_UUID))  # now one consistent read of the membership item
+    assert_error(londo.send("Let me in", group=SEED_GROUP_UUID), 404, "message_group_not_found")
+    # A legacy pair: no pair item, found through londo's group rows, then recorded (PutItem PAIR# and GROUP#).
+    assert ok(londo.send("Remember me?", handle="andrewbrown"))["message_group_uuid"] == LONDO_LEGACY_GROUP
+    # A new conversation: pair, membership, both group rows and the first message in one transaction.
+    new_group = ok(bayko.send("Hello Londo", handle="londo"))["message_group_uuid"]
+    assert ok(londo.send("Hello Bayko", handle="bayko"))["message_group_uuid"] == new_group  # the pair item
+
+    # Idempotency: the record is put, completed (UpdateItem), replayed, refused for another body...
+    first = ok(andrew.send("Exactly once", group=SEED_GROUP_UUID, idempotency_key="once"))
+    assert ok(andrew.send("Exactly once", group=SEED_GROUP_UUID, idempotency_key="once")) == first
+    assert_error(andrew.send("Another body", group=SEED_GROUP_UUID, idempotency_key="once"), 422,
+                 "idempotency_key_reused")
+    # ... deleted when the request fails, so the key stays usable ...
+    assert_error(andrew.send("Anyone?", handle="nobody-by-that-name", idempotency_key="failing"), 404,
+                 "user_not_found")
+    assert census(functions.aws.table)["IDEMPOTENCY#"] == 1
+    # ... and read back (GetItem) when a failed conditional put does not return the existing record.
+    _, persistence = create_message_module._idempotency_setup()
+    monkeypatch.setattr(persistence, "return_value_on_condition", {})
+    assert ok(andrew.send("Exactly once", group=SEED_GROUP_UUID, idempotency_key="once")) == first
+
+    assert_within_policy(functions, CREATE_MESSAGE, {
+        ("dynamodb:GetItem", "GROUP#", None),
+        ("dynamodb:GetItem", "PAIR#", None),
+        ("dynamodb:Query", "index", None),
+        ("dynamodb:Query", "GRP#", None),
+        ("dynamodb:PutItem", "GROUP#", None),
+        ("dynamodb:PutItem", "PAIR#", None),
+        ("dynamodb:PutItem", "MSG#", None),
+        ("dynamodb:PutItem", "PAIR#", IN_TRANSACTION),
+        ("dynamodb:PutItem", "GROUP#", IN_TRANSACTION),
+        ("dynamodb:PutItem", "GRP#", IN_TRANSACTION),
+        ("dynamodb:PutItem", "MSG#", IN_TRANSACTION),
+        ("dynamodb:PutItem", "IDEMPOTENCY#", None),
+        ("dynamodb:UpdateItem", "IDEMPOTENCY#", None),
+        ("dynamodb:DeleteItem", "IDEMPOTENCY#", None),
+        ("dynamodb:GetItem", "IDEMPOTENCY#", None),
+        database_url_read(functions),
+    })
+    idempotency_keys = {request.leading_key for sent in functions.of(CREATE_MESSAGE)
+                        for request in requests_of(sent.operation, sent.body, arns(functions.aws.resources)[0])
+                        if (request.leading_key or "").startswith("IDEMPOTENCY#")}
+    assert idempotency_keys == {keys.IDEMPOTENCY_PK}
+
+
+def test_users_short_touches_no_dynamodb(functions) -> None:
+    assert ok(functions.invoke(USERS_SHORT, load_event("users-short")))["handle"] == "bayko"
+    assert_error(functions.invoke(USERS_SHORT, load_event("users-short-unknown")), 404, "user_not_found")
+
+    assert_within_policy(functions, USERS_SHORT, {
+        database_url_read(functions),
+    })
+
+
+# --- ... and the check can fail ----------------------------------------------------------------------------
+
+
+def test_a_function_reaching_outside_its_policy_is_caught(functions, seeded, monkeypatch) -> None:
+    """ListGroups made to also read a membership item and a conversation's messages: both requests refused."""
+    list_group_rows = MessageStore.list_group_rows
+
+    def overreaching(store: MessageStore, owner_uuid: str, limit: int, start_key: Any) -> Any:
+        store.get_membership(SEED_GROUP_UUID)
+        store.list_messages(SEED_GROUP_UUID, limit, None)
+        return list_group_rows(store, owner_uuid, limit, start_key)
+
+    monkeypatch.setattr(MessageStore, "list_group_rows", overreaching)
+    ok(Caller(functions, ANDREW).list_groups())
+
+    table_arn, _ = arns(functions.aws.resources)
+    assert refused(functions, LIST_GROUPS) == [
+        Request("dynamodb:GetItem", table_arn, f"GROUP#{SEED_GROUP_UUID}"),
+        Request("dynamodb:Query", table_arn, f"MSG#{SEED_GROUP_UUID}"),
+    ]
+
+
+GROUP = SEED_GROUP_UUID
+USER = ANDREW.uuid
+RESOURCES = LocalResources(table_name="cruddur-messages")
+TABLE_ARN, INDEX_ARN = arns(RESOURCES)
+
+
+@pytest.mark.parametrize("logical_id, request_", [
+    (LIST_GROUPS, Request("dynamodb:GetItem", TABLE_ARN, f"GRP#{USER}")),
+    (LIST_GROUPS, Request("dynamodb:Query", TABLE_ARN, f"MSG#{GROUP}")),
+    (LIST_GROUPS, Request("dynamodb:Query", INDEX_ARN, GROUP)),
+    (LIST_GROUPS, Request("dynamodb:PutItem", TABLE_ARN, f"GRP#{USER}", IN_TRANSACTION)),
+    (LIST_MESSAGES, Request("dynamodb:Query", TABLE_ARN, f"GRP#{USER}")),
+    (LIST_MESSAGES, Request("dynamodb:Query", TABLE_ARN, f"GROUP#{GROUP}")),
+    (LIST_MESSAGES, Request("dynamodb:GetItem", TABLE_ARN, f"MSG#{GROUP}")),
+    (LIST_MESSAGES, Request("dynamodb:GetItem", TABLE_ARN, f"PAIR#{USER}#{BAYKO.uuid}")),
+    (LIST_MESSAGES, Request("dynamodb:PutItem", TABLE_ARN, f"GROUP#{GROUP}")),
+    (LIST_MESSAGES, Request("dynamodb:Scan", TABLE_ARN)),
+    (CREATE_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, f"GRP#{USER}")),
+    (CREATE_MESSAGE, Request("dynamodb:DeleteItem", TABLE_ARN, f"GRP#{USER}", IN_TRANSACTION)),
+    (CREATE_MESSAGE, Request("dynamodb:UpdateItem", TABLE_ARN, f"MSG#{GROUP}")),
+    (CREATE_MESSAGE, Request("dynamodb:DeleteItem", TABLE_ARN, f"MSG#{GROUP}")),
+    (CREATE_MESSAGE, Request("dynamodb:DeleteItem", TABLE_ARN, f"PAIR#{USER}#{BAYKO.uuid}")),
+    (CREATE_MESSAGE, Request("dynamodb:UpdateItem", TABLE_ARN, f"GROUP#{GROUP}", IN_TRANSACTION)),
+    (CREATE_MESSAGE, Request("dynamodb:ConditionCheckItem", TABLE_ARN, f"PAIR#{USER}#{BAYKO.uuid}", IN_TRANSACTION)),
+    (CREATE_MESSAGE, Request("dynamodb:Query", TABLE_ARN, f"MSG#{GROUP}")),
+    (CREATE_MESSAGE, Request("dynamodb:GetItem", TABLE_ARN, f"GRP#{USER}")),
+    (CREATE_MESSAGE, Request("dynamodb:DeleteItem", TABLE_ARN, "IDEMPOTENCY#another-function")),
+    (CREATE_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, "IDEMPOTENCY#create-message-2")),
+    (CREATE_MESSAGE, Request("secretsmanager:GetSecretValue", RESOURCES.cursor_secret_name)),
+    (USERS_SHORT, Request("dynamodb:GetItem", TABLE_ARN, f"GROUP#{GROUP}")),
+    (USERS_SHORT, Request("dynamodb:Query", TABLE_ARN, f"GRP#{USER}")),
+    (USERS_SHORT, Request("secretsmanager:GetSecretValue", RESOURCES.cursor_secret_name)),
+], ids=lambda value: value if isinstance(value, str) else "-".join(
+    filter(None, (value.action, (value.leading_key or "").split("#")[0], value.enclosing_operation))))
+def test_the_policies_refuse_what_the_functions_never_do(logical_id, request_) -> None:
+    assert not allowed(policy_statements(RESOURCES, logical_id), request_)
+
+
+# --- the checker's own rules --------------------------------------------------------------------------------
+
+
+def test_a_put_is_checked_against_its_items_partition_key() -> None:
+    body = {"TableName": "cruddur-messages", "Item": {"pk": {"S": f"GRP#{USER}"}, "sk": {"S": "2026"}}}
+    [request] = requests_of("PutItem", body, TABLE_ARN)
+    assert request == Request("dynamodb:PutItem", TABLE_ARN, f"GRP#{USER}")
+    assert not allowed(policy_statements(RESOURCES, CREATE_MESSAGE), request)  # not outside the transaction
+
+
+@pytest.mark.parametrize("condition", [
+    {"KeyConditionExpression": "message_group_uuid = :g", "ExpressionAttributeValues": {":g": {"S": GROUP}}},
+    {"KeyConditionExpression": "#n0 = :v0 AND #n1 > :v1", "ExpressionAttributeNames": {"#n0": "message_group_uuid",
+                                                                                          "#n1": "sk"},
+     "ExpressionAttributeValues": {":v0": {"S": GROUP}, ":v1": {"S": "2023"}}},
+])
+def test_an_index_query_leads_with_the_index_partition_key(condition) -> None:
+    """On the index, LeadingKeys is the bare group uuid: a ``GRP#`` condition there would refuse every query."""
+    index_name = INDEX_ARN.rsplit("/", 1)[1]
+    [request] = requests_of("Query", {"TableName": "cruddur-messages", "IndexName": index_name, **condition},
+                            TABLE_ARN)
+    assert request == Request("dynamodb:Query", INDEX_ARN, GROUP)
+    grp_only = {"Effect": "Allow", "Action": "dynamodb:Query", "Resource": INDEX_ARN,
+                "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["GRP#*"]}}}
+    assert not allowed([grp_only], request)
+    assert allowed(policy_statements(RESOURCES, LIST_MESSAGES), request)
+
+
+def test_condition_operators_behave_as_in_iam() -> None:
+    def statement(operator: str, key: str, values: list[str]) -> list[dict[str, Any]]:
+        return [{"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": TABLE_ARN,
+                 "Condition": {operator: {key: values}}}]
+
+    put = Request("dynamodb:PutItem", TABLE_ARN, "IDEMPOTENCY#create-message")
+    assert allowed(statement("ForAllValues:StringEquals", "dynamodb:LeadingKeys", ["IDEMPOTENCY#create-message"]), put)
+    assert not allowed(statement("ForAllValues:StringEquals", "dynamodb:LeadingKeys", ["IDEMPOTENCY#*"]), put)
+    assert allowed(statement("ForAllValues:StringLike", "dynamodb:LeadingKeys", ["IDEMPOTENCY#create-?essage"]), put)
+    assert not allowed(statement("ForAllValues:StringLike", "dynamodb:LeadingKeys", ["[I]DEMPOTENCY#*"]), put)
+    assert allowed(statement("ForAnyValue:StringLike", "dynamodb:LeadingKeys", ["MSG#*", "IDEMPOTENCY#*"]), put)
+    # A key the request has no value for: ForAllValues holds (vacuously), ForAnyValue does not.
+    assert allowed(statement("ForAllValues:StringEquals", "dynamodb:EnclosingOperation", ["TransactWriteItems"]), put)
+    assert not allowed(statement("ForAnyValue:StringEquals", "dynamodb:EnclosingOperation", ["TransactWriteItems"]),
+                       put)
+    with pytest.raises(NotImplementedError):
+        allowed(statement("StringEquals", "dynamodb:LeadingKeys", ["x"]), put)
+    with pytest.raises(NotImplementedError):
+        allowed(statement("ForAllValues:StringLike", "dynamodb:Attributes", ["pk"]), put)
+    with pytest.raises(NotImplementedError):
+        requests_of("BatchWriteItem", {"RequestItems": {}}, TABLE_ARN)
+
+
+@pytest.mark.parametrize("logical_id", HTTP_FUNCTIONS)
+def test_every_statement_says_what_it_is_for(logical_id) -> None:
+    statements = policy_statements(RESOURCES, logical_id)
+    assert all(statement.get("Sid", "").isalnum() for statement in statements)
+    assert len({statement["Sid"] for statement in statements}) == len(statements)
