@@ -21,6 +21,9 @@ $(INSTALLED): requirements-dev.txt layers/shared/requirements.txt
 
 install: $(INSTALLED) ## create .venv with everything the project needs
 
+lint: $(INSTALLED) ## ruff: errors, likely bugs and style (pyproject.toml)
+	$(BIN)/ruff check .
+
 validate: $(INSTALLED) ## sam validate --lint (offline)
 	$(BIN)/sam validate --lint --template template.yaml
 
@@ -33,7 +36,7 @@ unit: $(INSTALLED) ## fast unit tests (moto in-process)
 integration: $(INSTALLED) ## integration tests (embedded PostgreSQL, moto server, local stack)
 	$(PY) -m pytest tests/integration
 
-test: validate build ## everything CI runs: lint, build, all tests
+test: lint validate build ## everything CI runs: ruff, sam validate --lint, sam build, all tests
 	$(PY) -m pytest tests
 
 clean: ## remove build output and local state

@@ -26,10 +26,9 @@ from moto import mock_aws
 from bench.capacity import Meter, item_size
 from devtools.environment import LocalResources, function_environment, provision, template_context
 from devtools.functions import ensure_layer_on_path, invoke
-from devtools.local_stack.stream_poller import lambda_record
+from devtools.stream_reader import STREAM_FUNCTION, StreamReader
 from devtools.template import FunctionSpec, function_specs, load_template
 
-STREAM_FUNCTION = "MessageStreamFunction"
 BURSTS = (1, 10, 100)
 START = datetime(2026, 11, 21, 4, 0, tzinfo=timezone.utc)
 # The table stays the only output on stdout: Powertools logs warnings only, and metrics are not printed.
@@ -84,34 +83,6 @@ class Conversation:
             raise SystemExit(f"{approach}: the group's rows ended wrong: {rows}")
 
 
-class Stream:
-    """The table's stream records, as Lambda hands them to a function (epoch seconds, ``eventSourceARN``)."""
-
-    def __init__(self, stream_arn: str, region: str) -> None:
-        self.stream_arn = stream_arn
-        self.region = region
-        self.client = boto3.client("dynamodbstreams", region_name=region)
-        self.after: str | None = None
-
-    def new_message_inserts(self) -> list[Record]:
-        shard = self.client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"][0]
-        position = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self.after} if self.after
-                    else {"ShardIteratorType": "TRIM_HORIZON"})
-        iterator = self.client.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard["ShardId"],
-                                                  **position)["ShardIterator"]
-        records: list[Record] = []
-        while True:
-            response = self.client.get_records(ShardIterator=iterator)
-            if not response["Records"]:
-                break
-            records.extend(response["Records"])
-            iterator = response["NextShardIterator"]
-        if records:
-            self.after = records[-1]["dynamodb"]["SequenceNumber"]
-        return [lambda_record(record, self.stream_arn, self.region) for record in records
-                if record["eventName"] == "INSERT" and record["dynamodb"]["Keys"]["pk"]["S"].startswith("MSG#")]
-
-
 def tutorial_move(table: Any, index_name: str, record: Record) -> None:
     """The tutorial's stream function on one record: query the index, then delete and re-put every row."""
     image = record["dynamodb"]["NewImage"]
@@ -147,7 +118,7 @@ def main() -> None:
         function_client = dynamodb_resource().meta.client
         setup_table = boto3.resource("dynamodb", region_name=resources.region).Table(resources.table_name)
         tutorial_table = boto3.resource("dynamodb", region_name=resources.region).Table(resources.table_name)
-        stream = Stream(stream_arn, resources.region)
+        stream = StreamReader(stream_arn, resources)
         results: list[Result] = []
         for position, burst in enumerate(BURSTS):
             start = START + timedelta(hours=position)
@@ -157,7 +128,7 @@ def main() -> None:
             records = stream.new_message_inserts()
             batches = [records[index:index + batch_size] for index in range(0, len(records), batch_size)]
 
-            def deliver_batches() -> None:
+            def deliver_batches(batches: list[list[Record]] = batches) -> None:
                 for batch in batches:
                     _deliver(spec, batch)
 
@@ -168,7 +139,7 @@ def main() -> None:
             newest = tutorial.send_burst(burst)
             records = stream.new_message_inserts()
 
-            def move_each_message() -> None:
+            def move_each_message(records: list[Record] = records) -> None:
                 for record in records:
                     tutorial_move(tutorial_table, index_name, record)
 

@@ -55,7 +55,8 @@ def template_context(resources: LocalResources, template: Mapping[str, Any] | No
         "MessagesTable.Arn": f"arn:aws:dynamodb:{resources.region}:{LOCAL_ACCOUNT_ID}:table/{resources.table_name}",
         "CursorSigningSecret": resources.cursor_secret_name,
         "MessageStreamFailureQueue": resources.failure_queue_name,
-        "MessageStreamFailureQueue.Arn": f"arn:aws:sqs:{resources.region}:{LOCAL_ACCOUNT_ID}:{resources.failure_queue_name}",
+        "MessageStreamFailureQueue.Arn":
+            f"arn:aws:sqs:{resources.region}:{LOCAL_ACCOUNT_ID}:{resources.failure_queue_name}",
         "MessageStreamFailureQueue.QueueName": resources.failure_queue_name,
         "SharedLayer": "local-shared-layer",
     }

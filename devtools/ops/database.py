@@ -73,7 +73,8 @@ def drop_database(database_url: str) -> bool:
     if not database_exists(database_url):
         return False
     _run_on_maintenance_database(
-        database_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database_name(database_url))))
+        database_url,
+        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database_name(database_url))))
     return True
 
 

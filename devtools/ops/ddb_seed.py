@@ -72,7 +72,8 @@ class ConversationItems:
     group_rows: list[Item]
 
 
-def conversation_items(conversation: Conversation, users: Mapping[str, User], first_message_at: str) -> ConversationItems:
+def conversation_items(conversation: Conversation, users: Mapping[str, User],
+                       first_message_at: str) -> ConversationItems:
     """Every item of the conversation when its first message is at ``first_message_at``."""
     group = conversation.message_group_uuid
     first, second = (users[handle] for handle in conversation.members)

@@ -91,7 +91,8 @@ def test_dead_endpoint_is_503_within_the_sdk_retry_bound(aws, seeded, monkeypatc
     """No fault injection: the functions' DynamoDB endpoint points where nothing listens, so the SDK really
     tries, retries (standard mode) and gives up. Only the back-off sleeps are skipped."""
     attempts: list[str] = []
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: attempts.append(context.operation_model.name) or 0)
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount",
+                        lambda self, context: attempts.append(context.operation_model.name) or 0)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", f"http://127.0.0.1:{closed_port()}")
     cold_start()
     started = time.monotonic()

@@ -18,7 +18,8 @@ def test_retry_with_the_same_key_and_body_returns_the_first_response(aws, seeded
         retry = aws.invoke("CreateMessageFunction", load_event("create-message-idempotent"))
         assert ok(retry) == ok(first)
     assert snapshot(aws.table) == after_first
-    sent = [item for item in messages_in(aws.table, SEED_GROUP_UUID) if item["message"] == "Sent exactly once, however often it is retried."]
+    sent = [item for item in messages_in(aws.table, SEED_GROUP_UUID)
+            if item["message"] == "Sent exactly once, however often it is retried."]
     assert [item["message_uuid"] for item in sent] == [ok(first)["uuid"]]
 
 

@@ -7,7 +7,8 @@ import boto3
 import pytest
 
 from cruddur_messaging.data.dynamodb import dynamodb_resource
-from tests.support.streams import CallCounter, Hooks, StreamReader
+from devtools.stream_reader import StreamReader
+from tests.support.streams import CallCounter, Hooks
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def ddb(aws: Any) -> Any:
 
 @pytest.fixture
 def stream(aws: Any) -> StreamReader:
-    return StreamReader(aws.stream_arn, aws.resources.region)
+    return StreamReader(aws.stream_arn, aws.resources)
 
 
 @pytest.fixture

@@ -9,57 +9,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
-import boto3
 from botocore.awsrequest import AWSResponse
 
-from devtools.local_stack.stream_poller import lambda_record
+from devtools.stream_reader import STREAM_FUNCTION
 from tests.support.people import Person
 from tests.support.table import scan_all
 from tests.support.tutorial import put_group_row
 
-STREAM_FUNCTION = "MessageStreamFunction"
 LONDO_GROUP_UUID = "c3a7e2f1-6b0d-4e58-9a2c-71d4f08b5e63"
 """andrewbrown and londo's group in ``events/stream-batch.json``."""
 BASE = datetime(2026, 11, 21, 4, 0, tzinfo=timezone.utc)
 Record = dict[str, Any]
-
-
-class StreamReader:
-    """Reads the stream from where it last stopped. A fresh shard iterator every time, because moto replaces
-    the table (and its shard) when it rolls a cancelled transaction back."""
-
-    def __init__(self, stream_arn: str, region: str) -> None:
-        self._stream_arn = stream_arn
-        self._region = region
-        self._client = boto3.client("dynamodbstreams", region_name=region)
-        self._last_sequence_number: str | None = None
-
-    def new_records(self) -> list[Record]:
-        shard = self._client.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]["Shards"][0]
-        position: dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"}
-        if self._last_sequence_number is not None:
-            position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self._last_sequence_number}
-        iterator = self._client.get_shard_iterator(StreamArn=self._stream_arn, ShardId=shard["ShardId"],
-                                                   **position)["ShardIterator"]
-        records: list[Record] = []
-        while True:
-            response = self._client.get_records(ShardIterator=iterator)
-            if not response["Records"]:
-                break
-            records.extend(response["Records"])
-            iterator = response["NextShardIterator"]
-        if records:
-            self._last_sequence_number = records[-1]["dynamodb"]["SequenceNumber"]
-        return [lambda_record(record, self._stream_arn, self._region) for record in records]
-
-    def new_message_inserts(self) -> list[Record]:
-        """What the event source mapping's filter lets through: inserts of ``MSG#`` items."""
-        return [record for record in self.new_records() if is_message_insert(record)]
-
-
-def is_message_insert(record: Record) -> bool:
-    """The template's FilterCriteria: ``eventName`` INSERT and a ``pk`` that starts with ``MSG#``."""
-    return record["eventName"] == "INSERT" and record["dynamodb"]["Keys"]["pk"]["S"].startswith("MSG#")
 
 
 def batch(records: Iterable[Record]) -> dict[str, Any]:

@@ -55,7 +55,8 @@ class TestPutMessage:
     def test_gives_up_without_writing_when_every_slot_is_taken(self, store: MessageStore, aws) -> None:
         moment = datetime(2026, 3, 4, 5, 6, 7, 123456, tzinfo=timezone.utc)
         for offset in range(5):
-            store.put_message(GROUP, ANDREW, f"taken {offset}", f"m-{offset}", at(moment + timedelta(microseconds=offset)))
+            store.put_message(GROUP, ANDREW, f"taken {offset}", f"m-{offset}",
+                              at(moment + timedelta(microseconds=offset)))
         before = snapshot(aws.table)
         with pytest.raises((DependencyUnavailable, SlotTaken)):
             store.put_message(GROUP, BAYKO, "no room", "m-x", AT)

@@ -14,7 +14,6 @@ from devtools.functions import LambdaContext, handler_of
 from devtools.template import function_specs, load_template
 from tests.support.events import SEED_GROUP_UUID, load_event
 from tests.support.people import ANDREW, BAYKO, LONDO
-from tests.support.stream_fixtures import calls, ddb, hooks, stream  # noqa: F401 - fixtures
 from tests.support.streams import (
     BASE,
     LONDO_GROUP_UUID,

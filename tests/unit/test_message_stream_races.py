@@ -19,7 +19,6 @@ from devtools.environment import LOCAL_ACCOUNT_ID
 from tests.support.events import SEED_GROUP_UUID
 from tests.support.iam import Request, allowed, policy_statements, requests_of
 from tests.support.people import ANDREW, BAYKO, LONDO, Person
-from tests.support.stream_fixtures import ddb, hooks, stream  # noqa: F401 - fixtures
 from tests.support.streams import (
     BASE,
     LONDO_GROUP_UUID,

@@ -61,7 +61,8 @@ class CursorCodec:
             decoded: Any = json.loads(_b64decode(payload))
         except (ValueError, binascii.Error) as error:
             raise BadRequest("The cursor is not valid.", code="invalid_cursor") from error
-        if not isinstance(decoded, dict) or decoded.get("p") != partition or not _is_key_of(decoded.get("k"), partition):
+        if (not isinstance(decoded, dict) or decoded.get("p") != partition
+                or not _is_key_of(decoded.get("k"), partition)):
             raise BadRequest("The cursor belongs to another list.", code="invalid_cursor")
         return decoded["k"]
 

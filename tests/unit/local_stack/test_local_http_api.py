@@ -157,7 +157,8 @@ def test_a_protected_route_runs_its_function_with_the_authorizers_claims() -> No
     assert response.status == 200
     (function, event), = runner.calls
     assert function == "ListGroupsFunction"
-    assert event["requestContext"]["authorizer"] == {"jwt": {"claims": {"sub": "s-1"}, "scopes": ["aws.cognito.signin.user.admin"]}}
+    assert event["requestContext"]["authorizer"] == {
+        "jwt": {"claims": {"sub": "s-1"}, "scopes": ["aws.cognito.signin.user.admin"]}}
     # API Gateway replaces the function's CORS headers with its own.
     assert header(response, "access-control-allow-origin") == ORIGIN
     assert [name for name, _ in response.headers].count("access-control-allow-origin") == 1

@@ -12,7 +12,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from devtools.local_stack.jwt_authorizer import InsufficientScope, JwtAuthorizer, Unauthorized, claim_as_string, jwks_url
+from devtools.local_stack.jwt_authorizer import (
+    InsufficientScope,
+    JwtAuthorizer,
+    Unauthorized,
+    claim_as_string,
+    jwks_url,
+)
 from devtools.template import JwtAuthorizerSpec
 
 POOL = "us-east-1_Local"

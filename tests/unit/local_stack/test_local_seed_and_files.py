@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from devtools.environment import LocalResources, template_context
-from devtools.local_stack.database import DatabaseUser, seed_cognito_user_ids
+from devtools.local_stack.database import seed_cognito_user_ids
 from devtools.local_stack.invoke import user_id_replacements, with_stack_user_ids
 from devtools.local_stack.settings import StackSettings
 from devtools.local_stack.stack_file import StackInfo, StackUser, read_stack_file, write_stack_file

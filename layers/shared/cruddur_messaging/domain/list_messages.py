@@ -22,7 +22,8 @@ def list_messages(caller: User, raw_message_group_uuid: str | None, page: PageRe
     require_membership(store, message_group_uuid, caller)
     result = store.list_messages(message_group_uuid, page.limit, start_key)
     oldest = result.items[-1] if result.items else None
-    next_cursor = codec.encode(partition, {"pk": oldest["pk"], "sk": oldest["sk"]}) if result.has_more and oldest else None
+    next_cursor = (codec.encode(partition, {"pk": oldest["pk"], "sk": oldest["sk"]})
+                   if result.has_more and oldest else None)
     messages = [message_of(item) for item in reversed(result.items)]
     return Page(items=messages, next_cursor=next_cursor)
 
