@@ -62,18 +62,6 @@ def list_users(database_url: str) -> list[DatabaseUser]:
         connection.close()
 
 
-def set_cognito_user_ids(database_url: str, subs_by_handle: dict[str, str]) -> None:
-    """Points each user at their Cognito ``sub`` (the tutorial's ``update_cognito_user_ids`` step)."""
-    connection = psycopg2.connect(database_url)
-    try:
-        with connection, connection.cursor() as cursor:
-            for handle, sub in subs_by_handle.items():
-                cursor.execute("UPDATE public.users SET cognito_user_id = %s WHERE lower(handle) = lower(%s)",
-                               (sub, handle))
-    finally:
-        connection.close()
-
-
 def seed_cognito_user_ids(seed_sql: Path = SEED_SQL) -> dict[str, str]:
     """The fixed Cognito ids that ``db/seed.sql`` gives its users (the ids in ``events/``), by handle.
 

@@ -23,7 +23,7 @@ from devtools.environment import LOCAL_ACCOUNT_ID, LocalResources, function_envi
 from devtools.local_stack.api_server import ApiServer, HttpApi
 from devtools.local_stack.cognito import PoolUser, create_user_pool
 from devtools.local_stack.cors import CorsPolicy
-from devtools.local_stack.database import list_users, set_cognito_user_ids, start_database
+from devtools.local_stack.database import list_users, start_database
 from devtools.local_stack.jwt_authorizer import JwtAuthorizer
 from devtools.local_stack.moto_server import MotoServer, ensure_port_free
 from devtools.local_stack.runner import FunctionRunner
@@ -98,6 +98,10 @@ class LocalStack:
         db_users = list_users(database_url)
         pool = create_user_pool(self._client("cognito-idp"),
                                 [PoolUser(user.handle, user.display_name, user.email) for user in db_users])
+        # Imported only now: devtools.ops reaches the layer, whose modules read the functions' environment
+        # when first imported.
+        from devtools.ops.database import set_cognito_user_ids
+
         set_cognito_user_ids(database_url, {user.handle: user.sub for user in pool.users})
 
         created = provision(resources, database_url, endpoint_url=settings.aws_endpoint_url)
@@ -105,7 +109,6 @@ class LocalStack:
                                                    "CognitoUserPoolClientId": pool.client_id})
         context = {**template_context(resources, template), f"{TABLE_LOGICAL_ID}.StreamArn": created["stream_arn"]}
 
-        # Imported only now: the layer's modules read the functions' environment when first imported.
         from cruddur_messaging.models import User
         from devtools.ops.ddb_seed import seed_conversation
 
