@@ -24,7 +24,7 @@ import time, sys
 started = time.perf_counter()
 from devtools.functions import load_handler_module
 from devtools.template import function_specs, load_template
-spec = function_specs(load_template(), {{"MessagesTable.StreamArn": "-"}} | {context!r})[{logical_id!r}]
+spec = function_specs(load_template(), {context!r})[{logical_id!r}]
 template_read = time.perf_counter()
 load_handler_module(spec)
 print((time.perf_counter() - template_read) * 1000)
@@ -38,7 +38,8 @@ def _environment(logical_id: str) -> dict[str, str]:
 
 
 def _context() -> dict[str, str]:
-    return {key: value for key, value in template_context(LocalResources(table_name="cruddur-messages")).items()
+    resources = LocalResources(table_name="cruddur-messages")
+    return {key: value for key, value in template_context(resources, stream_arn="-").items()
             if isinstance(value, (str, bool, list))}
 
 
@@ -67,7 +68,7 @@ def slowest_imports(logical_id: str) -> list[tuple[int, str]]:
 
 
 def main() -> None:
-    specs = function_specs(load_template(), {"MessagesTable.StreamArn": "-", **_context()})
+    specs = function_specs(load_template(), _context())
     print(f"| function | init: handler import, median of {RUNS} fresh interpreters (ms) |")
     print("|---|---:|")
     for logical_id in specs:

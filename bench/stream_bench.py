@@ -24,10 +24,10 @@ from boto3.dynamodb.conditions import Key
 from moto import mock_aws
 
 from bench.capacity import Meter, item_size
-from devtools.environment import LocalResources, function_environment, provision, template_context
+from devtools.environment import LocalResources, function_environment, local_function_specs, provision
 from devtools.functions import ensure_layer_on_path, invoke
 from devtools.stream_reader import STREAM_FUNCTION, StreamReader
-from devtools.template import FunctionSpec, function_specs, load_template
+from devtools.template import FunctionSpec
 
 BURSTS = (1, 10, 100)
 START = datetime(2026, 11, 21, 4, 0, tzinfo=timezone.utc)
@@ -151,9 +151,7 @@ def main() -> None:
 
 
 def _stream_function(resources: LocalResources, stream_arn: str) -> FunctionSpec:
-    context = template_context(resources)
-    context["MessagesTable.StreamArn"] = stream_arn
-    return function_specs(load_template(), context)[STREAM_FUNCTION]
+    return local_function_specs(resources, stream_arn)[STREAM_FUNCTION]
 
 
 def _deliver(spec: FunctionSpec, records: list[Record]) -> None:

@@ -14,6 +14,8 @@ from typing import Any, Mapping
 import boto3
 
 from devtools.template import (
+    TABLE_LOGICAL_ID,
+    FunctionSpec,
     function_specs,
     load_template,
     parameter_defaults,
@@ -39,8 +41,12 @@ class LocalResources:
     parameters: Mapping[str, Any] = field(default_factory=dict)
 
 
-def template_context(resources: LocalResources, template: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Values standing in for the template's parameters, resources and pseudo parameters."""
+def template_context(resources: LocalResources, template: Mapping[str, Any] | None = None,
+                     stream_arn: str | None = None) -> dict[str, Any]:
+    """Values standing in for the template's parameters, resources and pseudo parameters.
+
+    ``stream_arn`` is the table's stream, known only once the table exists; the stream function's event needs it.
+    """
     template = template or load_template()
     context: dict[str, Any] = {
         **parameter_defaults(template),
@@ -60,18 +66,24 @@ def template_context(resources: LocalResources, template: Mapping[str, Any] | No
         "MessageStreamFailureQueue.QueueName": resources.failure_queue_name,
         "SharedLayer": "local-shared-layer",
     }
+    if stream_arn is not None:
+        context[f"{TABLE_LOGICAL_ID}.StreamArn"] = stream_arn
     for name in template.get("Conditions", {}):
         context[f"Condition:{name}"] = False
     return context
 
 
+def local_function_specs(resources: LocalResources, stream_arn: str) -> dict[str, FunctionSpec]:
+    """The template's functions resolved against the local resources."""
+    template = load_template()
+    return function_specs(template, template_context(resources, template, stream_arn))
+
+
 def function_environment(resources: LocalResources, aws_endpoint_url: str | None = None,
                          function_logical_id: str | None = None) -> dict[str, str]:
     """What Lambda would put in the environment of a function (by default, the variables all share)."""
-    template = load_template()
-    context = template_context(resources, template)
-    context["MessagesTable.StreamArn"] = "resolved-at-run-time"
-    specs = function_specs(template, context)
+    # The environment does not depend on the stream, which may not exist yet.
+    specs = local_function_specs(resources, stream_arn="no-stream-needed-for-the-environment")
     spec = specs[function_logical_id] if function_logical_id else next(iter(specs.values()))
     environment = {
         **spec.environment,

@@ -10,9 +10,8 @@ from typing import Any
 
 import boto3
 
+from devtools.environment import LocalResources, local_function_specs
 from devtools.local_stack.stream_poller import StreamMapping, lambda_record
-from devtools.environment import LocalResources, template_context
-from devtools.template import TABLE_LOGICAL_ID, function_specs, load_template
 
 STREAM_FUNCTION = "MessageStreamFunction"
 Record = dict[str, Any]
@@ -27,8 +26,7 @@ class StreamReader:
         self._region = resources.region
         self._client = boto3.client("dynamodbstreams", region_name=resources.region)
         self._last_sequence_number: str | None = None
-        context = {**template_context(resources), f"{TABLE_LOGICAL_ID}.StreamArn": stream_arn}
-        specs = function_specs(load_template(), context)
+        specs = local_function_specs(resources, stream_arn)
         self._mapping = StreamMapping.from_event(specs[STREAM_FUNCTION].stream_events[0])
 
     def new_records(self) -> list[Record]:

@@ -14,10 +14,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devtools.environment import LocalResources, function_environment, provision, template_context
+from devtools.environment import LocalResources, function_environment, local_function_specs, provision
 from devtools.functions import context_for, ensure_layer_on_path, handler_of
 from devtools.postgres import EmbeddedPostgres
-from devtools.template import function_specs, load_template
 from tests.support.botocore_models import share_parsed_models
 from tests.support.containers import cold_start
 
@@ -49,9 +48,7 @@ class Aws:
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         """Runs a function of the template in-process, as its Lambda container would."""
-        context = template_context(self.resources)
-        context["MessagesTable.StreamArn"] = self.stream_arn
-        spec = function_specs(load_template(), context)[logical_id]
+        spec = local_function_specs(self.resources, self.stream_arn)[logical_id]
         return handler_of(spec)(event, context_for(spec))
 
 

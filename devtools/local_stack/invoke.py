@@ -22,12 +22,12 @@ from typing import Any, Mapping
 
 import boto3
 
-from devtools.environment import LocalResources, function_environment, template_context
+from devtools.environment import LocalResources, function_environment, local_function_specs
 from devtools.functions import context_for, handler_of
 from devtools.local_stack.database import seed_cognito_user_ids
 from devtools.local_stack.settings import StackSettings, configure_logging, install_environment
 from devtools.local_stack.stack_file import StackInfo, read_stack_file
-from devtools.template import TABLE_LOGICAL_ID, function_specs, load_template
+from devtools.template import load_template
 
 log = logging.getLogger("devtools.local_stack.invoke")
 
@@ -89,7 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     info = read_stack_file(settings.stack_file)
     template = load_template()
     resources = local_resources(info, settings)
-    context = template_context(resources, template)
     function_ids = [logical_id for logical_id, resource in template["Resources"].items()
                     if resource.get("Type") == "AWS::Serverless::Function"]
     if arguments.function not in function_ids:
@@ -98,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     install_environment(function_environment(resources, info.aws_endpoint_url, arguments.function))
     stream_arn = boto3.client("dynamodb").describe_table(TableName=info.table_name)["Table"]["LatestStreamArn"]
-    spec = function_specs(template, {**context, f"{TABLE_LOGICAL_ID}.StreamArn": stream_arn})[arguments.function]
+    spec = local_function_specs(resources, stream_arn)[arguments.function]
     event = with_stack_user_ids(json.loads(arguments.event.read_text()), user_id_replacements(info))
     context = context_for(spec)
     try:

@@ -107,7 +107,7 @@ class LocalStack:
         created = provision(resources, database_url, endpoint_url=settings.aws_endpoint_url)
         resources = replace(resources, parameters={**resources.parameters, "CognitoUserPoolId": pool.pool_id,
                                                    "CognitoUserPoolClientId": pool.client_id})
-        context = {**template_context(resources, template), f"{TABLE_LOGICAL_ID}.StreamArn": created["stream_arn"]}
+        context = template_context(resources, template, stream_arn=created["stream_arn"])
 
         from cruddur_messaging.models import User
         from devtools.ops.ddb_seed import seed_conversation

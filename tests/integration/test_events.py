@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from devtools.environment import template_context
-from devtools.template import function_specs, load_template
+from devtools.environment import local_function_specs
 from tests.support.api import assert_error, ok
 from tests.support.events import EVENTS_DIR, SEED_GROUP_UUID, load_event
 from tests.support.table import snapshot
@@ -39,9 +38,7 @@ EXPECTED = {
 
 def function_of_route(aws, route_key: str) -> str:
     method, path = route_key.split(" ", 1)
-    context = template_context(aws.resources)
-    context["MessagesTable.StreamArn"] = aws.stream_arn
-    [logical_id] = [logical_id for logical_id, spec in function_specs(load_template(), context).items()
+    [logical_id] = [logical_id for logical_id, spec in local_function_specs(aws.resources, aws.stream_arn).items()
                     if any((route.method, route.path) == (method, path) for route in spec.routes)]
     return logical_id
 

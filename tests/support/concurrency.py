@@ -25,18 +25,15 @@ from typing import Any, Callable
 import pytest
 from moto.core.botocore_stubber import BotocoreStubber
 
-from devtools.environment import template_context
+from devtools.environment import local_function_specs
 from devtools.functions import context_for, ensure_layer_on_path
-from devtools.template import function_specs, load_template
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def separate_container(aws: Any, logical_id: str, name: str) -> Handler:
     ensure_layer_on_path()
-    context = template_context(aws.resources)
-    context["MessagesTable.StreamArn"] = aws.stream_arn
-    spec = function_specs(load_template(), context)[logical_id]
+    spec = local_function_specs(aws.resources, aws.stream_arn)[logical_id]
     module_name = f"cruddur_container_{logical_id}_{name}"
     source = spec.code_dir / f"{spec.handler_module.replace('.', '/')}.py"
     module_spec = importlib.util.spec_from_file_location(module_name, source)

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from devtools.environment import template_context
+from devtools.environment import local_function_specs
 from devtools.functions import LambdaContext, handler_of
-from devtools.template import function_specs, load_template
 from tests.support.events import SEED_GROUP_UUID, load_event
 from tests.support.people import ANDREW, BAYKO, LONDO
 from tests.support.streams import (
@@ -197,9 +196,7 @@ def test_a_group_is_not_started_when_the_invocation_is_about_to_time_out(aws, dd
     stream.new_records()
     put_message(ddb, SEED_GROUP_UUID, at(BASE, 1), "late", ANDREW)
     records = stream.new_message_inserts()
-    context = template_context(aws.resources)
-    context["MessagesTable.StreamArn"] = aws.stream_arn
-    spec = function_specs(load_template(), context)[STREAM_FUNCTION]
+    spec = local_function_specs(aws.resources, aws.stream_arn)[STREAM_FUNCTION]
     nearly_out_of_time = LambdaContext(function_name=STREAM_FUNCTION, memory_limit_in_mb=spec.memory_mb,
                                        timeout_seconds=1)
 

@@ -14,9 +14,8 @@ from devtools.local_stack.cors import CorsPolicy
 from devtools.local_stack.jwt_authorizer import Authorization, Unauthorized
 from devtools.template import function_specs, http_api_spec, load_template
 
-CONTEXT = {**template_context(LocalResources(table_name="t", parameters={
-    "CognitoUserPoolId": "us-east-1_pool", "CognitoUserPoolClientId": "client"})),
-    "MessagesTable.StreamArn": "arn:stream"}
+CONTEXT = template_context(LocalResources(table_name="t", parameters={
+    "CognitoUserPoolId": "us-east-1_pool", "CognitoUserPoolClientId": "client"}), stream_arn="arn:stream")
 SPECS = function_specs(load_template(), CONTEXT)
 ORIGIN = "http://localhost:3000"
 
