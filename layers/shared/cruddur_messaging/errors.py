@@ -7,6 +7,8 @@ class ApiError(Exception):
 
     status: int = 400
     code: str = "bad_request"
+    retry_after_seconds: int | None = None
+    """Sent as ``Retry-After`` when set: the request may succeed if retried after that many seconds."""
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -38,6 +40,13 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status = 409
     code = "conflict"
+
+
+class RequestInProgress(Conflict):
+    """Another request with the same ``Idempotency-Key`` is running; its answer is usually there within a second."""
+
+    code = "request_in_progress"
+    retry_after_seconds = 1
 
 
 class RuleViolation(ApiError):

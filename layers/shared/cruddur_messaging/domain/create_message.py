@@ -16,11 +16,7 @@ from functools import lru_cache
 from typing import Any, Callable
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyPersistenceLayerError,
@@ -29,14 +25,14 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from cruddur_messaging.clock import next_microsecond, utc_now
 from cruddur_messaging.config import get_settings
-from cruddur_messaging.data import keys
 from cruddur_messaging.data.dynamodb import CLIENT_CONFIG
+from cruddur_messaging.data.idempotency import CreateMessageIdempotencyLayer
 from cruddur_messaging.data.messages import MessageStore, PairAlreadyHasGroup, SlotTaken, message_store
 from cruddur_messaging.data.users import user_repository
 from cruddur_messaging.domain.list_messages import message_of
 from cruddur_messaging.domain.membership import require_membership
 from cruddur_messaging.domain.validation import normalize_handle, parse_message_group_uuid
-from cruddur_messaging.errors import BadRequest, Conflict, DependencyUnavailable, NotFound, RuleViolation
+from cruddur_messaging.errors import BadRequest, DependencyUnavailable, NotFound, RequestInProgress, RuleViolation
 from cruddur_messaging.models import MESSAGE_MAX_CHARS, CreatedMessage, Membership, User
 from cruddur_messaging.observability import logger, metrics
 
@@ -98,8 +94,7 @@ def create_message(caller: User, request: NewMessageRequest, idempotency_key: st
         raise RuleViolation("This Idempotency-Key was used with another request.",
                             code="idempotency_key_reused") from error
     except IdempotencyAlreadyInProgressError as error:
-        raise Conflict("A request with this Idempotency-Key is still in progress.",
-                       code="request_in_progress") from error
+        raise RequestInProgress("A request with this Idempotency-Key is still in progress.") from error
     except IdempotencyPersistenceLayerError as error:
         raise DependencyUnavailable("The message store is temporarily unavailable.") from error
 
@@ -109,12 +104,10 @@ def idempotency_config() -> IdempotencyConfig:
 
 
 @lru_cache(maxsize=1)
-def _idempotency_setup() -> tuple[IdempotencyConfig, DynamoDBPersistenceLayer]:
+def _idempotency_setup() -> tuple[IdempotencyConfig, CreateMessageIdempotencyLayer]:
     config = IdempotencyConfig(event_key_jmespath="[caller, key]", payload_validation_jmespath="request",
                                expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
-    persistence = DynamoDBPersistenceLayer(table_name=get_settings().table_name, key_attr="pk",
-                                           sort_key_attr="sk", static_pk_value=keys.IDEMPOTENCY_PK,
-                                           boto_config=CLIENT_CONFIG)
+    persistence = CreateMessageIdempotencyLayer(table_name=get_settings().table_name, boto_config=CLIENT_CONFIG)
     return config, persistence
 
 
@@ -154,20 +147,32 @@ def _start_conversation(store: MessageStore, caller: User, handle: str, text: st
     if recipient.uuid == caller.uuid:
         raise RuleViolation("You cannot start a conversation with yourself.", code="message_self")
 
+    # Groups this request tried to create without learning that it did: if the pair turns out to name one of
+    # them, that transaction went through (its answer was lost and the SDK's retry of it refused), so its first
+    # message is the one sent, and is not posted again.
+    attempted: dict[str, dict[str, str]] = {}
     for _ in range(MAX_START_ATTEMPTS):
         existing = store.find_pair_group(caller.uuid, recipient.uuid) or _legacy_pair_group(store, caller, recipient)
+        if existing in attempted:
+            logger.info("the conversation this request started was created after all")
+            return _started(existing, attempted[existing])
         if existing:
             return CreatedMessage(message=_post(store, existing, caller, text), message_group_uuid=existing)
         group_uuid, created_at = str(uuid.uuid4()), utc_now()
         try:
             item = _create_group(store, group_uuid, caller, recipient, text, created_at)
-        except PairAlreadyHasGroup:
-            logger.info("lost the race to start a conversation; posting into the winner's group")
+        except PairAlreadyHasGroup as refused:
+            logger.info("the pair has a group now; looking it up (a lost race, or our own transaction)")
+            attempted[refused.message_group_uuid] = refused.message
             continue
-        metrics.add_metric(name="ConversationsStarted", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
-        return CreatedMessage(message=message_of(item), message_group_uuid=group_uuid)
+        return _started(group_uuid, item)
     raise DependencyUnavailable("Could not start the conversation; please retry.")
+
+
+def _started(group_uuid: str, first_message: dict[str, str]) -> CreatedMessage:
+    metrics.add_metric(name="ConversationsStarted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
+    return CreatedMessage(message=message_of(first_message), message_group_uuid=group_uuid)
 
 
 def _create_group(store: MessageStore, group_uuid: str, caller: User, recipient: User, text: str,
