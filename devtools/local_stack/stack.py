@@ -29,7 +29,7 @@ from devtools.local_stack.moto_server import MotoServer, ensure_port_free
 from devtools.local_stack.runner import FunctionRunner
 from devtools.local_stack.settings import StackSettings, install_environment
 from devtools.local_stack.stack_file import StackInfo, StackUser, write_stack_file
-from devtools.local_stack.stream_poller import StreamMapping, StreamPoller
+from devtools.local_stack.stream_poller import CheckpointFile, StreamMapping, StreamPoller
 from devtools.postgres import EmbeddedPostgres
 from devtools.template import (
     TABLE_LOGICAL_ID,
@@ -90,7 +90,8 @@ class LocalStack:
         install_environment(environment)
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.moto = MotoServer(settings.host, settings.aws_port, settings.data_dir / "moto.log").start()
+        self.moto = MotoServer(settings.host, settings.aws_port, settings.data_dir / "moto.log",
+                               state_dir=settings.data_dir / "moto").start()
         self.postgres = start_database(settings.postgres_dir)
         database_url = self.postgres.database_url
         log.info("PostgreSQL ready at %s", database_url)
@@ -169,6 +170,8 @@ class LocalStack:
                     streams_client=self._client("dynamodbstreams"),
                     sqs_client=self._client("sqs"),
                     region=self.settings.region,
+                    checkpoint=CheckpointFile(self.settings.data_dir / "stream-checkpoints"
+                                              / f"{spec.logical_id}.{event.name}.json"),
                 )
                 poller.start()
                 self.pollers.append(poller)
