@@ -103,7 +103,7 @@ class DynamoDBState:
 
     def _write_item(self, scope: str, table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> None:
         key = (scope, table.name, _key_text(hash_key), _key_text(range_key))
-        item = table.get_item(hash_key, range_key) if range_key is not None or not table.has_range_key else None
+        item = table.get_item(hash_key, range_key)
         if item is None:
             self._db.execute("DELETE FROM items WHERE scope=? AND table_name=? AND hash_key=? AND range_key=?", key)
         else:
