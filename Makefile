@@ -39,7 +39,8 @@ integration: $(INSTALLED) ## integration tests (embedded PostgreSQL, moto server
 test: lint validate build ## everything CI runs: ruff, sam validate --lint, sam build, all tests
 	$(PY) -m pytest tests
 
-clean: ## remove build output and local state
+clean: ## remove build output and all local state (.local or $CRUDDUR_LOCAL_DIR: data, users, logs); stop make dev first
+	@if [ -x $(PY) ]; then $(PY) -m devtools.local_stack.clean; fi
 	rm -rf .aws-sam .local .pytest_cache
 
 # --- the local stack (issue 4): everything on this machine, no Docker ---------------------------------------
