@@ -12,11 +12,12 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.support.api import ok
-from tests.support.calls import CallLog, record_calls
+from tests.support.api import assert_error, ok
+from tests.support.calls import CallLog, record_calls, writes_to
 from tests.support.client import Caller
 from tests.support.containers import cold_start
 from tests.support.events import SEED_GROUP_UUID, load_event
+from tests.support.faults import lose_responses
 from tests.support.people import ANDREW, BAYKO
 from tests.support.tutorial import SEEDED_AT, seed_conversation, tutorial_client
 
@@ -53,6 +54,16 @@ def warmed_for_idempotency(aws) -> str:
     return group
 
 
+def sent_with_key_into_timeouts(aws) -> str:
+    """A keyed send whose message put was applied on every attempt but never answered: a 503, outcome unknown."""
+    group = group_with_bayko(aws)
+    with pytest.MonkeyPatch.context() as patch:
+        lose_responses(patch, writes_to("MSG#"), times=3)
+        assert_error(Caller(aws, ANDREW).send("in doubt", group=group, idempotency_key="in-doubt"),
+                     503, "dependency_unavailable")
+    return group
+
+
 def already_sent_with_key(aws) -> str:
     group = group_with_bayko(aws)
     ok(Caller(aws, ANDREW).send("once", group=group, idempotency_key="the-key"))
@@ -80,6 +91,10 @@ BUDGET: dict[str, Scenario] = {
         ["PutItem"], [],
         already_sent_with_key,
         lambda aws, group: Caller(aws, ANDREW).send("once", group=group, idempotency_key="the-key")),
+    "create-message retried with its Idempotency-Key after a 503 in doubt": Scenario(
+        ["PutItem", "UpdateItem", "GetItem", "PutItem", "UpdateItem"], [],
+        sent_with_key_into_timeouts,
+        lambda aws, group: Caller(aws, ANDREW).send("in doubt", group=group, idempotency_key="in-doubt")),
     "start a conversation, new pair": Scenario(
         ["GetItem", "Query", "TransactWriteItems"], ["user_by_handle"],
         group_with_bayko,

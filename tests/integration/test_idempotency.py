@@ -4,8 +4,10 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from cruddur_messaging.clock import utc_now
 from cruddur_messaging.data import keys
 from cruddur_messaging.domain import create_message as create_message_module
+from tests.integration.test_postgres_outage import outage_server, own_postgres  # noqa: F401  (fixtures)
 from tests.support.api import assert_error, header, ok
 from tests.support.client import Caller
 from tests.support.concurrency import separate_container, serialize_moto
@@ -97,10 +99,10 @@ def test_a_retry_while_the_first_request_is_still_running_is_409(aws, seeded, mo
     overlapping: list[dict] = []
     create = create_message_module._create
 
-    def create_while_a_retry_arrives(caller, request):
+    def create_while_a_retry_arrives(caller, request, plan):
         if not overlapping:
             overlapping.append(other_container(load_event("create-message-idempotent")))
-        return create(caller, request)
+        return create(caller, request, plan)
 
     monkeypatch.setattr(create_message_module, "_create", create_while_a_retry_arrives)
     first = ok(aws.invoke("CreateMessageFunction", load_event("create-message-idempotent")))
@@ -122,10 +124,10 @@ def test_a_concurrent_request_with_the_same_key_is_409_and_the_key_settles_on_th
     first_holds_the_key, second_answered = threading.Event(), threading.Event()
     create = create_message_module._create
 
-    def create_slowly(caller, request):
+    def create_slowly(caller, request, plan):
         first_holds_the_key.set()
         assert second_answered.wait(timeout=20), "the second request never finished"
-        return create(caller, request)
+        return create(caller, request, plan)
 
     monkeypatch.setattr(create_message_module, "_create", create_slowly)
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -139,3 +141,23 @@ def test_a_concurrent_request_with_the_same_key_is_409_and_the_key_settles_on_th
     assert census(aws.table)["MSG#"] == len(seeded) + 1
     assert ok(second_container(load_event("create-message-idempotent"))) == first
     assert census(aws.table)["MSG#"] == len(seeded) + 1
+
+
+def test_a_503_before_any_write_forgets_the_key_and_its_retry_simply_runs(aws, request) -> None:
+    """PostgreSQL is down while the recipient is looked up: nothing was written, so nothing is in doubt; the
+    record goes and the retry, once PostgreSQL is back, sends anew (a fresh message, not one dated from the 503)."""
+    postgres = request.getfixturevalue("own_postgres")
+    andrew = Caller(aws, ANDREW)
+    ok(andrew.send("warm the container", handle="londo"))  # andrew is cached: only the recipient needs PostgreSQL
+    postgres.stop()
+    before = snapshot(aws.table)
+    assert_error(andrew.send("Hello Bayko", handle="bayko", idempotency_key="pg-down"), 503, "dependency_unavailable")
+    assert snapshot(aws.table) == before
+
+    postgres.start()
+    back_at = utc_now()
+    started = ok(andrew.send("Hello Bayko", handle="bayko", idempotency_key="pg-down"))
+    assert started["created_at"] > back_at
+    [message] = messages_in(aws.table, started["message_group_uuid"])
+    assert (message["message_uuid"], message["sk"]) == (started["uuid"], started["created_at"])
+    assert ok(andrew.send("Hello Bayko", handle="bayko", idempotency_key="pg-down")) == started

@@ -62,3 +62,13 @@ class DependencyUnavailable(ApiError):
     status = 503
     code = "dependency_unavailable"
     retry_after_seconds = 2
+
+
+class WriteOutcomeUnknown(DependencyUnavailable):
+    """A 503 raised while a write was under way: it may have been applied. ``in_doubt`` names the write (the
+    planned message, and for a new conversation its group) so that a retry with the same ``Idempotency-Key``
+    can settle it: find that very write, or make it, never a second one."""
+
+    def __init__(self, message: str, *, in_doubt: dict[str, str]) -> None:
+        super().__init__(message)
+        self.in_doubt = in_doubt
