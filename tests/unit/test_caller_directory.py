@@ -6,21 +6,11 @@ import pytest
 from cruddur_messaging.domain.identity import UNKNOWN_CALLER_TTL_SECONDS, CallerDirectory
 from cruddur_messaging.errors import DependencyUnavailable, Forbidden, Unauthorized
 from cruddur_messaging.models import User
+from tests.support.clock import FakeClock
 
 TTL = 300.0
 ANDREW = User(uuid="u-1", handle="andrewbrown", display_name="Andrew Brown", cognito_user_id="sub-1")
 BAYKO = User(uuid="u-2", handle="bayko", display_name="Andrew Bayko", cognito_user_id="sub-2")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FakeUsers:

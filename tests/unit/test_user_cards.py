@@ -6,16 +6,9 @@ import pytest
 from cruddur_messaging.domain.users_short import CARD_MAX_AGE_SECONDS, UNKNOWN_HANDLE_TTL_SECONDS, UserCards
 from cruddur_messaging.errors import BadRequest, DependencyUnavailable, NotFound
 from cruddur_messaging.models import User, UserShort
+from tests.support.clock import FakeClock
 
 BAYKO = User(uuid="u-2", handle="bayko", display_name="Andrew Bayko", cognito_user_id="sub-2")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FakeUsers:
@@ -51,11 +44,11 @@ def cards(users: FakeUsers, clock: FakeClock) -> UserCards:
 
 def test_a_card_is_looked_up_once_per_minute_whatever_the_spelling(cards, users, clock) -> None:
     assert cards.find("@bayko") == UserShort(uuid="u-2", handle="bayko", display_name="Andrew Bayko")
-    clock.now += CARD_MAX_AGE_SECONDS - 1
+    clock.advance(CARD_MAX_AGE_SECONDS - 1)
     assert cards.find("bayko") == cards.find("@BAYKO") == UserShort.of(BAYKO)
     assert users.lookups == ["bayko"]
     users.rows["bayko"] = User(uuid="u-2", handle="bayko", display_name="Bayko", cognito_user_id="sub-2")
-    clock.now += 1
+    clock.advance(1)
     assert cards.find("@bayko").display_name == "Bayko"  # a change shows after the minute
     assert users.lookups == ["bayko", "bayko"]
 
@@ -67,7 +60,7 @@ def test_a_handle_of_nobody_is_remembered_for_seconds_only(cards, users, clock) 
         assert raised.value.code == "user_not_found"
     assert users.lookups == ["newcomer"]
     users.rows["newcomer"] = User(uuid="u-9", handle="newcomer", display_name="New", cognito_user_id="sub-9")
-    clock.now += UNKNOWN_HANDLE_TTL_SECONDS
+    clock.advance(UNKNOWN_HANDLE_TTL_SECONDS)
     assert cards.find("@newcomer").handle == "newcomer"
     assert users.lookups == ["newcomer", "newcomer"]
 

@@ -32,5 +32,15 @@ class TtlCache(Generic[K, V]):
             del self._entries[expired]
         self._entries[key] = (now + ttl_seconds, value)
 
+    def get_or_load(self, key: K, load: Callable[[], V | None], ttl_seconds: float,
+                    absent_ttl_seconds: float) -> V | None:
+        """The cached result for ``key``, else ``load()``'s, kept for ``ttl_seconds`` - or for
+        ``absent_ttl_seconds`` when it is ``None`` (nothing found). A ``load`` that raises caches nothing."""
+        value = self.get(key)
+        if value is MISSING:
+            value = load()
+            self.put(key, value, ttl_seconds if value is not None else absent_ttl_seconds)
+        return value  # type: ignore[return-value]
+
     def __iter__(self) -> Iterator[K]:
         return iter(self._entries)

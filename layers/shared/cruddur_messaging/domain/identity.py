@@ -11,7 +11,7 @@ import time
 from functools import lru_cache
 from typing import Callable
 
-from cruddur_messaging.cache import MISSING, TtlCache
+from cruddur_messaging.cache import TtlCache
 from cruddur_messaging.config import get_settings
 from cruddur_messaging.data.users import UserRepository, user_repository
 from cruddur_messaging.errors import Forbidden, Unauthorized
@@ -32,10 +32,8 @@ class CallerDirectory:
     def resolve(self, cognito_user_id: str | None) -> User:
         if not cognito_user_id:
             raise Unauthorized("A valid access token is required.", code="unauthorized")
-        user = self._cache.get(cognito_user_id)
-        if user is MISSING:
-            user = self._users.find_by_cognito_user_id(cognito_user_id)
-            self._cache.put(cognito_user_id, user, self._ttl_seconds if user else self._unknown_ttl_seconds)
+        user = self._cache.get_or_load(cognito_user_id, lambda: self._users.find_by_cognito_user_id(cognito_user_id),
+                                       self._ttl_seconds, self._unknown_ttl_seconds)
         if user is None:
             raise Forbidden("This account has no Cruddur user.", code="caller_not_registered")
         return user

@@ -10,7 +10,7 @@ import time
 from functools import lru_cache
 from typing import Callable
 
-from cruddur_messaging.cache import MISSING, TtlCache
+from cruddur_messaging.cache import TtlCache
 from cruddur_messaging.data.users import UserRepository, user_repository
 from cruddur_messaging.domain.validation import normalize_handle
 from cruddur_messaging.errors import NotFound
@@ -32,14 +32,14 @@ class UserCards:
     def find(self, raw_handle: str | None) -> UserShort:
         handle = normalize_handle(raw_handle)
         key = handle.lower()  # handles are unique regardless of case
-        card = self._cache.get(key)
-        if card is MISSING:
-            user = self._users.find_by_handle(handle)
-            card = UserShort.of(user) if user else None
-            self._cache.put(key, card, self._ttl_seconds if card else self._unknown_ttl_seconds)
+        card = self._cache.get_or_load(key, lambda: self._card(handle), self._ttl_seconds, self._unknown_ttl_seconds)
         if card is None:
             raise NotFound(f"No user with the handle @{handle}.", code="user_not_found")
         return card
+
+    def _card(self, handle: str) -> UserShort | None:
+        user = self._users.find_by_handle(handle)
+        return UserShort.of(user) if user else None
 
 
 @lru_cache(maxsize=1)
