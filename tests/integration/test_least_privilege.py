@@ -390,7 +390,8 @@ def test_every_statement_says_what_it_is_for(logical_id) -> None:
 
 STREAM_FUNCTION = "MessageStreamFunction"
 POSTGRES_FUNCTIONS = HTTP_FUNCTIONS
-ALL_FUNCTIONS = (*HTTP_FUNCTIONS, STREAM_FUNCTION)
+ALL_FUNCTIONS = tuple(function_ids(transformed()))
+"""Every function of the template, in its order (a function added later is checked, and needs its README row)."""
 TRACES = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 """X-Ray has no resource-level permissions: these actions accept only ``*``."""
 NETWORK_INTERFACES = {"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
@@ -415,7 +416,7 @@ def _list(value: Any) -> list[Any]:
 
 def test_the_transform_leaves_every_function_with_its_own_role_from_the_template() -> None:
     cloudformation = transformed()
-    assert sorted(function_ids(cloudformation)) == sorted(ALL_FUNCTIONS)
+    assert set(ALL_FUNCTIONS) >= {*HTTP_FUNCTIONS, STREAM_FUNCTION}
     roles = [execution_role_id(cloudformation, logical_id) for logical_id in ALL_FUNCTIONS]
     assert len(set(roles)) == len(roles)
     assert all(load_template()["Resources"][role]["Type"] == "AWS::IAM::Role" for role in roles)  # none generated
