@@ -30,6 +30,8 @@ class Scenario:
     """Builds the state and warms the container: a request from the same user to the same function."""
     request: Callable[[Any, Any], dict[str, Any]]
     authenticated: bool = True
+    warm_sql: list[str] | None = None
+    """When a warm container answers from its own cache: the queries it still makes (else ``sql``)."""
 
 
 def group_with_bayko(aws) -> str:
@@ -107,7 +109,7 @@ BUDGET: dict[str, Scenario] = {
         [], ["user_by_handle"],
         lambda aws: ok(aws.invoke("UsersShortFunction", load_event("users-short"))),
         lambda aws, _: aws.invoke("UsersShortFunction", load_event("users-short")),
-        authenticated=False),
+        authenticated=False, warm_sql=[]),  # the card is cached for a minute
     # Data written the tutorial's way, until a member's first write records the membership:
     "list-messages, legacy group not yet written to": Scenario(
         ["GetItem", "Query", "Query"], [],
@@ -139,7 +141,7 @@ def test_warm_request_stays_within_budget(aws, monkeypatch, name: str) -> None:
     scenario = BUDGET[name]
     calls, _ = measure(aws, monkeypatch, scenario, cold=False)
     assert calls.dynamodb() == scenario.dynamodb
-    assert calls.sql == scenario.sql
+    assert calls.sql == (scenario.sql if scenario.warm_sql is None else scenario.warm_sql)
     assert calls.other_aws() == []  # parameters and secrets cached
     assert calls.connections == 0  # the container's PostgreSQL connection is reused
 
