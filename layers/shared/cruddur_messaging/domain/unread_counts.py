@@ -31,8 +31,10 @@ A row without ``unread_count`` has no read state yet: a conversation's rows writ
 new-conversation transaction writes both at that message's ``sk``), or a row written the tutorial's way. The
 first batch that touches it tells them apart: a message at or before the row's ``sk`` is the one the row was
 written with (records live 24 hours; a tutorial-era row's messages are long out of the stream), so the whole
-conversation counts; otherwise the row predates read state and its history counts as read (the marker starts at
-the row's ``sk``). Until then such a row shows ``unread_count`` 0 and ``last_read_at`` null.
+conversation counts, and the batch holds all of it; otherwise the row predates read state: it has read
+everything up to its own ``sk`` (the marker starts there; the tutorial's stream function kept rows at their last
+message) and what came after is counted exactly, once, with the COUNT query. Until then such a row shows
+``unread_count`` 0 and ``last_read_at`` null.
 """
 from __future__ import annotations
 
@@ -111,9 +113,12 @@ def plan_read_state(row: dict[str, Any], owner_uuid: str, batch: GroupBatch) -> 
                    if sender != owner_uuid and (moment is None or at > moment) and at <= through)
 
     if state.unread_count is None:
-        # First touch: written with this conversation's first message, or a row from before read state.
-        marker = _latest(None if reaches_back else row_at, own_newest)
-        return ReadStatePlan(_text(marker), others_after(marker), format_timestamp(through))
+        if reaches_back:
+            # First touch of rows written with the conversation's first message: the batch holds all there is.
+            marker = own_newest
+            return ReadStatePlan(_text(marker), others_after(marker), format_timestamp(through))
+        # A row from before read state: read up to its own time, counted exactly from there (once per row).
+        return ReadStatePlan(_text(_latest(row_at, own_newest)), None, format_timestamp(through))
     marker = _latest(instant_of(state.last_read_at) if state.last_read_at else None, own_newest)
     if reaches_back:
         return ReadStatePlan(_text(marker), None, format_timestamp(through))
