@@ -213,5 +213,6 @@ def test_counts_are_exact_under_any_order_repetition_and_reading(aws, ddb, strea
     for owner in (ANDREW, BAYKO):
         own = [item["sk"] for item in messages if item["user_uuid"] == owner.uuid]
         marker = max(own + markers[owner.uuid], default=None)
-        unread = [item for item in messages if item["user_uuid"] != owner.uuid and (marker is None or item["sk"] > marker)]
+        unread = [item for item in messages
+                  if item["user_uuid"] != owner.uuid and (marker is None or item["sk"] > marker)]
         assert read_state(aws, group, owner) == (len(unread), marker), owner.handle
