@@ -47,8 +47,12 @@ def test_a_batch_moves_each_group_to_its_newest_message_whatever_the_record_orde
     assert response == {"batchItemFailures": []}
     assert_group_at(aws, SEED_GROUP_UUID, (ANDREW, BAYKO), at(BASE, 30), "the newest")
     assert_group_at(aws, LONDO_GROUP_UUID, (ANDREW, LONDO), at(BASE, 20), "Londo's")
-    # Coalesced: per group one index query and one move per member, however many messages it got.
-    assert calls.count("Query") == 2
+    # Coalesced: per group one index query and one move per member, however many messages it got; these rows were
+    # written the tutorial's way, so the first move of each also counts it exactly once (where there is anything
+    # to count: andrew's rows).
+    queries = [body for operation, body in calls.bodies if operation == "Query"]
+    assert len([body for body in queries if "IndexName" in body]) == 2
+    assert len([body for body in queries if "MSG#" in str(body)]) == 2
     assert calls.count("TransactWriteItems") == 4
 
 
