@@ -101,6 +101,8 @@ def test_read_at_in_another_offset_is_the_same_instant(aws, stream):
     ('{"read_at": 1795320773}', 400, "invalid_read_at"),
     ('{"read_at": "2026-11-21T04:12:53.293000"}', 400, "invalid_read_at"),  # no offset: not a message time
     ('{"read_at": "2999-01-01T00:00:00.000000+00:00"}', 400, "invalid_read_at"),
+    ('{"read_at": "0001-01-01T00:00:00.000000+01:00"}', 400, "invalid_read_at"),  # before the year 1 in UTC
+    ('{"read_at": "9999-12-31T23:59:59.999999-01:00"}', 400, "invalid_read_at"),  # after the year 9999 in UTC
 ])
 def test_a_malformed_request_is_a_400_and_changes_nothing(aws, seeded, raw_body, status, code):
     before = snapshot(aws.table)

@@ -129,6 +129,8 @@ def _aware_instant(raw: Any) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(raw)
-    except ValueError:
+        if moment.tzinfo is None:
+            return None
+        return moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: an offset that takes it out of the years 1-9999
         return None
-    return moment if moment.tzinfo is not None else None
