@@ -88,10 +88,11 @@ def _move_owner_row(store: GroupRowStore, counts: ReadStateStore, batch: GroupBa
             return 0
         current = max(rows, key=instant_of_row)
         plan = plan_read_state(current, owner_uuid, batch)
-        unread_count = plan.unread_count
-        if unread_count is None:
+        if plan.needs_recount:
             unread_count = counts.count_unread(group_uuid, owner_uuid, plan.last_read_at, plan.through)
             metrics.add_metric(name="UnreadCountsRecounted", unit=MetricUnit.Count, value=1)
+        else:
+            unread_count = plan.unread_count
         if instant_of_row(current) >= message.at:
             if RowReadState.of(current) == RowReadState(unread_count, plan.last_read_at):
                 return 0
