@@ -75,6 +75,7 @@ class LocalStack:
     moto: MotoServer | None = None
     postgres: EmbeddedPostgres | None = None
     api_server: ApiServer | None = None
+    runner: FunctionRunner | None = None
     pollers: list[StreamPoller] = field(default_factory=list)
     cors_origins: tuple[str, ...] = ()
 
@@ -119,7 +120,9 @@ class LocalStack:
 
         specs = function_specs(template, context)
         _warn_about_missing_code(specs)
-        runner = FunctionRunner(specs)
+        runner = self.runner = FunctionRunner(
+            specs, {logical_id: function_environment(resources, settings.aws_endpoint_url, logical_id)
+                    for logical_id in specs}, settings.max_environments)
         self._start_api(runner, template, context)
         self._start_pollers(runner, specs)
 
@@ -183,6 +186,9 @@ class LocalStack:
         if self.api_server is not None:
             self.api_server.shutdown()
             self.api_server = None
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
         if self.postgres is not None:
             self.postgres.stop()
             self.postgres = None
