@@ -35,7 +35,7 @@ import h11
 from devtools.environment import LOCAL_ACCOUNT_ID
 from devtools.local_stack.cors import CorsPolicy
 from devtools.local_stack.jwt_authorizer import InsufficientScope, JwtAuthorizer, Unauthorized
-from devtools.local_stack.runner import FunctionRunner
+from devtools.local_stack.runner import FunctionRunner, InvocationFailed
 from devtools.template import FunctionSpec
 
 log = logging.getLogger(__name__)
@@ -236,6 +236,10 @@ class HttpApi:
                             protocol=protocol, authorizer=authorizer_context)
         try:
             response = function_response(self.runner.invoke(route.function, event))
+        except InvocationFailed as failure:  # the environment already logged the handler's traceback
+            log.error("%s failed on %s %s: %s: %s", route.function, method, raw_path, failure.error.get("errorType"),
+                      failure.error.get("errorMessage"))
+            return gateway_response(500, "Internal Server Error")
         except Exception:  # noqa: BLE001 - a failed invocation is API Gateway's 500, whatever the cause
             log.exception("%s failed on %s %s", route.function, method, raw_path)
             return gateway_response(500, "Internal Server Error")

@@ -20,6 +20,7 @@ import pytest
 
 from devtools.local_stack.execution_environment import lambda_environment
 from devtools.local_stack.runner import (
+    DEFAULT_MAX_ENVIRONMENTS,
     FunctionCrashed,
     FunctionError,
     FunctionRunner,
@@ -27,6 +28,7 @@ from devtools.local_stack.runner import (
     InitFailed,
     RunnerStopped,
 )
+from devtools.local_stack.settings import StackSettings
 from devtools.template import REPO_ROOT, FunctionSpec
 
 HANDLER = '''
@@ -296,3 +298,13 @@ def test_environments_end_when_the_stack_process_is_killed(tmp_path: Path) -> No
         stack.wait()
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == []
+
+
+def test_the_limit_comes_from_cruddur_max_environments() -> None:
+    assert StackSettings.from_environment({}).max_environments == DEFAULT_MAX_ENVIRONMENTS
+    assert StackSettings.from_environment({"CRUDDUR_MAX_ENVIRONMENTS": "7"}).max_environments == 7
+    for wrong in ("0", "-1", "many"):
+        with pytest.raises(SystemExit, match="CRUDDUR_MAX_ENVIRONMENTS"):
+            StackSettings.from_environment({"CRUDDUR_MAX_ENVIRONMENTS": wrong})
+    with pytest.raises(ValueError):
+        FunctionRunner({}, {}, max_environments=0)
