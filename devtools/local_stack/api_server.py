@@ -341,12 +341,15 @@ class ApiServer:
                 response = await asyncio.get_running_loop().run_in_executor(self._executor, self._handle, request,
                                                                             peer[0])
                 await self._write(connection, writer, response, head_only=request.method == "HEAD", close=False)
-                if connection.our_state is not h11.DONE or connection.their_state is not h11.DONE:
+                reusable = connection.our_state is h11.DONE and connection.their_state is h11.DONE
+                if self._stop.is_set() or not reusable:
                     return
                 connection.start_next_cycle()
                 idle_seconds = self.keep_alive_seconds
-        except (ConnectionError, asyncio.TimeoutError):
+        except (ConnectionError, TimeoutError):
             pass  # the client went away, or does not read what it asked for
+        except asyncio.CancelledError:
+            pass  # the server is shutting down (only shutdown cancels a connection): end quietly
         except h11.LocalProtocolError as error:
             log.warning("%s: connection dropped: %s", peer[0], error)
         finally:
@@ -370,8 +373,9 @@ class ApiServer:
                     writer.write(connection.send(h11.InformationalResponse(status_code=100, headers=[])))
                 timeout = idle_seconds if deadline is None else deadline - loop.time()
                 try:
-                    data = await asyncio.wait_for(reader.read(READ_SIZE), max(0.0, timeout))
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(max(0.0, timeout)):
+                        data = await reader.read(READ_SIZE)
+                except TimeoutError:
                     if deadline is None:
                         return None
                     raise _Refusal(408) from None
@@ -414,7 +418,8 @@ class ApiServer:
             data += connection.send(h11.Data(data=response.body))
         data += connection.send(h11.EndOfMessage())
         writer.write(data)
-        await asyncio.wait_for(writer.drain(), self.request_timeout_seconds)
+        async with asyncio.timeout(self.request_timeout_seconds):
+            await writer.drain()
 
     def _handle(self, request: _Request, source_ip: str) -> HttpResponse:
         started = time.monotonic()

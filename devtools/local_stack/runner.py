@@ -86,11 +86,14 @@ class _EnvironmentPool:
                 self._changed.wait()
         try:
             environment = ExecutionEnvironment.start(self.spec, self.environment)
-        finally:
+        except BaseException:
             with self._changed:
                 self._starting = False
                 self._changed.notify_all()
-        with self._changed:
+            raise
+        with self._changed:  # counted in _all as it stops counting as starting: the limit holds
+            self._starting = False
+            self._changed.notify_all()
             if not self._stopped:
                 self._all.add(environment)
                 return environment

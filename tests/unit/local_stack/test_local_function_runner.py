@@ -49,6 +49,11 @@ def lambda_handler(event, context):
         raise ValueError("the handler refused")
     elif action == "exit":
         os._exit(3)
+    elif action == "meet":  # waits until `count` invocations are running at once (each in its own environment)
+        open(os.path.join(event["dir"], context.aws_request_id), "w").close()
+        deadline = time.time() + 30
+        while len(os.listdir(event["dir"])) < event["count"] and time.time() < deadline:
+            time.sleep(0.01)
     elif action == "print":
         print("a handler printing to stdout must not break the protocol")
         print("{\\"result\\": \\"forged\\"}")
@@ -123,8 +128,12 @@ def test_sequential_invocations_reuse_one_warm_environment(tmp_path: Path, runne
 def test_concurrent_invocations_run_in_separate_environments(tmp_path: Path, runners: list[FunctionRunner]) -> None:
     spec = make_spec(tmp_path)
     runner = runner_for(runners, spec, max_environments=3)
-    results = concurrently([lambda n=n: runner.invoke(spec.logical_id, {"action": "sleep", "seconds": 0.5, "n": n})
-                            for n in range(3)])
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    started = time.monotonic()
+    results = concurrently([lambda n=n: runner.invoke(spec.logical_id, {"action": "meet", "dir": str(meeting),
+                                                                        "count": 3, "n": n}) for n in range(3)])
+    assert time.monotonic() - started < 30, "the three invocations never ran at the same time"
     assert len({result["pid"] for result in results}) == 3, results
     assert all(result["invocations"] == 1 for result in results)  # no module state shared between them
     assert [result["event"]["n"] for result in results] == [0, 1, 2]  # each caller got its own answer
