@@ -406,12 +406,13 @@ class ApiServer:
         if not _sendable(response):
             log.error("a function returned a header HTTP cannot carry: answering 500")
             response = gateway_response(500, "Internal Server Error")
-        headers = [(name, value) for name, value in response.headers if name.lower() not in _FRAMING_HEADERS]
-        headers.append(("date", formatdate(usegmt=True)))
+        headers = [(name.encode("ascii"), value.encode("latin-1")) for name, value in response.headers
+                   if name.lower() not in _FRAMING_HEADERS]
+        headers.append((b"date", formatdate(usegmt=True).encode("ascii")))
         if response.status not in (204, 304):
-            headers.append(("content-length", str(len(response.body))))
+            headers.append((b"content-length", str(len(response.body)).encode("ascii")))
         if close:
-            headers.append(("connection", "close"))
+            headers.append((b"connection", b"close"))
         data = connection.send(h11.Response(status_code=response.status, headers=headers,
                                             reason=_reason(response.status)))
         if response.body and not head_only and response.status not in (204, 304):

@@ -183,6 +183,13 @@ def test_a_chunked_body_reaches_the_function(server: ApiServer, runner: Runner) 
     assert json.loads(body)["body"] == '{"a":1}'
 
 
+def test_header_values_travel_as_latin_1(server: ApiServer) -> None:
+    server.api = HttpApi(runner=Runner(result={"statusCode": 200, "headers": {"x-name": "Londo Mollari, né"},
+                                               "body": "{}"}), authorizer=None, cors=None)
+    response, _ = exchange(server, b"GET /api/users/x/short HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (response.status, response.getheader("x-name")) == (200, "Londo Mollari, né")
+
+
 @pytest.mark.parametrize("headers", [{"x-evil": "a\r\nset-cookie: b=1"}, {"bad name": "x"}, {"x-emoji": "\U0001F600"}])
 def test_a_function_response_http_cannot_carry_is_a_500(server: ApiServer, headers: dict[str, Any]) -> None:
     server.api = HttpApi(runner=Runner(result={"statusCode": 200, "headers": headers, "body": "{}"}),
