@@ -1,16 +1,15 @@
 """Runs the template's functions in-process, as the Lambda runtime would: layer on the path, one module per
-function, a Lambda context with a deadline. Used by the tests, the local API, the stream poller and
-``make invoke``."""
+function, a Lambda context with a deadline. The fast tests use it (``aws.invoke`` in ``tests/conftest.py``); the
+local stack and ``make invoke`` run each function in execution environments of its own instead
+(``devtools/local_stack/runner.py``)."""
 from __future__ import annotations
 
 import importlib.util
 import sys
-import time
-import uuid
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable
 
+from devtools.lambda_runtime import LambdaContext
 from devtools.template import REPO_ROOT, FunctionSpec
 
 LAYER_PATH = REPO_ROOT / "layers" / "shared"
@@ -20,32 +19,6 @@ def ensure_layer_on_path() -> None:
     """What ``/opt/python`` is in Lambda: the shared layer, importable by every function."""
     if str(LAYER_PATH) not in sys.path:
         sys.path.insert(0, str(LAYER_PATH))
-
-
-@dataclass
-class LambdaContext:
-    function_name: str
-    memory_limit_in_mb: int
-    timeout_seconds: int
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    started_at: float = field(default_factory=time.monotonic)
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
-
-    @property
-    def log_group_name(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
-
-    @property
-    def log_stream_name(self) -> str:
-        return "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        elapsed = time.monotonic() - self.started_at
-        return max(0, int((self.timeout_seconds - elapsed) * 1000))
 
 
 def load_handler_module(spec: FunctionSpec) -> ModuleType:

@@ -1,9 +1,10 @@
-"""``make invoke FN=<logical id> EVENT=<file>``: one in-process invocation against the running local stack, as
-``sam local invoke FN -e FILE`` would run it in a container.
+"""``make invoke FN=<logical id> EVENT=<file>``: one invocation against the running local stack, as
+``sam local invoke FN -e FILE`` would run it in a container: in an execution environment of its own (a worker
+process, ``devtools/local_stack/runner.py``), cold, with the function's Timeout.
 
 The function gets the template's environment resolved against the stack in ``.local/stack.json``. Only the
 handler's return value is printed on stdout, as JSON (everything the function logs goes to stderr); a handler
-that raises prints Lambda's error object instead and exits with 1.
+that raises, times out or crashes prints Lambda's error object instead and exits with 1.
 
 The files in ``events/`` carry the fixed Cognito ids of ``db/seed.sql``, but ``make dev`` gives the users new
 ones: every claim equal to a seed user's fixed id is replaced by that user's id in the running stack, so the
@@ -14,17 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any, Mapping
 
 import boto3
 
 from devtools.environment import LocalResources, function_environment, local_function_specs
-from devtools.functions import context_for, handler_of
 from devtools.local_stack.database import seed_cognito_user_ids
+from devtools.local_stack.runner import FunctionRunner, InvocationFailed
 from devtools.local_stack.settings import StackSettings, configure_logging, install_environment
 from devtools.local_stack.stack_file import StackInfo, read_stack_file
 from devtools.template import load_template
@@ -58,16 +57,6 @@ def user_id_replacements(info: StackInfo) -> dict[str, str]:
     return {seed_id: stack_ids[handle] for handle, seed_id in seed_cognito_user_ids().items() if handle in stack_ids}
 
 
-def error_object(error: BaseException, request_id: str) -> dict[str, Any]:
-    """What Lambda returns for an unhandled error."""
-    return {
-        "errorMessage": str(error),
-        "errorType": type(error).__name__,
-        "requestId": request_id,
-        "stackTrace": traceback.format_tb(error.__traceback__),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make invoke", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,12 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("event", metavar="EVENT", type=Path, help="JSON file with the event")
     arguments = parser.parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging()
-
-    # From here on, anything written to stdout (the function's logs included) goes to stderr; the result is
-    # written to the real stdout at the end.
-    sys.stdout.flush()
-    result_output = os.fdopen(os.dup(sys.stdout.fileno()), "w")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
     if not arguments.event.is_file():
         log.error("event file %s not found", arguments.event)
@@ -95,21 +78,23 @@ def main(argv: list[str] | None = None) -> int:
         log.error("no function %r in template.yaml; the functions are: %s", arguments.function,
                   ", ".join(sorted(function_ids)))
         return 2
-    install_environment(function_environment(resources, info.aws_endpoint_url, arguments.function))
+    environment = function_environment(resources, info.aws_endpoint_url, arguments.function)
+    install_environment(environment)  # for this process's own client, which reads the stream's ARN
     stream_arn = boto3.client("dynamodb").describe_table(TableName=info.table_name)["Table"]["LatestStreamArn"]
     spec = local_function_specs(resources, stream_arn)[arguments.function]
     event = with_stack_user_ids(json.loads(arguments.event.read_text()), user_id_replacements(info))
-    context = context_for(spec)
+    runner = FunctionRunner({spec.logical_id: spec}, {spec.logical_id: environment}, max_environments=1)
     try:
-        result = handler_of(spec)(event, context)
+        result = runner.invoke(spec.logical_id, event)
         status = 0
-    except Exception as error:  # noqa: BLE001 - reported the way Lambda reports it
-        log.exception("%s raised", spec.logical_id)
-        result = error_object(error, context.aws_request_id)
+    except InvocationFailed as failure:
+        log.error("%s failed: %s", spec.logical_id, failure.error.get("errorType"))
+        result = failure.error
         status = 1
+    finally:
+        runner.stop()
+    sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
     sys.stdout.flush()
-    result_output.write(json.dumps(result, indent=2, default=str) + "\n")
-    result_output.flush()
     return status
 
 

@@ -8,6 +8,7 @@
 | CRUDDUR_TABLE_NAME     | the template's TableName default | the DynamoDB table                          |
 | CRUDDUR_CORS_ORIGINS   | the template's CorsAllowedOrigins| comma-separated origins of the frontend     |
 | CRUDDUR_LOG_LEVEL      | the template's LogLevel default  | the functions' POWERTOOLS_LOG_LEVEL         |
+| CRUDDUR_MAX_ENVIRONMENTS | 4                            | execution environments per function at most |
 
 The ports are the tutorial's (DynamoDB Local on 8000) and ``sam local start-api``'s (3000).
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Mapping
 
 from devtools.environment import REGION
+from devtools.local_stack.runner import DEFAULT_MAX_ENVIRONMENTS
 from devtools.template import REPO_ROOT
 
 HOST = "127.0.0.1"
@@ -35,6 +37,7 @@ class StackSettings:
     table_name: str | None = None
     cors_origins: tuple[str, ...] | None = None
     log_level: str | None = None
+    max_environments: int = DEFAULT_MAX_ENVIRONMENTS
     region: str = REGION
     host: str = HOST
 
@@ -51,6 +54,7 @@ class StackSettings:
             table_name=environ.get("CRUDDUR_TABLE_NAME") or None,
             cors_origins=tuple(origin.strip() for origin in origins.split(",") if origin.strip()) or None,
             log_level=environ.get("CRUDDUR_LOG_LEVEL") or None,
+            max_environments=_positive(environ, "CRUDDUR_MAX_ENVIRONMENTS", settings.max_environments),
         )
 
     def template_parameters(self) -> dict[str, object]:
@@ -82,6 +86,15 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
         return default
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise SystemExit(f"{name}={raw!r} is not a TCP port number")
+    return int(raw)
+
+
+def _positive(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"{name}={raw!r} is not a positive whole number")
     return int(raw)
 
 

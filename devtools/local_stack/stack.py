@@ -76,6 +76,7 @@ class LocalStack:
     postgres: EmbeddedPostgres | None = None
     postgres_supervisor: PostgresSupervisor | None = None
     api_server: ApiServer | None = None
+    runner: FunctionRunner | None = None
     pollers: list[StreamPoller] = field(default_factory=list)
     cors_origins: tuple[str, ...] = ()
 
@@ -122,7 +123,9 @@ class LocalStack:
 
         specs = function_specs(template, context)
         _warn_about_missing_code(specs)
-        runner = FunctionRunner(specs)
+        runner = self.runner = FunctionRunner(
+            specs, {logical_id: function_environment(resources, settings.aws_endpoint_url, logical_id)
+                    for logical_id in specs}, settings.max_environments)
         self._start_api(runner, template, context)
         self._start_pollers(runner, specs)
 
@@ -188,6 +191,9 @@ class LocalStack:
         if self.api_server is not None:
             self.api_server.shutdown()
             self.api_server = None
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
         if self.postgres_supervisor is not None:
             self.postgres_supervisor.stop()
             self.postgres_supervisor = None
