@@ -76,6 +76,7 @@ class LoadResult:
     unexpected: list[Exchange]
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
+    items_before: int
 
     @property
     def passed(self) -> bool:
@@ -122,6 +123,7 @@ def run_load(info: StackInfo, *, clients: int = DEFAULT_CLIENTS, seconds: float 
     if len(seeded) == 2:
         directory.add(info.seed_message_group_uuid, frozenset(seeded))
 
+    items_before = reader.count()
     run_id = secrets.token_hex(3)
     since = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat(timespec="microseconds")
     recorder = Recorder()
@@ -169,7 +171,7 @@ def run_load(info: StackInfo, *, clients: int = DEFAULT_CLIENTS, seconds: float 
     check_pairs(recorder.sends, findings)
     check_responses(recorder.exchanges, recorder.sends, truth, findings)
     return LoadResult(clients, seconds, elapsed, run_id, recorder.exchanges, recorder.sends, findings,
-                      unexpected_statuses(recorder.exchanges), load_before, load_after)
+                      unexpected_statuses(recorder.exchanges), load_before, load_after, items_before)
 
 
 class _Members:
@@ -228,8 +230,9 @@ def _milliseconds(values: list[float]) -> list[str]:
 def report(result: LoadResult, out: TextIO = sys.stdout) -> None:
     write = lambda line="": print(line, file=out)  # noqa: E731
     statuses = statuses_by_route(result.exchanges)
-    write(f"make load: {result.clients} clients for {result.elapsed:.1f} s (run {result.run_id}); load average "
-          f"{_load(result.load_before)} before, {_load(result.load_after)} after ({os.cpu_count()} cores)")
+    write(f"make load: {result.clients} clients for {result.elapsed:.1f} s (run {result.run_id}), "
+          f"{result.items_before} items in the table before; load average {_load(result.load_before)} before, "
+          f"{_load(result.load_after)} after ({os.cpu_count()} cores)")
     rows = [("route", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "statuses")]
     timed = [exchange for exchange in result.exchanges if exchange.status is not None and exchange.route != ABANDONED]
     for route in ROUTES:
@@ -271,7 +274,8 @@ def report(result: LoadResult, out: TextIO = sys.stdout) -> None:
             write(f"  {kind}: {example}")
     for exchange in result.unexpected[:5]:
         write(f"  unexpected: {exchange.caller} {exchange.method} {exchange.path[:100]} -> "
-              f"{exchange.status or exchange.error} {json.dumps(exchange.body)[:160] if exchange.body else ''}")
+              f"{exchange.status or exchange.error} "
+              f"{json.dumps(exchange.body)[:160] if exchange.body else exchange.detail or ''}")
     write()
     write(f"{findings.lost} lost, {findings.duplicated + findings.unknown_stored_twice} duplicated, "
           f"{findings.leaked} leaked, {findings.groups_converged}/{findings.groups} groups converged")

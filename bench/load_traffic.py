@@ -62,8 +62,9 @@ class Exchange:
     body: Any = None
     link: str | None = None
     retry_after: str | None = None
-    error: str | None = None
+    error: str | None = None  # the client's exception, by name
     group: str | None = None  # the group a list-messages request asked for
+    detail: str | None = None  # the client's exception, in words
 
 
 @dataclass
@@ -300,7 +301,7 @@ class LoadClient:
         except requests.RequestException as error:
             return self.recorder.exchange(Exchange(route, method, path, caller, None,
                                                    time.perf_counter() - started, error=type(error).__name__,
-                                                   group=group))
+                                                   group=group, detail=str(error)[:300]))
         seconds = time.perf_counter() - started
         try:
             body = response.json()
