@@ -43,6 +43,7 @@ from bench.load_checks import (
 )
 from bench.load_traffic import (
     ABANDONED,
+    LIST_GROUPS,
     REFUSED,
     ROUTES,
     Directory,
@@ -157,8 +158,9 @@ def run_load(info: StackInfo, *, clients: int = DEFAULT_CLIENTS, seconds: float 
     measure_lags(recorder.sends, {group: members.uuids(group) for group in written}, watcher, findings)
 
     read = {exchange.group for exchange in recorder.exchanges if exchange.group} | set(directory.all())
-    listed = {item.get("uuid") for exchange in recorder.exchanges if isinstance(exchange.body, list)
-              for item in exchange.body if isinstance(item, dict) and "display_name" in item}
+    listed = {item.get("uuid") for exchange in recorder.exchanges
+              if exchange.route == LIST_GROUPS and isinstance(exchange.body, list)
+              for item in exchange.body if isinstance(item, dict)}
     started_groups = {send.response.get("message_group_uuid") for send in recorder.sends if send.response}
     truth = GroundTruth(
         messages={group: {item.get("message_uuid"): item for item in reader.messages(group)}
@@ -184,14 +186,20 @@ class _Members:
         self.known_uuids = uuids
         self.directory = directory.all()
         self.cache: dict[str, set[str]] = {}
+        self.rows: dict[str, list[dict[str, Any]]] = {}
 
     def uuids(self, group: str) -> set[str]:
         if group not in self.cache:
             found = self.reader.members(group) or {
                 owner for owner in self.known_handles
-                if any(row.get("message_group_uuid") == group for row in self.reader.group_rows(owner))}
+                if any(row.get("message_group_uuid") == group for row in self._group_rows(owner))}
             self.cache[group] = found or {self.known_uuids[handle] for handle in self.directory.get(group, ())}
         return self.cache[group]
+
+    def _group_rows(self, owner: str) -> list[dict[str, Any]]:
+        if owner not in self.rows:
+            self.rows[owner] = self.reader.group_rows(owner)
+        return self.rows[owner]
 
     def handles(self, group: str) -> set[str]:
         return {self.known_handles.get(member, member) for member in self.uuids(group)}
