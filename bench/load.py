@@ -19,7 +19,6 @@ import secrets
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,18 +31,18 @@ from botocore.config import Config
 
 from bench.load_checks import (
     Findings,
-    GroundTruth,
+    GroupMembers,
     RowWatcher,
     TableReader,
     check_convergence,
     check_pairs,
     check_responses,
     check_sends,
+    ground_truth,
     measure_lags,
 )
 from bench.load_traffic import (
     ABANDONED,
-    LIST_GROUPS,
     REFUSED,
     ROUTES,
     Directory,
@@ -118,98 +117,53 @@ def run_load(info: StackInfo, *, clients: int = DEFAULT_CLIENTS, seconds: float 
     require_loopback(info.api_url, info.aws_endpoint_url)
     tokens = sign_in(info)
     reader = TableReader(info)
-    handles = {user.uuid: user.handle for user in info.users}
+    members = GroupMembers(reader, info.users)
     directory = Directory({})
-    seeded = {handles[member] for member in reader.members(info.seed_message_group_uuid) if member in handles}
+    seeded = members.handles(info.seed_message_group_uuid)
     if len(seeded) == 2:
         directory.add(info.seed_message_group_uuid, frozenset(seeded))
-
     items_before = reader.count()
     run_id = secrets.token_hex(3)
+    tag = f"load {run_id} "  # in every text the run sends
     since = (datetime.now(timezone.utc) - timedelta(seconds=1)).isoformat(timespec="microseconds")
-    recorder = Recorder()
-    rng = random.Random(seed)
     watcher = RowWatcher(info, [user.uuid for user in info.users])
     watcher.start()
+
     load_before = os.getloadavg()
+    recorder = Recorder()
     started = time.monotonic()
-    deadline = started + seconds
-    threads = [
-        threading.Thread(name=f"load-client-{number}", target=LoadClient(
-            number=number, run_id=run_id, api_url=info.api_url, user=info.users[number % len(info.users)],
-            token=tokens[info.users[number % len(info.users)].handle], users=info.users, directory=directory,
-            recorder=recorder, rng=random.Random(rng.random()), deadline=deadline).run)
-        for number in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _drive(info, tokens, directory, recorder, run_id, clients, started + seconds, random.Random(seed))
     elapsed = time.monotonic() - started
     load_after = os.getloadavg()
 
     findings = Findings()
-    uuids = {user.handle: user.uuid for user in info.users}
-    members = _Members(reader, handles, uuids, directory)
-    written = sorted({send.group for send in recorder.sends
-                      if send.response is not None and not send.must_be_refused and send.group})
-    check_convergence(reader, {group: members.uuids(group) for group in written},
-                      time.monotonic() + converge_seconds, findings)
+    members.learn(directory.all())
+    written = {send.group: members.uuids(send.group) for send in recorder.sends
+               if send.response is not None and not send.must_be_refused and send.group}
+    check_convergence(reader, written, time.monotonic() + converge_seconds, findings)
     watcher.stop()
-    measure_lags(recorder.sends, {group: members.uuids(group) for group in written}, watcher, findings)
-
-    read = {exchange.group for exchange in recorder.exchanges if exchange.group} | set(directory.all())
-    listed = {item.get("uuid") for exchange in recorder.exchanges
-              if exchange.route == LIST_GROUPS and isinstance(exchange.body, list)
-              for item in exchange.body if isinstance(item, dict)}
-    started_groups = {send.response.get("message_group_uuid") for send in recorder.sends if send.response}
-    truth = GroundTruth(
-        messages={group: {item.get("message_uuid"): item for item in reader.messages(group)}
-                  for group in read if _is_uuid(group)},
-        members={group: members.handles(group) for group in (read | listed | started_groups) if _is_uuid(group)},
-        handles=handles,
-        cards={user.handle: {"uuid": user.uuid, "handle": user.handle, "display_name": user.display_name}
-               for user in info.users})
-    check_sends(recorder.sends, reader.messages_of_run(f"load {run_id} ", since), f"load {run_id} ", findings)
+    measure_lags(recorder.sends, written, watcher, findings)
+    check_sends(recorder.sends, reader.messages_of_run(tag, since), tag, findings)
     check_pairs(recorder.sends, findings)
-    check_responses(recorder.exchanges, recorder.sends, truth, findings)
+    check_responses(recorder.exchanges, recorder.sends, ground_truth(reader, members, info, recorder), findings)
     return LoadResult(clients, seconds, elapsed, run_id, recorder.exchanges, recorder.sends, findings,
                       unexpected_statuses(recorder.exchanges), load_before, load_after, items_before)
 
 
-class _Members:
-    """A group's members: its membership item, else the owners of its group rows, else what the clients know."""
-
-    def __init__(self, reader: TableReader, handles: dict[str, str], uuids: dict[str, str],
-                 directory: Directory) -> None:
-        self.reader = reader
-        self.known_handles = handles
-        self.known_uuids = uuids
-        self.directory = directory.all()
-        self.cache: dict[str, set[str]] = {}
-        self.rows: dict[str, list[dict[str, Any]]] = {}
-
-    def uuids(self, group: str) -> set[str]:
-        if group not in self.cache:
-            found = self.reader.members(group) or {
-                owner for owner in self.known_handles
-                if any(row.get("message_group_uuid") == group for row in self._group_rows(owner))}
-            self.cache[group] = found or {self.known_uuids[handle] for handle in self.directory.get(group, ())}
-        return self.cache[group]
-
-    def _group_rows(self, owner: str) -> list[dict[str, Any]]:
-        if owner not in self.rows:
-            self.rows[owner] = self.reader.group_rows(owner)
-        return self.rows[owner]
-
-    def handles(self, group: str) -> set[str]:
-        return {self.known_handles.get(member, member) for member in self.uuids(group)}
-
-
-def _is_uuid(value: Any) -> bool:
-    try:
-        return isinstance(value, str) and str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
+def _drive(info: StackInfo, tokens: dict[str, str], directory: Directory, recorder: Recorder, run_id: str,
+           clients: int, deadline: float, rng: random.Random) -> None:
+    """Runs the clients, one thread each, the users taken in turn, until the deadline."""
+    threads = []
+    for number in range(clients):
+        user = info.users[number % len(info.users)]
+        client = LoadClient(number=number, run_id=run_id, api_url=info.api_url, user=user, token=tokens[user.handle],
+                            users=info.users, directory=directory, recorder=recorder,
+                            rng=random.Random(rng.random()), deadline=deadline)
+        threads.append(threading.Thread(name=f"load-client-{number}", target=client.run))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def unexpected_statuses(exchanges: list[Exchange]) -> list[Exchange]:

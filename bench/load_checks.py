@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -28,10 +29,11 @@ from bench.load_traffic import (
     START,
     USERS_SHORT,
     Exchange,
+    Recorder,
     Send,
     link_path,
 )
-from devtools.local_stack.stack_file import StackInfo
+from devtools.local_stack.stack_file import StackInfo, StackUser
 
 Item = dict[str, Any]
 WATCH_INTERVAL_SECONDS = 0.25
@@ -283,8 +285,61 @@ class GroundTruth:
     """What the table says about the groups the run touched."""
     messages: dict[str, dict[str, Item]]  # group -> message uuid -> item
     members: dict[str, set[str]]  # group -> member handles
-    handles: dict[str, str]  # user uuid -> handle
     cards: dict[str, dict[str, str]]  # handle -> the users-short body
+
+
+class GroupMembers:
+    """A group's members: its membership item, else the owners of its group rows, else what the clients learnt
+    from the answers to conversation starts."""
+
+    def __init__(self, reader: TableReader, users: list[StackUser]) -> None:
+        self.reader = reader
+        self.handle_of = {user.uuid: user.handle for user in users}
+        self.uuid_of = {user.handle: user.uuid for user in users}
+        self.learnt: dict[str, frozenset[str]] = {}
+        self.cache: dict[str, set[str]] = {}
+        self.rows: dict[str, list[Item]] = {}
+
+    def learn(self, groups: dict[str, frozenset[str]]) -> None:
+        self.learnt.update(groups)
+
+    def uuids(self, group: str) -> set[str]:
+        if group not in self.cache:
+            found = self.reader.members(group) or {
+                owner for owner in self.handle_of
+                if any(row.get("message_group_uuid") == group for row in self._group_rows(owner))}
+            self.cache[group] = found or {self.uuid_of[handle] for handle in self.learnt.get(group, ())}
+        return self.cache[group]
+
+    def handles(self, group: str) -> set[str]:
+        return {self.handle_of.get(member, member) for member in self.uuids(group)}
+
+    def _group_rows(self, owner: str) -> list[Item]:
+        if owner not in self.rows:
+            self.rows[owner] = self.reader.group_rows(owner)
+        return self.rows[owner]
+
+
+def ground_truth(reader: TableReader, members: GroupMembers, info: StackInfo, recorder: Recorder) -> GroundTruth:
+    """The messages of every group the run read or knew, the members of every group an answer named."""
+    read = {exchange.group for exchange in recorder.exchanges if exchange.group} | set(members.learnt)
+    listed = {item.get("uuid") for exchange in recorder.exchanges
+              if exchange.route == LIST_GROUPS and isinstance(exchange.body, list)
+              for item in exchange.body if isinstance(item, dict)}
+    started = {send.response.get("message_group_uuid") for send in recorder.sends if send.response}
+    return GroundTruth(
+        messages={group: {item.get("message_uuid"): item for item in reader.messages(group)}
+                  for group in read if _is_uuid(group)},
+        members={group: members.handles(group) for group in read | listed | started if _is_uuid(group)},
+        cards={user.handle: {"uuid": user.uuid, "handle": user.handle, "display_name": user.display_name}
+               for user in info.users})
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
 
 
 def check_responses(exchanges: list[Exchange], sends: list[Send], truth: GroundTruth, findings: Findings) -> None:

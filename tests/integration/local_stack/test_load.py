@@ -71,7 +71,7 @@ def test_the_send_checks_see_a_lost_a_duplicated_and_a_refused_but_stored_messag
 def test_the_response_checks_see_another_requests_link_messages_groups_and_echo() -> None:
     truth = GroundTruth(messages={GROUP: {"m-1": stored("hello")}, OTHER_GROUP: {"m-9": stored("psst")}},
                         members={GROUP: {"andrewbrown", "bayko"}, OTHER_GROUP: {"bayko", "londo"}},
-                        handles={}, cards={})
+                        cards={})
     page = [{"uuid": "m-1", "handle": "andrewbrown", "message": "hello"}]
     exchanges = [
         Exchange(LIST_MESSAGES, "GET", f"/api/messages/{GROUP}", "andrewbrown", 200, 0.1, page,
