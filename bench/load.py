@@ -216,7 +216,7 @@ def report(result: LoadResult, out: TextIO = sys.stdout) -> None:
           f"{findings.mismatched} stored otherwise than answered; {findings.retries} retried with the same "
           f"Idempotency-Key: {findings.retries_answered_differently} answered differently, "
           f"{findings.unsettled} never settled")
-    write(f"refusals: {findings.refused} refused, {findings.not_refused} accepted or with another status, "
+    write(f"refusals: {findings.refused} refused, {findings.not_refused} accepted or with another status or code, "
           f"{findings.refused_stored} stored; {findings.unknown} valid sends without a 200, "
           f"{findings.unknown_stored_twice} of them stored twice; {findings.stray_items} items never sent")
     write(f"conversation starts: {findings.starts} for {findings.pairs} pairs, "

@@ -208,10 +208,12 @@ def check_sends(sends: list[Send], stored: list[Item], tag: str, findings: Findi
                 findings.problem("accepted though invalid", where)
             elif send.outcome == "refused":
                 findings.refused += 1
-                allowed, _ = REFUSALS[send.kind]
-                if send.exchanges[-1].status not in allowed:
+                allowed, code = REFUSALS[send.kind]
+                last = send.exchanges[-1]
+                answered = last.body.get("code") if isinstance(last.body, dict) else None
+                if last.status not in allowed or answered != code:
                     findings.not_refused += 1
-                    findings.problem("refused with another status", f"{where}: {send.exchanges[-1].status}")
+                    findings.problem("refused otherwise", f"{where}: {last.status} {answered}, not {code}")
             if items:
                 findings.refused_stored += 1
                 findings.problem("stored though refused", where)

@@ -1,12 +1,12 @@
 """The clients of ``make load``: the frontend's mix of requests over HTTP, every exchange recorded for the checks.
 
-Each client signs in as one of the local users and, until the deadline, picks its next action at random with the
-weights of :data:`MIX`: list its conversations (sometimes a page at a time, following the ``Link`` header), open
-one (sometimes following ``Link`` to older messages), send into one of its groups (some with an
-``Idempotency-Key``, some of those retried with the same key, some abandoned before the answer and retried until
+Each client signs in as one of the local users, does every action once, then until the deadline picks its next
+action at random with the weights of :data:`MIX`: list its conversations (sometimes a page at a time, following the
+``Link`` header), open one (sometimes following ``Link`` to older messages), send into one of its groups (some with
+an ``Idempotency-Key``, some of those retried with the same key, some abandoned before the answer and retried until
 settled, as a client whose response was lost does), start or resume a conversation by handle (pattern D), look a
-user up, or send something the API must refuse. Every message text is unique and names its run, client, sender
-and sequence number, so the checks find each send in the table.
+user up, or send something the API must refuse. Every message text is unique and names its run, client, sender and
+sequence number, so the checks find each send in the table.
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ USERS_SHORT = "GET /api/users/{handle}/short"
 ROUTES = (LIST_GROUPS, LIST_MESSAGES, SEND, START, RETRY, REFUSED, ABANDONED, USERS_SHORT)
 
 # (action, weight): reads dominate, as in the frontend; a few sends of every kind.
-MIX = (("list_groups", 24), ("open_conversation", 26), ("send", 20), ("send_keyed", 8), ("send_lost_response", 2),
-       ("start", 6), ("users_short", 8), ("refused", 6))
+MIX = (("list_groups", 24), ("open_conversation", 26), ("send", 20), ("send_keyed", 4), ("send_keyed_retried", 4),
+       ("send_lost_response", 2), ("start", 6), ("users_short", 8), ("refused", 6))
 MESSAGE_MAX_CHARS = 1024  # CONTRACT.md section 1: over 1024 characters is a 422
 REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
 LOST_RESPONSE_READ_TIMEOUT = 0.001  # the request goes out, the client gives up before the answer
@@ -79,7 +79,7 @@ class Send:
     exchanges: list[Exchange] = field(default_factory=list)
     answered_at: float | None = None  # time.monotonic() of the first 200
     response: dict[str, Any] | None = None
-    retried_response: Any = None  # the answer to the retry with the same key (send_keyed)
+    retried_response: Any = None  # the answer to the retry with the same key (send_keyed_retried)
     retried: bool = False
 
     @property
@@ -158,13 +158,17 @@ class LoadClient:
         self.session.headers["Authorization"] = f"Bearer {token}"
         self.actions: dict[str, Callable[[], None]] = {
             "list_groups": self.list_groups, "open_conversation": self.open_conversation, "send": self.send,
-            "send_keyed": self.send_keyed, "send_lost_response": self.send_lost_response, "start": self.start,
-            "users_short": self.users_short, "refused": self.refused,
+            "send_keyed": self.send_keyed, "send_keyed_retried": self.send_keyed_retried,
+            "send_lost_response": self.send_lost_response, "start": self.start, "users_short": self.users_short,
+            "refused": self.refused,
         }
 
     def run(self) -> None:
+        """Every action once, in random order (so that even a short run does each kind), then the mix."""
         names, weights = zip(*MIX)
         try:
+            for name in self.rng.sample(names, len(names)):
+                self.actions[name]()
             while time.monotonic() < self.deadline:
                 self.actions[self.rng.choices(names, weights)[0]]()
         finally:
@@ -215,10 +219,13 @@ class LoadClient:
         return send
 
     def send_keyed(self) -> None:
+        self.send(key=str(uuid.uuid4()))
+
+    def send_keyed_retried(self) -> None:
+        """Sends with a key, then again with the same key and body: the second answer must be the first."""
         send = self.send(key=str(uuid.uuid4()))
-        if send is None or send.response is None or self.rng.random() < 0.5:
+        if send is None or send.response is None:
             return
-        # The client did not see the answer (it thinks): the same key and body again must give the same answer.
         send.retried = True
         retry = self._post(RETRY, send, record=False)
         send.retried_response = retry.body if retry.status == 200 else retry.status

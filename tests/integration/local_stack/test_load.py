@@ -34,9 +34,11 @@ def test_a_short_load_loses_duplicates_and_leaks_nothing_and_every_group_converg
         summary
     assert (findings.refused_stored, findings.not_refused, findings.stray_items) == (0, 0, 0), summary
     assert (findings.retries_answered_differently, findings.unsettled) == (0, 0), summary
-    assert findings.responses_checked and findings.leaked == 0, summary
+    assert findings.responses_checked, summary
+    assert findings.leaked == 0, summary
     assert findings.pairs_in_several_groups == 0, summary
-    assert findings.groups and findings.groups_converged == findings.groups, summary
+    assert findings.groups, summary
+    assert findings.groups_converged == findings.groups, summary
     assert result.unexpected == [], summary
     assert result.passed and summary.rstrip().endswith("PASS"), summary
 
@@ -55,7 +57,8 @@ def stored(text: str, *, uuid: str = "m-1", sk: str = "2026-11-29T19:00:00.00000
 def test_the_send_checks_see_a_lost_a_duplicated_and_a_refused_but_stored_message() -> None:
     kept, twice, lost = (sent(f"{TAG}c01#{number}", uuid=f"m-{number}") for number in (1, 2, 3))
     refused = Send("too_long", "bayko", f"{TAG}c02#1 " + "x" * 1100, {}, group=GROUP)
-    refused.exchanges.append(Exchange(SEND, "POST", "/api/messages", "bayko", 422, 0.1))
+    refused.exchanges.append(Exchange(SEND, "POST", "/api/messages", "bayko", 422, 0.1,
+                                      {"code": "message_exceed_max_chars", "message": "..."}))
     items = [stored(kept.text, uuid="m-1"), stored(twice.text, uuid="m-2"),
              stored(twice.text, uuid="m-2", sk="2026-11-29T19:00:00.000002+00:00"), stored(refused.text),
              stored("   ")]
@@ -65,6 +68,21 @@ def test_the_send_checks_see_a_lost_a_duplicated_and_a_refused_but_stored_messag
 
     assert (findings.sent, findings.lost, findings.duplicated) == (3, 1, 1)
     assert (findings.refused, findings.refused_stored) == (1, 2)  # the long one, and a blank message
+    assert findings.not_refused == 0  # the status and code the contract gives
+    assert not findings.passed
+
+
+def test_the_send_checks_see_an_invalid_send_accepted_or_refused_otherwise() -> None:
+    accepted = sent(f"{TAG}c03#1 into a group of others")
+    accepted.kind = "not_a_member"
+    malformed = Send("malformed_group", "londo", f"{TAG}c03#2", {}, group="not-a-uuid")
+    malformed.exchanges.append(Exchange(SEND, "POST", "/api/messages", "londo", 404, 0.1,
+                                        {"code": "message_group_not_found", "message": "..."}))
+    findings = Findings()
+
+    check_sends([accepted, malformed], [stored(accepted.text)], TAG, findings)
+
+    assert (findings.not_refused, findings.refused_stored, findings.refused) == (2, 1, 1)
     assert not findings.passed
 
 
