@@ -3,9 +3,9 @@
 Signs in as the local users (Cognito ``InitiateAuth``, ``USER_PASSWORD_AUTH``), runs ``--clients`` concurrent
 clients for ``--seconds`` with the frontend's mix (``bench.load_traffic``), prints throughput and p50/p95/p99 per
 route, then checks from DynamoDB that nothing was lost, duplicated or leaked and that every group's rows converged
-(``bench.load_checks``). Exits 1 when a check fails. Talks only to the loopback addresses of the stack file
-(``.local/stack.json``, ``$CRUDDUR_LOCAL_DIR/stack.json`` or ``$CRUDDUR_STACK_FILE``). A benchmark, not a test;
-``tests/integration/local_stack/test_load.py`` runs a short one in ``make test``.
+(``bench.load_checks``). Exits 1 when a check fails, 2 when no stack answers. Talks only to the loopback addresses
+of the stack file (``.local/stack.json``, ``$CRUDDUR_LOCAL_DIR/stack.json`` or ``$CRUDDUR_STACK_FILE``). A
+benchmark, not a test; ``tests/integration/local_stack/test_load.py`` runs a short one in ``make test``.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import boto3
 from botocore import UNSIGNED
 from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
 
 from bench.load_checks import (
     Findings,
@@ -275,9 +276,17 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"how long to wait for the group rows afterwards (default {DEFAULT_CONVERGE_SECONDS:g})")
     parser.add_argument("--seed", type=int, help="seed of the random mix (default: a new one each run)")
     arguments = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    info = read_stack(stack_file()[0])
-    result = run_load(info, clients=arguments.clients, seconds=arguments.seconds,
-                      converge_seconds=arguments.converge_seconds, seed=arguments.seed)
+    path, shown = stack_file()
+    if not path.exists():
+        print(f"error: {shown} not found: start the local stack first (make dev)", file=sys.stderr)
+        return 2
+    info = read_stack(path)
+    try:
+        result = run_load(info, clients=arguments.clients, seconds=arguments.seconds,
+                          converge_seconds=arguments.converge_seconds, seed=arguments.seed)
+    except EndpointConnectionError as error:
+        print(f"error: {error}: is make dev still running?", file=sys.stderr)
+        return 2
     report(result)
     return 0 if result.passed else 1
 
