@@ -198,7 +198,7 @@ def check_sends(sends: list[Send], stored: list[Item], tag: str, findings: Findi
     by_text: dict[str, list[Item]] = defaultdict(list)
     for item in stored:
         by_text[item.get("message", "")].append(item)
-    texts = {send.text for send in sends}
+    texts = {send.text for send in sends if send.text.strip()}  # a blank text is never anyone's to store
     for send in sends:
         items = by_text.get(send.text, []) if send.text.strip() else []
         where = f"{send.caller} {send.kind} {send.text[:60]!r}"

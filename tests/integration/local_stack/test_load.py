@@ -59,15 +59,18 @@ def test_the_send_checks_see_a_lost_a_duplicated_and_a_refused_but_stored_messag
     refused = Send("too_long", "bayko", f"{TAG}c02#1 " + "x" * 1100, {}, group=GROUP)
     refused.exchanges.append(Exchange(SEND, "POST", "/api/messages", "bayko", 422, 0.1,
                                       {"code": "message_exceed_max_chars", "message": "..."}))
+    blank = Send("blank", "bayko", "   ", {}, group=GROUP)
+    blank.exchanges.append(Exchange(SEND, "POST", "/api/messages", "bayko", 422, 0.1,
+                                    {"code": "message_blank", "message": "..."}))
     items = [stored(kept.text, uuid="m-1"), stored(twice.text, uuid="m-2"),
              stored(twice.text, uuid="m-2", sk="2026-11-29T19:00:00.000002+00:00"), stored(refused.text),
              stored("   ")]
     findings = Findings()
 
-    check_sends([kept, twice, lost, refused], items, TAG, findings)
+    check_sends([kept, twice, lost, refused, blank], items, TAG, findings)
 
     assert (findings.sent, findings.lost, findings.duplicated) == (3, 1, 1)
-    assert (findings.refused, findings.refused_stored) == (1, 2)  # the long one, and a blank message
+    assert (findings.refused, findings.refused_stored) == (2, 2)  # the long one, and the blank one
     assert findings.not_refused == 0  # the status and code the contract gives
     assert not findings.passed
 
