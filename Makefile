@@ -74,3 +74,9 @@ token: $(INSTALLED) ## print a local user's Cognito access token: make token USE
 bench: $(INSTALLED) ## benchmarks: the stream function's DynamoDB cost vs the tutorial's (moto), cold-start init per function
 	$(PY) -m bench.stream_bench
 	$(PY) -m bench.cold_start
+
+# --- load and correctness against the local stack (issue 8) ------------------------------------------------------
+.PHONY: load
+LOAD_ARGS ?=
+load: $(INSTALLED) ## load + correctness run against `make dev` (16 clients, 30 s); LOAD_ARGS="--clients 4 --seconds 10"
+	$(PY) -m bench.load $(LOAD_ARGS)
