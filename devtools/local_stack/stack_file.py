@@ -21,6 +21,7 @@ class StackUser:
 @dataclass(frozen=True)
 class StackInfo:
     api_url: str
+    websocket_url: str
     aws_endpoint_url: str
     region: str
     table_name: str

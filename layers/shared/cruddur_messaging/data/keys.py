@@ -7,6 +7,7 @@
 | membership of a group     | ``GROUP#<group uuid>``  | ``MEMBERS``       |
 | the group of a user pair  | ``PAIR#<uuid>#<uuid>``  | ``PAIR``          |
 | idempotency record        | ``IDEMPOTENCY#<fn>``    | request hash      |
+| open WebSocket connection | ``CONN#<user uuid>``    | connection id     |
 
 Only group rows carry ``message_group_uuid``, so ``message-group-sk-index`` holds exactly the group rows.
 """
@@ -19,6 +20,7 @@ MEMBERSHIP_SK = "MEMBERS"
 PAIR_PREFIX = "PAIR#"
 PAIR_SK = "PAIR"
 IDEMPOTENCY_PK = "IDEMPOTENCY#create-message"
+CONNECTION_PREFIX = "CONN#"
 
 
 def group_rows_pk(owner_uuid: str) -> str:
@@ -37,6 +39,10 @@ def pair_key(user_uuid: str, other_user_uuid: str) -> dict[str, str]:
     """The same key whichever member asks: the two uuids in sorted order."""
     first, second = sorted((user_uuid, other_user_uuid))
     return {"pk": f"{PAIR_PREFIX}{first}#{second}", "sk": PAIR_SK}
+
+
+def connections_pk(user_uuid: str) -> str:
+    return f"{CONNECTION_PREFIX}{user_uuid}"
 
 
 def owner_of_group_rows_pk(pk: str) -> str:
