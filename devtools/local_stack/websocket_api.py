@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -101,6 +101,17 @@ def policy_allows(policy: Any, method_arn: str) -> bool:
 
     effects = {statement.get("Effect") for statement in statements if matches(statement)}
     return "Allow" in effects and "Deny" not in effects
+
+
+class ConnectionRegistry(Protocol):
+    """What the management API acts on: the open connections (the local WebSocket API's, or a test's)."""
+
+    def open_session(self, connection_id: str) -> Session | None: ...
+
+    def send(self, session: Session, data: bytes) -> None:
+        """Hands a frame to the connection; raises ConnectionClosed if it is gone, TimeoutError if it is stuck."""
+
+    def close(self, session: Session) -> None: ...
 
 
 class LocalWebSocketApi:
@@ -347,9 +358,14 @@ class LocalWebSocketApi:
 class ManagementServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], api: LocalWebSocketApi) -> None:
-        self.api = api
+    def __init__(self, address: tuple[str, int], registry: ConnectionRegistry) -> None:
+        self.registry = registry
         super().__init__(address, ManagementHandler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
 
 
 class ManagementHandler(BaseHTTPRequestHandler):
@@ -369,7 +385,7 @@ class ManagementHandler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "PayloadTooLargeException", "Message too long")
             return
         try:
-            self.server.api.send(session, data)
+            self.server.registry.send(session, data)
         except ConnectionClosed:
             self._gone()
             return
@@ -391,7 +407,7 @@ class ManagementHandler(BaseHTTPRequestHandler):
         if session is None:
             return
         try:
-            self.server.api.close(session)
+            self.server.registry.close(session)
         except (ConnectionClosed, TimeoutError):
             pass
         self._answer(HTTPStatus.NO_CONTENT, b"")
@@ -401,7 +417,7 @@ class ManagementHandler(BaseHTTPRequestHandler):
         if match is None:
             self._error(HTTPStatus.NOT_FOUND, "NotFoundException", "Not Found")
             return None
-        session = self.server.api.open_session(unquote(match.group("connection_id")))
+        session = self.server.registry.open_session(unquote(match.group("connection_id")))
         if session is None:
             self._gone()
         return session

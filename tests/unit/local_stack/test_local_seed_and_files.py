@@ -102,7 +102,8 @@ def test_the_fixed_cognito_ids_of_the_sql_seed_are_read_by_handle() -> None:
 
 def stack_info() -> StackInfo:
     return StackInfo(
-        api_url="http://127.0.0.1:3000", websocket_url="ws://127.0.0.1:3001", aws_endpoint_url="http://127.0.0.1:8000", region="us-east-1",
+        api_url="http://127.0.0.1:3000", websocket_url="ws://127.0.0.1:3001",
+        aws_endpoint_url="http://127.0.0.1:8000", region="us-east-1",
         table_name="cruddur-messages", user_pool_id="us-east-1_x", user_pool_client_id="c",
         database_url="postgresql://postgres:@/cruddur?host=/tmp", seed_message_group_uuid=GROUP,
         users=[StackUser(handle="andrewbrown", display_name="Andrew Brown", username="andrew@exampro.co",
