@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -41,16 +42,18 @@ class RunningStack:
     data_dir: Path
     stdout: Path
     stderr: Path
+    environment: dict[str, str]
 
     def logs(self) -> str:
         return f"--- stdout\n{self.stdout.read_text()}\n--- stderr (tail)\n{self.stderr.read_text()[-6000:]}"
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    data_dir = tmp_path_factory.mktemp("local-stack")
+@contextmanager
+def running_stack(data_dir: Path) -> Iterator[RunningStack]:
+    """``make dev`` as a process of its own, on free ports, with its state in ``data_dir``."""
     stdout, stderr = data_dir / "stdout.log", data_dir / "stderr.log"
     environment = {name: value for name, value in os.environ.items() if not name.startswith("CRUDDUR_")}
+    environment.update(CRUDDUR_WS_PORT=str(free_port()), CRUDDUR_WS_MANAGEMENT_PORT=str(free_port()))
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "devtools.local_stack", "--aws-port", str(free_port()),
@@ -62,11 +65,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             assert process.poll() is None, f"the stack exited with {process.returncode}\n{stderr.read_text()}"
             assert time.monotonic() < deadline, f"no ready line in {READY_TIMEOUT_SECONDS}s\n{stderr.read_text()}"
             time.sleep(0.1)
-        yield RunningStack(process, read_stack_file(data_dir / "stack.json"), data_dir, stdout, stderr)
+        yield RunningStack(process, read_stack_file(data_dir / "stack.json"), data_dir, stdout, stderr, environment)
     finally:
         if process.poll() is None:
             process.terminate()
             process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    with running_stack(tmp_path_factory.mktemp("local-stack")) as running:
+        yield running
 
 
 def cognito(info: StackInfo) -> Any:
