@@ -13,7 +13,8 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from cruddur_messaging.data import keys
-from tests.integration.local_stack.test_local_stack_e2e import RunningStack, post, running_stack, sign_in
+from devtools.local_stack.launch import RunningStack, running_stack
+from tests.integration.local_stack.test_local_stack_e2e import post, sign_in
 
 FRAME_TIMEOUT_SECONDS = 10
 QUIET_SECONDS = 1.5
