@@ -56,6 +56,8 @@ INTEGRATION_TIMEOUT_SECONDS = 29
 # How long a management call waits for a frame to be handed to the socket before answering 429, as API Gateway
 # does when a client's buffer is full.
 SEND_TIMEOUT_SECONDS = 5
+# API Gateway's own answer when an integration or authorizer fails.
+INTERNAL_ERROR = "Internal server error"
 _MANAGEMENT_PATH = re.compile(r"^(?:/[^/@]+)?/@connections/(?P<connection_id>[^/?]+)$")
 
 
@@ -208,10 +210,11 @@ class LocalWebSocketApi:
                                               "Sec-WebSocket-Protocol")
         except AuthorizerRefused as refusal:
             log.info("handshake refused: %s", refusal)
-            return json_response(refusal.status, {"message": refusal.status.phrase})
+            message = INTERNAL_ERROR if refusal.status is HTTPStatus.INTERNAL_SERVER_ERROR else refusal.status.phrase
+            return json_response(refusal.status, {"message": message})
         except Exception:  # noqa: BLE001 - a failed integration is API Gateway's 500, never a crash of the server
             log.exception("$connect failed")
-            return json_response(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": "Internal server error"})
+            return json_response(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": INTERNAL_ERROR})
         self._pending[connection.id] = session
         return None
 
@@ -269,7 +272,7 @@ class LocalWebSocketApi:
             response = await self._call(route.function, event)
         except Exception:  # noqa: BLE001 - API Gateway's answer to a failed integration
             log.exception("%s failed", route.route_key)
-            await session.socket.send(json.dumps({"message": "Internal server error",
+            await session.socket.send(json.dumps({"message": INTERNAL_ERROR,
                                                   "connectionId": session.connection_id}))
             return
         if route.returns_response and isinstance(response, Mapping) and response.get("body") is not None:
