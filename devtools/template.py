@@ -27,7 +27,7 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
 
 
 def parameter_defaults(template: Mapping[str, Any]) -> dict[str, Any]:
-    """Each parameter's default (CommaDelimitedList defaults split into lists, as CloudFormation does)."""
+    """Each parameter's default as CloudFormation hands it over: a string, CommaDelimitedList split into a list."""
     defaults: dict[str, Any] = {}
     for name, spec in template.get("Parameters", {}).items():
         if "Default" not in spec:
@@ -35,6 +35,8 @@ def parameter_defaults(template: Mapping[str, Any]) -> dict[str, Any]:
         value = spec["Default"]
         if spec.get("Type") == "CommaDelimitedList":
             value = [part for part in str(value).split(",") if part] if value else []
+        elif not isinstance(value, str):
+            value = str(value)  # CloudFormation hands every other parameter over as a string (Number too)
         defaults[name] = value
     return defaults
 
