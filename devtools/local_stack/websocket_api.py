@@ -54,8 +54,8 @@ Invoke = Callable[[str, dict[str, Any]], Any]
 MAX_MESSAGE_BYTES = 128 * 1024
 INTEGRATION_TIMEOUT_SECONDS = 29
 # How long a management call waits for a frame to be handed to the socket before answering 429, as API Gateway
-# does when a client's buffer is full.
-SEND_TIMEOUT_SECONDS = 5
+# does when a client's buffer is full: well inside the functions' 2 s read timeout, so they get the answer.
+SEND_TIMEOUT_SECONDS = 1
 # API Gateway's own answer when an integration or authorizer fails.
 INTERNAL_ERROR = "Internal server error"
 _MANAGEMENT_PATH = re.compile(r"^(?:/[^/@]+)?/@connections/(?P<connection_id>[^/?]+)$")

@@ -139,7 +139,7 @@ class LiveDelivery:
     executor: ThreadPoolExecutor
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     counts: DeliveryCounts = field(default_factory=DeliveryCounts)
-    _connections_of: dict[str, list[LiveConnection]] = field(default_factory=dict)
+    _connections_of: dict[str, list[LiveConnection]] = field(default_factory=dict, init=False)
 
     def deliver(self, records: Iterable[Record], remaining_millis: Callable[[], int] | None = None) -> dict[str, Any]:
         """The partial batch response: empty, or the first record not delivered (Lambda resumes from it)."""
