@@ -59,6 +59,7 @@ def banner(info: StackInfo, stack_file: Path, cors_origins: Sequence[str]) -> st
         f"  token:  make token USER={first.handle}",
         f"  try:    curl -H \"Authorization: Bearer $(make -s token USER={first.handle})\" "
         f"{info.api_url}/api/message_groups",
+        f"  live:   websocat --protocol \"cruddur.v1, $(make -s token USER={first.handle})\" {info.websocket_url}",
         "  run one function: make invoke FN=ListGroupsFunction EVENT=events/list-groups.json",
         "",
     ])
