@@ -7,7 +7,9 @@
    reached each member's socket. Printed: p50/p95/p99 from the POST's response to ``message.created`` at the
    recipient, to ``conversation.updated`` at both members (the lists moved: both group rows were written), and
    from the POST's start to ``message.created`` (what a user sees end to end).
-2. **Calls per delivered message.** The delivery function in-process against moto (``mock_aws``) with the real
+2. **Conversation lists.** One conversation, one message a second: from each POST's response until both members'
+   group rows hold it, read from the table every 20 ms (the issue's measure of a list that feels live).
+3. **Calls per delivered message.** The delivery function in-process against moto (``mock_aws``) with the real
    stream records of 25 conversations, its management API the local one: DynamoDB requests and
    ``PostToConnection`` calls per message, for a message alone in its batch and for a burst of 25 in one batch
    (the messages in one invocation, the group rows the stream function then wrote in the next, as live).
@@ -188,7 +190,43 @@ def report_latency(timeline: Timeline, partner: dict[str, str], sends: int) -> N
     print(f"  messages not delivered to the recipient: {missing}")
 
 
-# --- 2. calls per delivered message --------------------------------------------------------------------------
+# --- 2. both group rows at the new message --------------------------------------------------------------------
+
+ROW_SAMPLES = 20
+ROW_POLL_SECONDS = 0.02
+
+
+def measure_rows(info: StackInfo, users: list[BenchUser]) -> list[float]:
+    """Seconds from each POST's response until both members' rows of the conversation show that message."""
+    table = boto3.resource("dynamodb", endpoint_url=info.aws_endpoint_url, region_name=info.region,
+                           aws_access_key_id="bench", aws_secret_access_key="bench").Table(info.table_name)
+    first, second = users[0], users[1]
+    group = requests.post(f"{info.api_url}/api/messages", timeout=30, json={"message": "rows", "handle": second.handle},
+                          headers={"Authorization": f"Bearer {first.token}"}).json()["message_group_uuid"]
+    lags = []
+    for number in range(ROW_SAMPLES):
+        time.sleep(1.0)
+        response = requests.post(f"{info.api_url}/api/messages", timeout=30,
+                                 json={"message": f"row {number}", "message_group_uuid": group},
+                                 headers={"Authorization": f"Bearer {first.token}"})
+        answered = time.monotonic()
+        created_at = response.json()["created_at"]
+        while not all(_row_at(table, user.uuid, group) == created_at for user in (first, second)):
+            if time.monotonic() - answered > 10:
+                break
+            time.sleep(ROW_POLL_SECONDS)
+        lags.append(time.monotonic() - answered)
+    return lags
+
+
+def _row_at(table: Any, owner_uuid: str, group: str) -> str | None:
+    """The ``sk`` of the owner's row of ``group`` (their newest rows first; the bench users have one or two)."""
+    items = table.query(KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"GRP#{owner_uuid}"},
+                        ConsistentRead=True)["Items"]
+    return next((item["sk"] for item in items if item.get("message_group_uuid") == group), None)
+
+
+# --- 3. calls per delivered message --------------------------------------------------------------------------
 
 class AcceptingConnections:
     """Every connection open; frames counted, not kept."""
@@ -292,7 +330,10 @@ def main() -> None:
         with running_stack(Path(data_dir)) as stack:
             users = bench_users(stack.info)
             timeline, partner, sends = asyncio.run(measure_latency(stack.info, users))
+            rows = measure_rows(stack.info, users[2 * PAIRS - 2:])
     report_latency(timeline, partner, sends)
+    print(f"\nBoth group rows at the new message, one message a second, polled every {ROW_POLL_SECONDS * 1000:.0f} ms:")
+    print(f"  POST answered -> both rows moved                    {percentiles(rows)}")
 
 
 if __name__ == "__main__":

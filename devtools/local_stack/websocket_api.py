@@ -179,6 +179,7 @@ class LocalWebSocketApi:
         self._stop_requested = asyncio.Event()
         server: Server
         async with serve(self._handle, self.host, self.port, process_request=self._process_request,
+                         process_response=self._forget_refused_handshake,
                          select_subprotocol=self._select_subprotocol, ping_interval=None,
                          max_size=MAX_MESSAGE_BYTES, open_timeout=INTEGRATION_TIMEOUT_SECONDS * 2 + 5,
                          logger=logging.getLogger("devtools.local_stack.websocket_api.sockets")) as server:
@@ -217,6 +218,12 @@ class LocalWebSocketApi:
             return json_response(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": INTERNAL_ERROR})
         self._pending[connection.id] = session
         return None
+
+    def _forget_refused_handshake(self, connection: ServerConnection, request: Request,
+                                  response: Response) -> None:
+        """A handshake that ``$connect`` admitted can still fail (a bad ``Sec-WebSocket-Key``...): no session."""
+        if response.status_code != HTTPStatus.SWITCHING_PROTOCOLS:
+            self._pending.pop(connection.id, None)
 
     def _select_subprotocol(self, connection: ServerConnection, offered: Any) -> Any:
         session = self._pending.get(connection.id)
