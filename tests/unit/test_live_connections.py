@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+import pytest
+
+from cruddur_messaging.config import ConfigurationError, LiveSettings, management_endpoint_of
 from cruddur_messaging.data import keys
+from cruddur_messaging.data.connections import ConnectionStore
+from cruddur_messaging.models import LiveConnection
 from tests.support.live import (
     CONNECTION_FUNCTION,
     client_frame_event,
@@ -94,3 +99,26 @@ def test_ping_gets_pong_and_anything_else_an_error_frame(live) -> None:
     assert answer("[1, 2]")["code"] == "invalid_frame"
     assert answer(None)["code"] == "invalid_frame"
     assert answer(json.dumps({"action": "ping", "pad": "x" * 5000}))["code"] == "invalid_frame"
+
+
+def test_connections_past_their_ttl_are_not_delivered_to_before_dynamodb_removes_them(live) -> None:
+    store = ConnectionStore(live.table)
+    two_hours_ago = datetime.now(timezone.utc) - timedelta(hours=2, minutes=30)
+    store.add(LiveConnection(ANDREW.uuid, "expired", two_hours_ago.isoformat()))
+    store.add(LiveConnection(ANDREW.uuid, "current", datetime.now(timezone.utc).isoformat()))
+    assert [connection.connection_id for connection in store.of_user(ANDREW.uuid)] == ["current"]
+    assert len(connection_items(live, ANDREW)) == 2  # TTL deletes within days; reads must not wait for it
+
+
+def test_the_management_endpoint_is_the_apis_host_under_the_stage() -> None:
+    assert management_endpoint_of("wss://abc123.execute-api.eu-west-1.amazonaws.com", "live") == \
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/live"
+    assert management_endpoint_of("http://127.0.0.1:3002/", "/live") == "http://127.0.0.1:3002/live"
+    assert management_endpoint_of("ws://127.0.0.1:3002", "live") == "http://127.0.0.1:3002/live"
+    with pytest.raises(ConfigurationError):
+        management_endpoint_of("abc123.execute-api.eu-west-1.amazonaws.com", "live")
+    with pytest.raises(ConfigurationError, match="LIVE_CONNECTIONS_PER_USER"):
+        LiveSettings.from_environment({"WEBSOCKET_API_ENDPOINT": "wss://a", "WEBSOCKET_STAGE": "live",
+                                       "LIVE_CONNECTIONS_PER_USER": "0"})
+    with pytest.raises(ConfigurationError, match="WEBSOCKET_STAGE"):
+        LiveSettings.from_environment({"WEBSOCKET_API_ENDPOINT": "wss://a"})
