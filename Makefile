@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help install lint validate build test unit integration clean
+.PHONY: help install lint validate checkov build test unit integration clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,11 +21,23 @@ $(INSTALLED): requirements-dev.txt layers/shared/requirements.txt
 
 install: $(INSTALLED) ## create .venv with everything the project needs
 
+# checkov pins boto3/botocore 1.35 and packaging 23, which cannot share .venv with the layer's boto3 pin.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
+$(CHECKOV_INSTALLED): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
+	touch $@
+
 lint: $(INSTALLED) ## ruff: errors, likely bugs and style (pyproject.toml)
 	$(BIN)/ruff check .
 
 validate: $(INSTALLED) ## sam validate --lint (offline)
 	$(BIN)/sam validate --lint --template template.yaml
+
+checkov: $(CHECKOV_INSTALLED) ## checkov on template.yaml, offline: each finding fixed or skipped with its reason in the template
+	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 build: $(INSTALLED) ## sam build, no container
 	$(BIN)/sam build --template template.yaml --cached
@@ -36,10 +48,11 @@ unit: $(INSTALLED) ## fast unit tests (moto in-process)
 integration: $(INSTALLED) ## integration tests (embedded PostgreSQL, moto server, local stack)
 	$(PY) -m pytest tests/integration
 
-test: lint validate build ## everything CI runs: ruff, sam validate --lint, sam build, all tests
+test: lint validate checkov build ## everything CI runs: ruff, sam validate --lint, checkov, sam build, all tests
 	$(PY) -m pytest tests
 
-clean: ## remove build output and local state
+clean: ## remove build output and all local state (.local or $CRUDDUR_LOCAL_DIR: data, users, logs); stop make dev first
+	@if [ -x $(PY) ]; then $(PY) -m devtools.local_stack.clean; fi
 	rm -rf .aws-sam .local .pytest_cache
 
 # --- the local stack (issue 4): everything on this machine, no Docker ---------------------------------------

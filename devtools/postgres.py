@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import psutil
 import psycopg2
 from psycopg2 import sql
 
@@ -34,6 +35,30 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         return self
+
+    def is_running(self) -> bool:
+        """Whether the server of this data directory is up (a zombie or a stale ``postmaster.pid`` is not)."""
+        from pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.data_dir)
+        if info is None or info.process is None:
+            return False
+        try:
+            return info.process.is_running() and info.process.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    def restart_if_stopped(self) -> bool:
+        """Starts the server again if it died (same data directory, same socket, so the same ``database_url``);
+        returns whether it had to. Raises when it cannot yet (a dead server's processes may still hold its
+        shared memory for a moment): call it again."""
+        assert self._server is not None, "server not started"
+        if self.is_running():
+            return False
+        # pgserver's own inter-process lock, under which its start-up expects to run.
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+        return True
 
     def stop(self) -> None:
         if self._server is not None:

@@ -12,39 +12,28 @@ import boto3
 
 from devtools.environment import LocalResources, local_function_specs
 from devtools.local_stack.stream_poller import StreamMapping, lambda_record
+from devtools.local_stack.stream_shards import ShardFollower
 
 STREAM_FUNCTION = "MessageStreamFunction"
 Record = dict[str, Any]
 
 
 class StreamReader:
-    """Reads the stream from where it last stopped. A fresh shard iterator every time, because moto replaces
-    the table (and its shard) when it rolls a cancelled transaction back."""
+    """Reads the stream from where it last stopped, following its shards as the local poller does
+    (``ShardFollower``: fresh iterators, shard changes, moto replacing the shard on a cancelled transaction)."""
 
     def __init__(self, stream_arn: str, resources: LocalResources) -> None:
         self._stream_arn = stream_arn
         self._region = resources.region
-        self._client = boto3.client("dynamodbstreams", region_name=resources.region)
-        self._last_sequence_number: str | None = None
+        self._follower = ShardFollower(boto3.client("dynamodbstreams", region_name=resources.region), stream_arn,
+                                       "TRIM_HORIZON")
         specs = local_function_specs(resources, stream_arn)
         self._mapping = StreamMapping.from_event(specs[STREAM_FUNCTION].stream_events[0])
 
     def new_records(self) -> list[Record]:
-        shard = self._client.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]["Shards"][0]
-        position: dict[str, Any] = {"ShardIteratorType": "TRIM_HORIZON"}
-        if self._last_sequence_number is not None:
-            position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self._last_sequence_number}
-        iterator = self._client.get_shard_iterator(StreamArn=self._stream_arn, ShardId=shard["ShardId"],
-                                                   **position)["ShardIterator"]
         records: list[Record] = []
-        while True:
-            response = self._client.get_records(ShardIterator=iterator)
-            if not response["Records"]:
-                break
-            records.extend(response["Records"])
-            iterator = response["NextShardIterator"]
-        if records:
-            self._last_sequence_number = records[-1]["dynamodb"]["SequenceNumber"]
+        while reads := self._follower.read():
+            records.extend(record for read in reads for record in read.records)
         return [lambda_record(record, self._stream_arn, self._region) for record in records]
 
     def new_message_inserts(self) -> list[Record]:

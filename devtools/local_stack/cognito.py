@@ -48,18 +48,36 @@ def _attribute(user: dict[str, Any], name: str) -> str | None:
 
 
 def create_user_pool(cognito: Any, users: Iterable[PoolUser]) -> UserPool:
-    pool_id = cognito.create_user_pool(
+    """The pool, its app client and its users, created where missing: after a restart the endpoint still has
+    them (``moto_state``), with the same ids and ``sub``s, and creating them again would replace them."""
+    pool_id = _find_pool(cognito) or cognito.create_user_pool(
         PoolName=POOL_NAME,
         UsernameAttributes=["email"],
         AutoVerifiedAttributes=["email"],
     )["UserPool"]["Id"]
-    client_id = cognito.create_user_pool_client(
+    client_id = _find_client(cognito, pool_id) or cognito.create_user_pool_client(
         UserPoolId=pool_id,
         ClientName=CLIENT_NAME,
         GenerateSecret=False,
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]["ClientId"]
     return UserPool(pool_id, client_id, [add_user(cognito, pool_id, user) for user in users])
+
+
+def _find_pool(cognito: Any) -> str | None:
+    for page in cognito.get_paginator("list_user_pools").paginate(MaxResults=60):
+        for pool in page["UserPools"]:
+            if pool["Name"] == POOL_NAME:
+                return pool["Id"]
+    return None
+
+
+def _find_client(cognito: Any, pool_id: str) -> str | None:
+    for page in cognito.get_paginator("list_user_pool_clients").paginate(UserPoolId=pool_id):
+        for client in page["UserPoolClients"]:
+            if client["ClientName"] == CLIENT_NAME:
+                return client["ClientId"]
+    return None
 
 
 def add_user(cognito: Any, pool_id: str, user: PoolUser) -> SignInUser:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -42,6 +43,35 @@ def forget_dead_handles(data_dir: Path) -> None:
 def start_database(data_dir: Path) -> EmbeddedPostgres:
     forget_dead_handles(data_dir)
     return EmbeddedPostgres(data_dir).start().setup()
+
+
+@dataclass
+class PostgresSupervisor:
+    """Brings the embedded PostgreSQL back when it dies (a crash, the OOM killer, a ``kill -9``), as a managed
+    database comes back; warm handlers reconnect by themselves once it is up."""
+
+    postgres: EmbeddedPostgres
+    interval_seconds: float = 1.0
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> "PostgresSupervisor":
+        self._thread = threading.Thread(target=self._watch, name="postgres-supervisor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.interval_seconds):
+            try:
+                if self.postgres.restart_if_stopped():
+                    log.warning("PostgreSQL had stopped: restarted it at %s", self.postgres.database_url)
+            except Exception as error:  # noqa: BLE001 - try again on the next round
+                log.warning("PostgreSQL is down and could not be restarted yet: %s", error)
 
 
 def postmaster_pid(data_dir: Path) -> int | None:

@@ -1,8 +1,9 @@
-"""The local AWS endpoint: one ``moto.server`` process for DynamoDB, DynamoDB Streams, Cognito, SQS, SSM and
+"""The local AWS endpoint: one moto server process for DynamoDB, DynamoDB Streams, Cognito, SQS, SSM and
 Secrets Manager.
 
 It runs as a child process (not a thread) so that its request handling does not compete with the functions for
-this process's GIL. moto keeps its state in memory: every start begins with empty services.
+this process's GIL, through ``moto_launcher``: DynamoDB requests one at a time, transactions that copy only what
+they touch, and with a ``state_dir`` the DynamoDB items and Cognito users kept there across restarts.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from devtools.template import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +52,11 @@ def _die_with_parent() -> None:
 
 
 class MotoServer:
-    def __init__(self, host: str, port: int, log_file: Path) -> None:
+    def __init__(self, host: str, port: int, log_file: Path, state_dir: Path | None = None) -> None:
         self.host = host
         self.port = port
         self.log_file = log_file
+        self.state_dir = state_dir
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -61,9 +65,12 @@ class MotoServer:
 
     def start(self) -> "MotoServer":
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "devtools.local_stack.moto_launcher", "-H", self.host, "-p", str(self.port)]
+        if self.state_dir is not None:
+            command += ["--state-dir", str(self.state_dir)]
         with open(self.log_file, "ab") as output:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                command, cwd=REPO_ROOT,
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                 env={**os.environ, **_MOTO_ENVIRONMENT},
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
@@ -71,15 +78,15 @@ class MotoServer:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"moto.server exited with code {self.process.returncode}; see {self.log_file}")
+                raise RuntimeError(f"the moto server exited with code {self.process.returncode}; see {self.log_file}")
             try:
                 socket.create_connection((self.host, self.port), timeout=0.2).close()
-                log.info("moto.server (pid %d) listening on %s", self.process.pid, self.url)
+                log.info("moto server (pid %d) listening on %s", self.process.pid, self.url)
                 return self
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"moto.server did not listen on {self.url} within {STARTUP_TIMEOUT_SECONDS:.0f}s; "
+        raise RuntimeError(f"the moto server did not listen on {self.url} within {STARTUP_TIMEOUT_SECONDS:.0f}s; "
                            f"see {self.log_file}")
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -89,6 +96,6 @@ class MotoServer:
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            log.warning("moto.server did not stop within %.0fs, killing it", timeout)
+            log.warning("the moto server did not stop within %.0fs, killing it", timeout)
             self.process.kill()
             self.process.wait()

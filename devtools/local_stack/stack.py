@@ -23,13 +23,13 @@ from devtools.environment import LOCAL_ACCOUNT_ID, LocalResources, function_envi
 from devtools.local_stack.api_server import ApiServer, HttpApi
 from devtools.local_stack.cognito import PoolUser, create_user_pool
 from devtools.local_stack.cors import CorsPolicy
-from devtools.local_stack.database import list_users, start_database
+from devtools.local_stack.database import PostgresSupervisor, list_users, start_database
 from devtools.local_stack.jwt_authorizer import JwtAuthorizer
 from devtools.local_stack.moto_server import MotoServer, ensure_port_free
 from devtools.local_stack.runner import FunctionRunner
 from devtools.local_stack.settings import StackSettings, install_environment
 from devtools.local_stack.stack_file import StackInfo, StackUser, write_stack_file
-from devtools.local_stack.stream_poller import StreamMapping, StreamPoller
+from devtools.local_stack.stream_poller import CheckpointFile, StreamMapping, StreamPoller
 from devtools.local_stack.websocket_api import LocalWebSocketApi
 from devtools.postgres import EmbeddedPostgres
 from devtools.template import (
@@ -83,6 +83,7 @@ class LocalStack:
     settings: StackSettings
     moto: MotoServer | None = None
     postgres: EmbeddedPostgres | None = None
+    postgres_supervisor: PostgresSupervisor | None = None
     api_server: ApiServer | None = None
     websocket_api: LocalWebSocketApi | None = None
     pollers: list[StreamPoller] = field(default_factory=list)
@@ -101,8 +102,10 @@ class LocalStack:
         install_environment(environment)
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.moto = MotoServer(settings.host, settings.aws_port, settings.data_dir / "moto.log").start()
+        self.moto = MotoServer(settings.host, settings.aws_port, settings.data_dir / "moto.log",
+                               state_dir=settings.data_dir / "moto").start()
         self.postgres = start_database(settings.postgres_dir)
+        self.postgres_supervisor = PostgresSupervisor(self.postgres).start()
         database_url = self.postgres.database_url
         log.info("PostgreSQL ready at %s", database_url)
 
@@ -196,6 +199,8 @@ class LocalStack:
                     sqs_client=self._client("sqs"),
                     region=self.settings.region,
                     poll_interval_seconds=STREAM_POLL_INTERVAL_SECONDS,
+                    checkpoint=CheckpointFile(self.settings.data_dir / "stream-checkpoints"
+                                              / f"{spec.logical_id}.{event.name}.json"),
                 )
                 poller.start()
                 self.pollers.append(poller)
@@ -213,6 +218,9 @@ class LocalStack:
         if self.websocket_api is not None:
             self.websocket_api.stop()
             self.websocket_api = None
+        if self.postgres_supervisor is not None:
+            self.postgres_supervisor.stop()
+            self.postgres_supervisor = None
         if self.postgres is not None:
             self.postgres.stop()
             self.postgres = None

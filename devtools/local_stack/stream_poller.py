@@ -11,21 +11,26 @@ invoke the function with ``{"Records": [...]}``, and on failure:
 - after ``MaximumRetryAttempts`` retries, or once a record is older than ``MaximumRecordAgeInSeconds``, the batch's
   metadata goes to the ``OnFailure`` destination (an SQS queue) and the shard moves on.
 
-The shard blocks while a batch is being retried, as it does in Lambda, so records stay in order.
+The shard blocks while a batch is being retried, as it does in Lambda, so records stay in order. The shards
+themselves are followed as Lambda follows them (``stream_shards``): new and closed shards, parents before
+children, lost iterators, and moto swapping a table's shard when it rolls a transaction back.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from devtools.local_stack.event_filter import EventPattern, matches_any
+from devtools.local_stack.stream_shards import ShardFollower, ShardRead, StreamPositions
 from devtools.template import StreamEvent
 
 log = logging.getLogger(__name__)
@@ -234,12 +239,43 @@ def destination_record(failed: FailedBatch, *, function_arn: str, stream_arn: st
     return message
 
 
+class CheckpointFile:
+    """The mapping's stream positions on disk (JSON, written whole), so that a restarted stack resumes after the
+    last record it delivered: nothing delivered again, nothing skipped."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> StreamPositions | None:
+        if not self.path.exists():
+            return None
+        return StreamPositions.from_json(json.loads(self.path.read_text()))
+
+    def save(self, positions: StreamPositions) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".tmp")
+        partial.write_text(json.dumps(positions.to_json()))
+        os.replace(partial, self.path)
+
+
+@dataclass
+class _ShardBuffer:
+    """Records read from one shard and not delivered yet, and the sequence number of the last record read."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    first_buffered_at: float = 0.0
+    last_read: str | None = None
+
+
 class StreamPoller:
-    """Polls every shard of the mapping's stream in a thread of its own and delivers the batches."""
+    """Polls the mapping's stream in a thread of its own, following its shards (``ShardFollower``), and
+    delivers the batches, shard by shard in the order the shards were read (a parent's before its children's).
+
+    The positions it checkpoints are those delivered (or filtered out, or given up on), not merely read."""
 
     def __init__(self, *, function_arn: str, mapping: StreamMapping, invoke: Invoke, streams_client: Any,
                  sqs_client: Any, region: str, poll_interval_seconds: float = 0.5,
-                 retry_delay_seconds: float = 1.0) -> None:
+                 retry_delay_seconds: float = 1.0, checkpoint: CheckpointFile | None = None) -> None:
         self.function_arn = function_arn
         self.mapping = mapping
         self.streams = streams_client
@@ -249,60 +285,85 @@ class StreamPoller:
         self._stopping = threading.Event()
         self._delivery = BatchDelivery(mapping, invoke, sleep=self._stopping.wait,
                                        retry_delay_seconds=retry_delay_seconds)
-        self._threads: list[threading.Thread] = []
+        self._thread: threading.Thread | None = None
         self._failure_queue_url: str | None = None
+        self._checkpoint = checkpoint
+        self._delivered = (checkpoint.load() if checkpoint else None) or StreamPositions()
+        self._follower = ShardFollower(streams_client, mapping.stream_arn, mapping.starting_position,
+                                       StreamPositions(dict(self._delivered.sequence_numbers),
+                                                       set(self._delivered.finished)))
+        self._buffers: dict[str, _ShardBuffer] = {}
 
     def start(self) -> None:
-        shards = self.streams.describe_stream(StreamArn=self.mapping.stream_arn)["StreamDescription"]["Shards"]
-        for shard in shards:
-            thread = threading.Thread(target=self._poll_shard, args=(shard["ShardId"],),
-                                      name=f"stream-poller-{shard['ShardId']}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._thread = threading.Thread(target=self._poll, name="stream-poller", daemon=True)
+        self._thread.start()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stops polling; a batch being delivered finishes its current invocation first."""
         self._stopping.set()
-        for thread in self._threads:
-            thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
-    def _iterator(self, shard_id: str, after: str | None) -> str:
-        arguments: dict[str, Any] = {"StreamArn": self.mapping.stream_arn, "ShardId": shard_id}
-        if after is None:
-            arguments["ShardIteratorType"] = self.mapping.starting_position
-        else:
-            arguments.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
-        return self.streams.get_shard_iterator(**arguments)["ShardIterator"]
-
-    def _poll_shard(self, shard_id: str) -> None:
-        last_read: str | None = None
-        iterator: str | None = None
-        buffer: list[dict[str, Any]] = []
-        first_buffered_at = 0.0
+    def _poll(self) -> None:
         while not self._stopping.wait(self.poll_interval_seconds):
             try:
-                iterator = iterator or self._iterator(shard_id, last_read)
-                response = self.streams.get_records(ShardIterator=iterator, Limit=1000)
+                reads = self._follower.read()
             except Exception as error:  # noqa: BLE001 - the endpoint may be restarting; poll again
-                log.warning("reading %s failed, will retry: %s", shard_id, error)
-                iterator = None
+                log.warning("reading %s failed, will retry: %s", self.mapping.stream_arn, error)
                 continue
-            iterator = response.get("NextShardIterator")
-            for stream_record in response["Records"]:
-                last_read = stream_record["dynamodb"]["SequenceNumber"]
-                record = lambda_record(stream_record, self.mapping.stream_arn, self.region)
-                if self.mapping.accepts(record):
-                    if not buffer:
-                        first_buffered_at = time.monotonic()
-                    buffer.append(record)
-            window_closed = time.monotonic() - first_buffered_at >= self.mapping.batching_window_seconds
-            while buffer and (len(buffer) >= self.mapping.batch_size or window_closed):
-                batch, buffer = buffer[:self.mapping.batch_size], buffer[self.mapping.batch_size:]
-                first_buffered_at = time.monotonic()
+            for read in reads:
+                self._buffer(read)
+            self._deliver_ready()
+            if self._stopping.is_set():
+                return
+
+    def _buffer(self, read: ShardRead) -> None:
+        buffer = self._buffers.setdefault(read.shard_id, _ShardBuffer())
+        for stream_record in read.records:
+            buffer.last_read = stream_record["dynamodb"]["SequenceNumber"]
+            record = lambda_record(stream_record, self.mapping.stream_arn, self.region)
+            if self.mapping.accepts(record):
+                if not buffer.records:
+                    buffer.first_buffered_at = time.monotonic()
+                buffer.records.append(record)
+        if not buffer.records:
+            self._checkpoint_at(read.shard_id, buffer.last_read)
+
+    def _deliver_ready(self) -> None:
+        """Delivers full batches and those whose window closed, shard after shard; a shard waits while one read
+        before it still holds records (so a parent's records always go before its children's)."""
+        for shard_id, buffer in list(self._buffers.items()):
+            window_closed = time.monotonic() - buffer.first_buffered_at >= self.mapping.batching_window_seconds
+            while buffer.records and (len(buffer.records) >= self.mapping.batch_size or window_closed):
+                batch = buffer.records[:self.mapping.batch_size]
+                buffer.records = buffer.records[self.mapping.batch_size:]
+                buffer.first_buffered_at = time.monotonic()
                 for failed in self._delivery.deliver(batch):
                     self._send_to_destination(failed, shard_id)
                 if self._stopping.is_set():
                     return
+                self._checkpoint_at(shard_id, buffer.last_read if not buffer.records
+                                    else batch[-1]["dynamodb"]["SequenceNumber"])
+            if buffer.records:
+                return
+            if shard_id in self._follower.positions.finished:
+                self._delivered.finished.add(shard_id)
+                del self._buffers[shard_id]
+                self._save_checkpoint()
+
+    def _checkpoint_at(self, shard_id: str, sequence_number: str | None) -> None:
+        if sequence_number is None or self._delivered.sequence_numbers.get(shard_id) == sequence_number:
+            return
+        self._delivered.sequence_numbers[shard_id] = sequence_number
+        self._save_checkpoint()
+
+    def _save_checkpoint(self) -> None:
+        if self._checkpoint is None:
+            return
+        try:
+            self._checkpoint.save(self._delivered)
+        except OSError:
+            log.exception("could not write the stream checkpoint %s", self._checkpoint.path)
 
     def _send_to_destination(self, failed: FailedBatch, shard_id: str) -> None:
         first, last = failed.records[0], failed.records[-1]

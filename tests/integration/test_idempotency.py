@@ -1,14 +1,20 @@
 """``Idempotency-Key`` on POST /api/messages: a retry gets the first answer and writes nothing new."""
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from cruddur_messaging.clock import utc_now
+from cruddur_messaging.data import keys
 from cruddur_messaging.domain import create_message as create_message_module
-from tests.support.api import assert_error, ok
+from tests.integration.test_postgres_outage import outage_server, own_postgres  # noqa: F401  (fixtures)
+from tests.support.api import assert_error, header, ok
 from tests.support.client import Caller
-from tests.support.concurrency import separate_container
+from tests.support.concurrency import separate_container, serialize_moto
 from tests.support.containers import cold_start
 from tests.support.events import SEED_GROUP_UUID, load_event, with_body
 from tests.support.people import ANDREW, BAYKO
-from tests.support.table import census, messages_in, snapshot
+from tests.support.table import census, messages_in, scan_all, snapshot
 
 
 def test_retry_with_the_same_key_and_body_returns_the_first_response(aws, seeded) -> None:
@@ -47,6 +53,18 @@ def test_the_key_belongs_to_the_caller(aws, seeded) -> None:
     assert census(aws.table)["MSG#"] == len(seeded) + 2
 
 
+def test_records_are_spread_one_partition_per_caller_and_key(aws, seeded) -> None:
+    andrew, bayko = Caller(aws, ANDREW), Caller(aws, BAYKO)
+    ok(andrew.send("one", group=SEED_GROUP_UUID, idempotency_key="key-1"))
+    ok(andrew.send("two", group=SEED_GROUP_UUID, idempotency_key="key-2"))
+    ok(bayko.send("one", group=SEED_GROUP_UUID, idempotency_key="key-1"))
+    records = [item for item in scan_all(aws.table) if item["pk"].startswith("IDEMPOTENCY#")]
+    assert len({record["pk"] for record in records}) == len(records) == 3
+    for record in records:  # the partition is the request hash that ends Powertools' key
+        assert record["pk"] == keys.idempotency_pk(record["sk"].rsplit("#", 1)[1])
+        assert record["status"] == "COMPLETED"
+
+
 def test_other_keys_are_other_messages(aws, seeded) -> None:
     andrew = Caller(aws, ANDREW)
     first = ok(andrew.send("again", group=SEED_GROUP_UUID, idempotency_key="key-1"))
@@ -75,19 +93,71 @@ def test_a_refused_request_does_not_burn_its_key(aws, seeded) -> None:
 
 def test_a_retry_while_the_first_request_is_still_running_is_409(aws, seeded, monkeypatch) -> None:
     """The retry arrives (in another container) while the first request is between its idempotency record and
-    its message: it is told to come back, and only the first request writes."""
+    its message: it is told to come back (409 with ``Retry-After``), only the first request writes, and once it
+    is done the key answers with its response."""
     other_container = separate_container(aws, "CreateMessageFunction", "retry")
     overlapping: list[dict] = []
     create = create_message_module._create
 
-    def create_while_a_retry_arrives(caller, request):
+    def create_while_a_retry_arrives(caller, request, plan):
         if not overlapping:
             overlapping.append(other_container(load_event("create-message-idempotent")))
-        return create(caller, request)
+        return create(caller, request, plan)
 
     monkeypatch.setattr(create_message_module, "_create", create_while_a_retry_arrives)
     first = ok(aws.invoke("CreateMessageFunction", load_event("create-message-idempotent")))
     [retry] = overlapping
     assert_error(retry, 409, "request_in_progress")
+    assert header(retry, "Retry-After") == "1"
     assert census(aws.table)["MSG#"] == len(seeded) + 1
     assert ok(aws.invoke("CreateMessageFunction", load_event("create-message-idempotent"))) == first
+
+
+def test_a_concurrent_request_with_the_same_key_is_409_and_the_key_settles_on_the_first_answer(
+        aws, seeded, monkeypatch) -> None:
+    """Two containers at once with the same key: the first holds its in-progress record while the second comes
+    in. The second is refused with ``Retry-After`` (its own record write must not pass for the first's), and a
+    retry after the first finished gets the first's answer. moto serves one request at a time here (see
+    tests/support/concurrency.py); the requests still interleave between calls."""
+    serialize_moto(monkeypatch)
+    second_container = separate_container(aws, "CreateMessageFunction", "concurrent")
+    first_holds_the_key, second_answered = threading.Event(), threading.Event()
+    create = create_message_module._create
+
+    def create_slowly(caller, request, plan):
+        first_holds_the_key.set()
+        assert second_answered.wait(timeout=20), "the second request never finished"
+        return create(caller, request, plan)
+
+    monkeypatch.setattr(create_message_module, "_create", create_slowly)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(aws.invoke, "CreateMessageFunction", load_event("create-message-idempotent"))
+        assert first_holds_the_key.wait(timeout=20)
+        second = second_container(load_event("create-message-idempotent"))
+        second_answered.set()
+        first = ok(running.result(timeout=30))
+
+    assert_error(second, 409, "request_in_progress")
+    assert census(aws.table)["MSG#"] == len(seeded) + 1
+    assert ok(second_container(load_event("create-message-idempotent"))) == first
+    assert census(aws.table)["MSG#"] == len(seeded) + 1
+
+
+def test_a_503_before_any_write_forgets_the_key_and_its_retry_simply_runs(aws, request) -> None:
+    """PostgreSQL is down while the recipient is looked up: nothing was written, so nothing is in doubt; the
+    record goes and the retry, once PostgreSQL is back, sends anew (a fresh message, not one dated from the 503)."""
+    postgres = request.getfixturevalue("own_postgres")
+    andrew = Caller(aws, ANDREW)
+    ok(andrew.send("warm the container", handle="londo"))  # andrew is cached: only the recipient needs PostgreSQL
+    postgres.stop()
+    before = snapshot(aws.table)
+    assert_error(andrew.send("Hello Bayko", handle="bayko", idempotency_key="pg-down"), 503, "dependency_unavailable")
+    assert snapshot(aws.table) == before
+
+    postgres.start()
+    back_at = utc_now()
+    started = ok(andrew.send("Hello Bayko", handle="bayko", idempotency_key="pg-down"))
+    assert started["created_at"] > back_at
+    [message] = messages_in(aws.table, started["message_group_uuid"])
+    assert (message["message_uuid"], message["sk"]) == (started["uuid"], started["created_at"])
+    assert ok(andrew.send("Hello Bayko", handle="bayko", idempotency_key="pg-down")) == started

@@ -1,4 +1,8 @@
-"""The functions' roles are least privilege, and enough: every AWS request each function sends on its real
+"""The functions' roles, as CloudFormation receives them from the SAM transform, are least privilege, and enough.
+
+No role carries a managed policy; the only statements on ``*`` are the ones IAM offers no narrower resource for
+(X-Ray, and EC2 network interfaces only when the functions run in the VPC); logs go only to the function's own
+log group and the stream is read only from this table. Every AWS request each function sends on its real
 code paths (tutorial-era data, new conversations, idempotency records kept, replayed, refused and deleted) is
 allowed by that function's own policy in template.yaml, and each scenario reaches every kind of request the
 function makes. The policies refuse what the functions never do, and a function reaching outside its policy
@@ -9,10 +13,12 @@ and checked with ``tests.support.iam`` (LeadingKeys, EnclosingOperation) as IAM 
 """
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -29,11 +35,24 @@ from tests.support.api import assert_error, ok
 from tests.support.client import Caller
 from tests.support.containers import cold_start
 from tests.support.events import SEED_GROUP_UUID, load_event
-from tests.support.iam import Request, allowed, policy_statements, requests_of
+from tests.support.iam import (
+    Request,
+    allowed,
+    execution_role_id,
+    function_ids,
+    granted_statements,
+    managed_policy_arns,
+    policy_statements,
+    requests_of,
+    role_context,
+    transformed,
+)
 from tests.support.live import client_frame_event, connect_event, delivery_mapping, disconnect_event
 from tests.support.people import ANDREW, BAYKO, LONDO
 from tests.support.table import census
 from tests.support.tutorial import seed_conversation, tutorial_client
+
+from devtools.template import load_template
 
 LIST_GROUPS = "ListGroupsFunction"
 LIST_MESSAGES = "ListMessagesFunction"
@@ -258,7 +277,9 @@ def test_create_message_writes_only_what_its_paths_need(functions, seeded, monke
     idempotency_keys = {request.leading_key for sent in functions.of(CREATE_MESSAGE)
                         for request in requests_of(sent.operation, sent.body, arns(functions.aws.resources)[0])
                         if (request.leading_key or "").startswith("IDEMPOTENCY#")}
-    assert idempotency_keys == {keys.IDEMPOTENCY_PK}
+    # One partition per request ("once" and "failing"), all under the function's own prefix.
+    assert len(idempotency_keys) == 2
+    assert all(key.startswith(keys.IDEMPOTENCY_PREFIX) for key in idempotency_keys)
 
 
 def test_users_short_touches_no_dynamodb(functions) -> None:
@@ -320,6 +341,8 @@ TABLE_ARN, INDEX_ARN = arns(RESOURCES)
     (CREATE_MESSAGE, Request("dynamodb:GetItem", TABLE_ARN, f"GRP#{USER}")),
     (CREATE_MESSAGE, Request("dynamodb:DeleteItem", TABLE_ARN, "IDEMPOTENCY#another-function")),
     (CREATE_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, "IDEMPOTENCY#create-message-2")),
+    (CREATE_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, "IDEMPOTENCY#create-message")),
+    (CREATE_MESSAGE, Request("dynamodb:GetItem", TABLE_ARN, "IDEMPOTENCY#another-function#0a1b")),
     (CREATE_MESSAGE, Request("secretsmanager:GetSecretValue", RESOURCES.cursor_secret_name)),
     (USERS_SHORT, Request("dynamodb:GetItem", TABLE_ARN, f"GROUP#{GROUP}")),
     (USERS_SHORT, Request("dynamodb:Query", TABLE_ARN, f"GRP#{USER}")),
@@ -386,6 +409,158 @@ def test_every_statement_says_what_it_is_for(logical_id) -> None:
     statements = policy_statements(RESOURCES, logical_id)
     assert all(statement.get("Sid", "").isalnum() for statement in statements)
     assert len({statement["Sid"] for statement in statements}) == len(statements)
+
+
+# --- the roles as CloudFormation receives them: managed policies, "*" resources, logs, the stream ----------------
+
+STREAM_FUNCTION = "MessageStreamFunction"
+POSTGRES_FUNCTIONS = (*HTTP_FUNCTIONS, "LiveConnectionFunction")
+ALL_FUNCTIONS = tuple(function_ids(transformed()))
+"""Every function of the template, in its order (a function added later is checked, and needs its README row)."""
+TRACES = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+"""X-Ray has no resource-level permissions: these actions accept only ``*``."""
+NETWORK_INTERFACES = {"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+                      "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}
+"""Lambda manages a VPC function's interfaces: the Describe actions accept only ``*``, the interface ids are unknown."""
+STREAM_READS = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+OWN_LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def granted_on_any_resource(statements: list[dict[str, Any]]) -> set[str]:
+    return {action for statement in statements if statement["Effect"] == "Allow" and "*" in _list(statement["Resource"])
+            for action in _list(statement["Action"])}
+
+
+def unavoidable_on_any_resource(logical_id: str, use_vpc: bool) -> set[str]:
+    return TRACES | (NETWORK_INTERFACES if use_vpc and logical_id in POSTGRES_FUNCTIONS else set())
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_transform_leaves_every_function_with_its_own_role_from_the_template() -> None:
+    cloudformation = transformed()
+    assert set(ALL_FUNCTIONS) >= {*HTTP_FUNCTIONS, STREAM_FUNCTION}
+    roles = [execution_role_id(cloudformation, logical_id) for logical_id in ALL_FUNCTIONS]
+    assert len(set(roles)) == len(roles)
+    assert all(load_template()["Resources"][role]["Type"] == "AWS::IAM::Role" for role in roles)  # none generated
+
+
+@pytest.mark.parametrize("use_vpc", [False, True], ids=["public-database", "UseVpc"])
+@pytest.mark.parametrize("logical_id", ALL_FUNCTIONS)
+def test_no_managed_policy_and_on_any_resource_only_what_iam_cannot_narrow(logical_id, use_vpc) -> None:
+    assert managed_policy_arns(RESOURCES, logical_id, use_vpc) == []
+    statements = granted_statements(RESOURCES, logical_id, use_vpc)
+    assert granted_on_any_resource(statements) == unavoidable_on_any_resource(logical_id, use_vpc)
+
+
+@pytest.mark.parametrize("logical_id", ALL_FUNCTIONS)
+def test_logs_go_only_to_the_functions_own_log_group(logical_id) -> None:
+    cloudformation = transformed()
+    context = role_context(RESOURCES, cloudformation)
+    log_groups = {resource_id: context[f"{resource_id}.Arn"] for resource_id, resource
+                  in cloudformation["Resources"].items() if resource["Type"] == "AWS::Logs::LogGroup"}
+    function = cloudformation["Resources"][logical_id]["Properties"]
+    own = function["LoggingConfig"]["LogGroup"]["Ref"]
+    statements = policy_statements(RESOURCES, logical_id)
+    for log_group_id, arn in log_groups.items():
+        for action in OWN_LOGS | {"logs:CreateLogGroup"}:
+            expected = log_group_id == own and action in OWN_LOGS
+            assert allowed(statements, Request(action, arn)) == expected, (log_group_id, action)
+    retention = cloudformation["Resources"][own]["Properties"]["RetentionInDays"]
+    assert retention == {"Ref": "LogRetentionDays"}
+
+
+def test_the_stream_is_read_only_from_this_table() -> None:
+    statements = policy_statements(RESOURCES, STREAM_FUNCTION)
+    stream_arn = role_context(RESOURCES, transformed())["MessagesTable.StreamArn"]
+    other_stream = stream_arn.replace(f"table/{RESOURCES.table_name}/", "table/another-table/")
+    for action in STREAM_READS - {"dynamodb:ListStreams"}:
+        assert allowed(statements, Request(action, stream_arn))
+        assert not allowed(statements, Request(action, other_stream))
+    assert allowed(statements, Request("dynamodb:ListStreams", f"{TABLE_ARN}/stream/*"))
+    for logical_id in HTTP_FUNCTIONS:
+        assert not any(allowed(policy_statements(RESOURCES, logical_id), Request(action, stream_arn))
+                       for action in STREAM_READS)
+
+
+def test_roles_sam_would_generate_are_caught() -> None:
+    """Without their own roles, SAM generates them with managed policies on "*": logs everywhere, every stream of
+    the account, and the VPC policy even when the VpcConfig resolves to nothing. The checks above see all three."""
+    template = copy.deepcopy(load_template())
+    for logical_id in (LIST_GROUPS, STREAM_FUNCTION):
+        del template["Resources"][logical_id]["Properties"]["Role"]
+        del template["Resources"][f"{logical_id}Role"]  # SAM generates one of that name
+    cloudformation = transformed(template)
+
+    assert managed_policy_arns(RESOURCES, LIST_GROUPS, use_vpc=False, cloudformation=cloudformation) == [
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
+    ]
+    list_groups = granted_on_any_resource(granted_statements(RESOURCES, LIST_GROUPS, False, cloudformation))
+    assert list_groups - unavoidable_on_any_resource(LIST_GROUPS, False) >= {
+        "logs:CreateLogGroup", "logs:PutLogEvents", "ec2:CreateNetworkInterface"}
+    stream = granted_on_any_resource(granted_statements(RESOURCES, STREAM_FUNCTION, False, cloudformation))
+    assert stream - unavoidable_on_any_resource(STREAM_FUNCTION, False) >= STREAM_READS | {"logs:PutLogEvents"}
+
+
+# --- ... and the README says exactly that ----------------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+COMMON_TO_EVERY_ROLE = TRACES | NETWORK_INTERFACES | OWN_LOGS
+"""Described once in the README's text and checked above, not repeated in each function's row."""
+
+
+def _code(values: list[str]) -> str:
+    return " ".join(f"`{value}`" for value in values)
+
+
+def describe(statement: dict[str, Any], context: dict[str, Any]) -> tuple[str, str]:
+    """One statement in the README's words: (column, text)."""
+    actions = [action.split(":", 1)[1] for action in _list(statement["Action"])]
+    service = _list(statement["Action"])[0].split(":", 1)[0]
+    resource = statement["Resource"]
+    if service == "sqs":
+        return "other", f"{_code(actions)} to the failure queue"
+    if service == "ssm":
+        return "other", "the database URL parameter"
+    if service == "secretsmanager":
+        return "other", "the cursor signing key"
+    if service == "execute-api":
+        verb = resource.split("/")[-3]
+        return "other", f"{_code(actions)} `{verb} @connections` of this WebSocket API's stage"
+    assert service == "dynamodb", statement
+    if resource == context["MessagesTable.StreamArn"]:
+        return "dynamodb", f"{_code(actions)} this table's stream"
+    if resource.endswith("/stream/*"):
+        return "dynamodb", f"{_code(actions)} of this table"
+    if "/index/" in resource:
+        return "dynamodb", f"{_code(actions)} the index"
+    conditions = statement.get("Condition", {})
+    keys = [key for operator, condition in conditions.items() if operator.startswith("ForAllValues:")
+            for key in condition["dynamodb:LeadingKeys"]]
+    transactions = any("dynamodb:EnclosingOperation" in condition for condition in conditions.values())
+    text = f"{_code(actions)} {_code([key.removesuffix('*') for key in keys])}"
+    return "dynamodb", text + (" (only in transactions)" if transactions else "")
+
+
+def readme_row(logical_id: str) -> str:
+    context = role_context(RESOURCES, transformed())
+    columns: dict[str, list[str]] = {"dynamodb": [], "other": []}
+    for statement in policy_statements(RESOURCES, logical_id, use_vpc=True):
+        if set(_list(statement["Action"])) <= COMMON_TO_EVERY_ROLE:
+            continue
+        column, text = describe(statement, context)
+        columns[column].append(text)
+    return f"| {logical_id} | {'; '.join(columns['dynamodb']) or 'none'} | {'; '.join(columns['other']) or 'none'} |"
+
+
+def test_the_readme_describes_the_roles_as_transformed() -> None:
+    """The README's least-privilege table is what the transformed roles grant (regenerate it from the message)."""
+    expected = "\n".join(readme_row(logical_id) for logical_id in ALL_FUNCTIONS)
+    assert expected in README.read_text(), f"the README's least-privilege rows should read:\n{expected}"
 
 
 # --- the live functions (WebSocket API) ----------------------------------------------------------------------

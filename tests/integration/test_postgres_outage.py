@@ -2,18 +2,25 @@
 
 Stopped: a request that needs it is a 503 with ``Retry-After`` and writes nothing, while a warm container
 still serves callers it has cached. Started again: the same warm container reconnects by itself. A backend
-killed under the connection (``pg_terminate_backend``): the next query reconnects transparently.
+killed under the connection (``pg_terminate_backend``): the next query reconnects transparently. Hung (another
+session holds a lock on ``users``): the statement timeout ends the wait in a 503 well before the function's
+timeout, and once the lock is gone the same connection serves again.
 """
 from __future__ import annotations
 
-from typing import Iterator
+import copy
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import boto3
 import psycopg2
 import pytest
 
+from cruddur_messaging.data.postgres import STATEMENT_TIMEOUT_MS
+from devtools.environment import local_function_specs
 from devtools.postgres import EmbeddedPostgres
-from tests.support.api import assert_error, ok
+from tests.support.api import assert_error, header, ok
 from tests.support.calls import record_calls
 from tests.support.client import Caller
 from tests.support.containers import cold_start
@@ -93,12 +100,19 @@ def test_stop_then_start_again(aws, own_postgres, monkeypatch) -> None:
     assert calls.connections == 1  # and keeps using that one connection
 
 
+def users_short_event(handle: str) -> dict[str, Any]:
+    event = copy.deepcopy(load_event("users-short"))
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/api/users/@{handle}/short"
+    event["pathParameters"] = {"handle": f"@{handle}"}
+    return event
+
+
 def test_terminated_backend_reconnects_transparently(aws, own_postgres, monkeypatch) -> None:
     ok(aws.invoke("UsersShortFunction", load_event("users-short")))
     [old_backend] = messaging_backends(own_postgres)
     terminate(own_postgres, [old_backend])
     calls = record_calls(monkeypatch)
-    assert ok(aws.invoke("UsersShortFunction", load_event("users-short")))["handle"] == "bayko"
+    assert ok(aws.invoke("UsersShortFunction", users_short_event("londo")))["handle"] == "londo"  # not cached
     assert calls.sql == ["user_by_handle"]  # one query as far as the caller can tell...
     assert calls.connections == 1  # ...run again on a new connection
     [new_backend] = messaging_backends(own_postgres)
@@ -113,3 +127,41 @@ def test_cold_container_while_postgres_is_down_is_503(aws, own_postgres) -> None
                                  ("create-message-new-conversation", "CreateMessageFunction")]:
         assert_error(aws.invoke(function, load_event(event_name)), 503, "dependency_unavailable")
     assert snapshot(aws.table) == before
+
+
+@contextmanager
+def users_locked(server: EmbeddedPostgres) -> Iterator[None]:
+    """Another session holds an exclusive lock on ``users`` (a migration, a stuck transaction): every read of the
+    table waits for it, however long that is."""
+    connection = psycopg2.connect(server.database_url, application_name="lock-holder")
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        yield
+    finally:
+        connection.rollback()
+        connection.close()
+
+
+def test_hung_query_is_a_503_before_the_function_times_out(aws, own_postgres, monkeypatch) -> None:
+    ok(aws.invoke("UsersShortFunction", load_event("users-short")))  # warm: the connection is open
+    specs = local_function_specs(aws.resources, aws.stream_arn)
+    before = snapshot(aws.table)
+    with users_locked(own_postgres):
+        for function, event in [("UsersShortFunction", users_short_event("londo")),  # a handle not cached
+                                ("ListGroupsFunction", load_event("list-groups")),  # a caller not cached
+                                ("CreateMessageFunction", load_event("create-message-new-conversation"))]:
+            started = time.monotonic()
+            response = aws.invoke(function, event)
+            waited = time.monotonic() - started
+            assert_error(response, 503, "dependency_unavailable")
+            assert header(response, "Retry-After") == "2"
+            # The server cancelled the statement: no retry doubled the wait, and Lambda never timed out.
+            assert STATEMENT_TIMEOUT_MS / 1000 <= waited < min(2 * STATEMENT_TIMEOUT_MS / 1000,
+                                                              specs[function].timeout_seconds)
+    assert snapshot(aws.table) == before
+
+    calls = record_calls(monkeypatch)
+    assert ok(aws.invoke("UsersShortFunction", users_short_event("londo")))["handle"] == "londo"
+    assert ok(aws.invoke("ListGroupsFunction", load_event("list-groups"))) == []  # resolved: no groups yet
+    assert calls.connections == 0  # the same connection, usable again once the lock is gone

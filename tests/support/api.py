@@ -40,7 +40,7 @@ def assert_error(response: dict[str, Any], status: int, code: str) -> dict[str, 
     assert isinstance(error, dict) and set(error) == {"code", "message"}, error
     assert error["code"] == code, error
     assert isinstance(error["message"], str) and error["message"].strip(), error
-    if status == 503:
+    if status in (409, 503):  # in progress / a dependency down: the client is told when to come back
         retry_after = header(response, "Retry-After")
         assert retry_after is not None and retry_after.isdigit() and int(retry_after) > 0, response
     return error

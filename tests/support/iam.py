@@ -1,4 +1,5 @@
-"""Just enough IAM to check a function's template policy against the DynamoDB calls a test saw it make.
+"""Just enough IAM to check a function's role, as CloudFormation receives it from the SAM transform, against the
+calls a test saw the function make, and against what a role may grant at all.
 
 Each call becomes the requests IAM authorizes (a transaction is one request per item, with
 ``dynamodb:EnclosingOperation`` set), with the partition key as ``dynamodb:LeadingKeys``: the item's (``Key``, or
@@ -7,14 +8,24 @@ Each call becomes the requests IAM authorizes (a transaction is one request per 
 the ``ForAllValues``/``ForAnyValue`` ``StringEquals``/``StringLike`` operators, and resources matched with IAM's
 wildcards (``*``, ``?``); it is not a full IAM evaluator.
 As in IAM, ``ForAllValues`` holds when the request has no value for the key, ``ForAnyValue`` does not.
+
+Roles are read from ``transformed(template)``: ``template.yaml`` through samtranslator (the transform
+``sam deploy`` asks CloudFormation to run), so a role SAM would generate, with the managed policies SAM attaches to
+it, is checked as well. ``AWS_MANAGED_POLICIES`` says what those managed policies grant.
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, Mapping
 
-from devtools.environment import template_context
+import boto3
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+
+from devtools.environment import LOCAL_ACCOUNT_ID, template_context
 from devtools.template import TABLE_LOGICAL_ID, load_template, parameter_defaults, resolve
 
 _KEY_EQUALS = re.compile(r"(#?\w+)\s*=\s*(:\w+)")
@@ -31,11 +42,108 @@ class Request:
     enclosing_operation: str | None = None
 
 
-def policy_statements(resources: Any, logical_id: str) -> list[dict[str, Any]]:
-    """The function's inline policy statements, resolved (SAM policy templates are left out)."""
-    policies = load_template()["Resources"][logical_id]["Properties"].get("Policies", [])
-    resolved = resolve(policies, template_context(resources))
-    return [statement for policy in resolved if "Statement" in policy for statement in policy["Statement"]]
+STACK_NAME = "cruddur-messaging"
+
+
+def _all_resources(*actions: str) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": list(actions), "Resource": "*"}
+
+
+_LOGS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+AWS_MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
+    # What the AWS managed policies SAM attaches to the roles it generates grant (AWS's published documents).
+    "service-role/AWSLambdaBasicExecutionRole": [_all_resources(*_LOGS)],
+    "service-role/AWSLambdaVPCAccessExecutionRole": [_all_resources(
+        *_LOGS, "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+        "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses")],
+    "service-role/AWSLambdaDynamoDBExecutionRole": [_all_resources(
+        "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams",
+        *_LOGS)],
+    "AWSXrayWriteOnlyAccess": [_all_resources(
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+        "xray:GetSamplingStatisticSummaries")],
+}
+
+
+def transformed(template: Mapping[str, Any] | None = None, region: str = "us-east-1") -> dict[str, Any]:
+    """The template as CloudFormation receives it after the SAM transform (local code paths stand in as S3)."""
+    if template is None:
+        return copy.deepcopy(_transformed_template(region))
+    return _transform(template, region)
+
+
+@lru_cache(maxsize=2)
+def _transformed_template(region: str) -> dict[str, Any]:
+    return _transform(load_template(), region)
+
+
+def _transform(template: Mapping[str, Any], region: str) -> dict[str, Any]:
+    source = copy.deepcopy(dict(template))
+    for resource in source["Resources"].values():
+        properties = resource.get("Properties", {})
+        for code in ("CodeUri", "ContentUri"):
+            if code in properties:
+                properties[code] = "s3://deployment-bucket/code.zip"
+    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
+    return translator.translate(source, parameter_values={}, get_managed_policy_map=dict)
+
+
+def function_ids(cloudformation: Mapping[str, Any]) -> list[str]:
+    return [logical_id for logical_id, resource in cloudformation["Resources"].items()
+            if resource["Type"] == "AWS::Lambda::Function"]
+
+
+def execution_role_id(cloudformation: Mapping[str, Any], logical_id: str) -> str:
+    role = cloudformation["Resources"][logical_id]["Properties"]["Role"]
+    if not (isinstance(role, dict) and "Fn::GetAtt" in role):
+        raise AssertionError(f"{logical_id}: its role is not a role of this stack: {role!r}")
+    role_id, attribute = role["Fn::GetAtt"] if isinstance(role["Fn::GetAtt"], list) else role["Fn::GetAtt"].split(".")
+    assert attribute == "Arn"
+    return role_id
+
+
+def role_context(resources: Any, cloudformation: Mapping[str, Any], use_vpc: bool = False) -> dict[str, Any]:
+    """``template_context`` plus what only roles refer to: log group ARNs, the stream, the stack's name."""
+    context = template_context(resources)
+    table_arn = context[f"{TABLE_LOGICAL_ID}.Arn"]
+    context.setdefault(f"{TABLE_LOGICAL_ID}.StreamArn", f"{table_arn}/stream/2026-01-01T00:00:00.000")
+    context["AWS::StackName"] = STACK_NAME
+    context["Condition:UseVpc"] = use_vpc
+    for logical_id, resource in cloudformation["Resources"].items():
+        if resource["Type"] == "AWS::Logs::LogGroup":
+            name = resolve(resource["Properties"]["LogGroupName"], context)
+            context[f"{logical_id}.Arn"] = (
+                f"arn:aws:logs:{resources.region}:{LOCAL_ACCOUNT_ID}:log-group:{name}:*")
+    return context
+
+
+def managed_policy_arns(resources: Any, logical_id: str, use_vpc: bool = False,
+                        cloudformation: Mapping[str, Any] | None = None) -> list[str]:
+    cloudformation = cloudformation or transformed()
+    role = cloudformation["Resources"][execution_role_id(cloudformation, logical_id)]["Properties"]
+    return resolve(role.get("ManagedPolicyArns", []), role_context(resources, cloudformation, use_vpc))
+
+
+def policy_statements(resources: Any, logical_id: str, use_vpc: bool = False,
+                      cloudformation: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The statements of the function's role's own (inline) policies, resolved."""
+    cloudformation = cloudformation or transformed()
+    role = cloudformation["Resources"][execution_role_id(cloudformation, logical_id)]["Properties"]
+    policies = resolve(role.get("Policies", []), role_context(resources, cloudformation, use_vpc))
+    return [statement for policy in policies for statement in _as_list(policy["PolicyDocument"]["Statement"])]
+
+
+def granted_statements(resources: Any, logical_id: str, use_vpc: bool = False,
+                       cloudformation: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Everything the function's role grants: its own statements and those of its managed policies."""
+    cloudformation = cloudformation or transformed()
+    statements = policy_statements(resources, logical_id, use_vpc, cloudformation)
+    for arn in managed_policy_arns(resources, logical_id, use_vpc, cloudformation):
+        name = arn.split(":policy/", 1)[1]
+        if name not in AWS_MANAGED_POLICIES:
+            raise AssertionError(f"{logical_id}: managed policy {arn} - add what it grants to AWS_MANAGED_POLICIES")
+        statements.extend(AWS_MANAGED_POLICIES[name])
+    return statements
 
 
 def requests_of(operation: str, body: dict[str, Any], table_arn: str) -> list[Request]:

@@ -3,24 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from cruddur_messaging.domain.identity import CallerDirectory
+from cruddur_messaging.domain.identity import UNKNOWN_CALLER_TTL_SECONDS, CallerDirectory
 from cruddur_messaging.errors import DependencyUnavailable, Forbidden, Unauthorized
 from cruddur_messaging.models import User
+from tests.support.clock import FakeClock
 
 TTL = 300.0
 ANDREW = User(uuid="u-1", handle="andrewbrown", display_name="Andrew Brown", cognito_user_id="sub-1")
 BAYKO = User(uuid="u-2", handle="bayko", display_name="Andrew Bayko", cognito_user_id="sub-2")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FakeUsers:
@@ -98,15 +88,22 @@ def test_no_sub_is_401_without_a_lookup(directory: CallerDirectory, users: FakeU
     assert users.lookups == []
 
 
-def test_unknown_sub_is_403_and_not_cached(directory: CallerDirectory, users: FakeUsers) -> None:
-    for _ in range(2):
+def test_unknown_sub_is_403_and_remembered_only_briefly(directory: CallerDirectory, users: FakeUsers,
+                                                         clock: FakeClock) -> None:
+    for _ in range(3):
         with pytest.raises(Forbidden) as raised:
             directory.resolve("sub-unknown")
         assert (raised.value.status, raised.value.code) == (403, "caller_not_registered")
+        clock.advance(UNKNOWN_CALLER_TTL_SECONDS / 4)
+    assert users.lookups == ["sub-unknown"]  # a burst of its requests costs one query
     # A user who signs up a moment later must not be locked out for a whole TTL.
     users.rows["sub-unknown"] = User(uuid="u-9", handle="newcomer", display_name="New", cognito_user_id="sub-unknown")
+    clock.advance(UNKNOWN_CALLER_TTL_SECONDS / 4)
     assert directory.resolve("sub-unknown").handle == "newcomer"
-    assert users.lookups == ["sub-unknown"] * 3
+    assert users.lookups == ["sub-unknown"] * 2
+    clock.advance(UNKNOWN_CALLER_TTL_SECONDS)
+    assert directory.resolve("sub-unknown").handle == "newcomer"  # and now cached for the full TTL
+    assert users.lookups == ["sub-unknown"] * 2
 
 
 def test_outage_propagates_and_does_not_poison_the_cache(directory: CallerDirectory, users: FakeUsers) -> None:

@@ -16,7 +16,9 @@ from cruddur_messaging.data.messages import message_store
 from cruddur_messaging.domain.move_group_rows import MAX_MOVE_ATTEMPTS
 from cruddur_messaging.models import User
 from devtools.environment import LOCAL_ACCOUNT_ID
+from tests.support.calls import operation_is
 from tests.support.events import SEED_GROUP_UUID
+from tests.support.faults import lose_responses
 from tests.support.iam import Request, allowed, policy_statements, requests_of
 from tests.support.people import ANDREW, BAYKO, LONDO, Person
 from tests.support.streams import (
@@ -209,6 +211,33 @@ def test_refusals_are_retried_a_bounded_number_of_times_then_the_group_is_report
     assert failed_sequence_numbers(response) == [sequence_number(records[0])]
     assert len(attempts) == MAX_MOVE_ATTEMPTS
     assert_group_at(aws, SEED_GROUP_UUID, (ANDREW, BAYKO), at(BASE, 0), "hello")
+
+
+def test_a_move_whose_response_is_lost_counts_as_done(aws, ddb, stream, calls, monkeypatch, capsys):
+    """Both moves commit and their responses are lost: the SDK resends each, which meets the row it just put
+    (moto ignores ``ClientRequestToken``). Each move counts as done at once: no re-read, no further attempt."""
+    start_group(ddb, SEED_GROUP_UUID, ANDREW, BAYKO, at(BASE, 0))
+    stream.new_records()
+    put_message(ddb, SEED_GROUP_UUID, at(BASE, 1), "answered late", ANDREW)
+    records = stream.new_message_inserts()
+    capsys.readouterr()
+    faults = lose_responses(monkeypatch, operation_is("TransactWriteItems"), times=2)
+
+    assert deliver(aws, records) == {"batchItemFailures": []}
+
+    assert faults.lost == ["TransactWriteItems"] * 2 and len(faults.sent_of("TransactWriteItems")) == 4
+    assert_group_at(aws, SEED_GROUP_UUID, (ANDREW, BAYKO), at(BASE, 1), "answered late")
+    assert rows_moved_metric(capsys.readouterr().out) == [2.0]
+    assert (calls.count("Query"), calls.count("TransactWriteItems")) == (1, 2)
+
+
+def rows_moved_metric(stdout: str) -> list[float]:
+    """The ``GroupRowsMoved`` values of the function's metrics (EMF lines on stdout)."""
+    values: list[float] = []
+    for line in stdout.splitlines():
+        if line.startswith("{") and "GroupRowsMoved" in line:
+            values.extend(json.loads(line)["GroupRowsMoved"])
+    return values
 
 
 def test_duplicate_rows_left_by_the_tutorial_collapse_into_one_on_the_next_move(aws, ddb, stream):

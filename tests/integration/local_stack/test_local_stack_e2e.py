@@ -162,7 +162,7 @@ def test_preflight_and_unknown_routes_are_answered_by_the_api(stack: RunningStac
 
 def test_sigterm_stops_every_process_the_stack_started(stack: RunningStack) -> None:
     children = psutil.Process(stack.process.pid).children(recursive=True)
-    assert any("moto.server" in " ".join(child.cmdline()) for child in children)
+    assert any("moto_launcher" in " ".join(child.cmdline()) for child in children)
     postmaster = int((stack.data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0])
     postgres = [psutil.Process(postmaster), *psutil.Process(postmaster).children(recursive=True)]
 

@@ -3,6 +3,10 @@
 A move deletes the rows an owner has for a group and puts the row at its new ``sk`` in one transaction. Every
 delete is conditional on the row still being there for that group, and the put on its key being free, so a
 stale read or a racing writer makes the transaction fail as a whole instead of losing or duplicating a row.
+
+A move whose response was lost is sent again by the SDK (with the same ``ClientRequestToken``, which DynamoDB
+answers with the first outcome; moto does not): the retry finds the rows gone and the new row in place, exactly
+as it put it, and that counts as moved.
 """
 from __future__ import annotations
 
@@ -96,7 +100,7 @@ class GroupRowStore:
             with dynamodb_errors_as_unavailable():
                 client.transact_write_items(TransactItems=[*deletes, put])
         except client.exceptions.TransactionCanceledException as error:
-            return _outcome_of_cancellation(message_group_uuid, error)
+            return _outcome_of_cancellation(message_group_uuid, new_row, error)
         return MOVED
 
     def _query_all(self, arguments: dict[str, Any]) -> list[Item]:
@@ -110,7 +114,7 @@ class GroupRowStore:
             arguments = {**arguments, "ExclusiveStartKey": response["LastEvaluatedKey"]}
 
 
-def _outcome_of_cancellation(message_group_uuid: str, error: ClientError) -> MoveOutcome:
+def _outcome_of_cancellation(message_group_uuid: str, new_row: Item, error: ClientError) -> MoveOutcome:
     """Reads the per-item reasons of a cancelled move (the deletes first, the put last)."""
     reasons = error.response.get("CancellationReasons") or []
     codes = [reason.get("Code") or "None" for reason in reasons]
@@ -119,6 +123,10 @@ def _outcome_of_cancellation(message_group_uuid: str, error: ClientError) -> Mov
         raise DependencyUnavailable(f"moving a group row was cancelled: {codes or 'no reasons given'}") from error
     *delete_codes, put_code = codes
     put_refused = put_code == "ConditionalCheckFailed"
+    if put_refused and all(code == "ConditionalCheckFailed" for code in delete_codes) \
+            and _item_of(reasons[-1].get("Item")) == new_row:
+        # Every row we read is gone and the new one stands as we put it: this move already happened.
+        return MOVED
     taken_by_this_group = put_refused and _group_of(reasons[-1].get("Item")) == message_group_uuid
     return MoveOutcome(
         moved=False,
@@ -130,11 +138,14 @@ def _outcome_of_cancellation(message_group_uuid: str, error: ClientError) -> Mov
 
 def _group_of(item: Item | None) -> str | None:
     """The ``message_group_uuid`` of the item on a taken key (None when it is not a group row)."""
-    value = (item or {}).get("message_group_uuid")
-    if isinstance(value, dict):
-        # Error responses are not run through the resource's type translation.
-        value = _deserializer.deserialize(value)
+    value = _item_of(item).get("message_group_uuid")
     return value if isinstance(value, str) else None
+
+
+def _item_of(item: Item | None) -> Item:
+    """An item from a cancellation reason: error responses are not run through the resource's type translation."""
+    return {name: _deserializer.deserialize(value) if isinstance(value, dict) else value
+            for name, value in (item or {}).items()}
 
 
 @lru_cache(maxsize=1)

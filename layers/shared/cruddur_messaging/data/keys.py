@@ -1,13 +1,13 @@
 """Key formats of the single table (CONTRACT.md section 2), in one place.
 
-| item                      | pk                      | sk          |
-|---------------------------|-------------------------|-------------|
-| group row, one per member | ``GRP#<owner uuid>``    | last message time |
-| message                   | ``MSG#<group uuid>``    | ``created_at``    |
-| membership of a group     | ``GROUP#<group uuid>``  | ``MEMBERS``       |
-| the group of a user pair  | ``PAIR#<uuid>#<uuid>``  | ``PAIR``          |
-| idempotency record        | ``IDEMPOTENCY#<fn>``    | request hash      |
-| open WebSocket connection | ``CONN#<user uuid>``    | connection id     |
+| item                      | pk                                            | sk                |
+|---------------------------|-----------------------------------------------|-------------------|
+| group row, one per member | ``GRP#<owner uuid>``                          | last message time |
+| message                   | ``MSG#<group uuid>``                          | ``created_at``    |
+| membership of a group     | ``GROUP#<group uuid>``                        | ``MEMBERS``       |
+| the group of a user pair  | ``PAIR#<uuid>#<uuid>``                        | ``PAIR``          |
+| idempotency record        | ``IDEMPOTENCY#create-message#<request hash>`` | Powertools' key   |
+| open WebSocket connection | ``CONN#<user uuid>``                          | connection id     |
 
 Only group rows carry ``message_group_uuid``, so ``message-group-sk-index`` holds exactly the group rows.
 """
@@ -19,7 +19,8 @@ MEMBERSHIP_PREFIX = "GROUP#"
 MEMBERSHIP_SK = "MEMBERS"
 PAIR_PREFIX = "PAIR#"
 PAIR_SK = "PAIR"
-IDEMPOTENCY_PK = "IDEMPOTENCY#create-message"
+IDEMPOTENCY_PREFIX = "IDEMPOTENCY#create-message#"
+"""One partition per request hash: keyed sends spread over the table instead of sharing one hot partition."""
 CONNECTION_PREFIX = "CONN#"
 
 
@@ -39,6 +40,10 @@ def pair_key(user_uuid: str, other_user_uuid: str) -> dict[str, str]:
     """The same key whichever member asks: the two uuids in sorted order."""
     first, second = sorted((user_uuid, other_user_uuid))
     return {"pk": f"{PAIR_PREFIX}{first}#{second}", "sk": PAIR_SK}
+
+
+def idempotency_pk(request_hash: str) -> str:
+    return f"{IDEMPOTENCY_PREFIX}{request_hash}"
 
 
 def connections_pk(user_uuid: str) -> str:

@@ -3,6 +3,12 @@
 Every write that could overwrite something is conditional: a message never replaces another (a collision on
 ``sk`` moves the newcomer one microsecond later), and a new group's items are written in one transaction
 that fails if the pair already has a group.
+
+Every conditional write also recognises itself: when DynamoDB applied a request but its response was lost, the
+SDK sends it again, and that retry meets the item it wrote. A message's condition accepts its own
+``message_uuid``; a new group's transaction is recognised by the caller (the pair then names the group it
+tried to create, see ``domain.create_message``); the legacy membership and pair saves accept any item already
+there.
 """
 from __future__ import annotations
 
@@ -30,7 +36,17 @@ StartKey = dict[str, str]
 
 
 class PairAlreadyHasGroup(Exception):
-    """Another request created the pair's group first."""
+    """The pair has a group, or may have one by now: nothing of this transaction is known to be written.
+
+    Usually another request created the pair's group first. It may also be this very transaction, applied but
+    answered as cancelled (the SDK's retry of it met its own pair item) or still in progress: the pair item
+    then names ``message_group_uuid``, and ``message`` is the first message it wrote.
+    """
+
+    def __init__(self, message_group_uuid: str, message: Item) -> None:
+        super().__init__(message_group_uuid)
+        self.message_group_uuid = message_group_uuid
+        self.message = message
 
 
 class SlotTaken(Exception):
@@ -125,13 +141,16 @@ class MessageStore:
                     created_at: str) -> Item:
         """Stores a message, never over another: a taken ``sk`` moves it to the next free microsecond.
 
+        The condition accepts the slot when it holds this very message (same ``message_uuid``): the SDK's retry
+        of a put whose response was lost rewrites it in place instead of storing it a second time.
         Returns the stored item, whose ``sk`` is the time the message got.
         """
+        free_or_ours = Attr("pk").not_exists() | Attr("message_uuid").eq(message_uuid)
         for _ in range(MAX_SLOT_ATTEMPTS):
             item = message_item(message_group_uuid, sender, text, message_uuid, created_at)
             try:
                 with dynamodb_errors_as_unavailable():
-                    self._table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists())
+                    self._table.put_item(Item=item, ConditionExpression=free_or_ours)
                 return item
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -143,8 +162,11 @@ class MessageStore:
                      message_uuid: str, created_at: str) -> Item:
         """Writes the pair, the membership, both group rows and the first message in one transaction.
 
-        Raises PairAlreadyHasGroup when the pair got a group meanwhile (the transaction wrote nothing), and
-        SlotTaken when one member already has a group row at this very microsecond.
+        Raises PairAlreadyHasGroup when the pair has (or may have) a group by now, and SlotTaken when one member
+        already has a group row at this very microsecond (the transaction wrote nothing).
+        The SDK resends a transaction whose response was lost with the same ``ClientRequestToken``, which
+        DynamoDB answers with the first outcome for 10 minutes; where it is not honoured (moto) or the first is
+        still running (TransactionInProgressException), the caller tells our own group from another by the pair.
         """
         message = message_item(message_group_uuid, sender, text, message_uuid, created_at)
         items = [
@@ -166,18 +188,22 @@ class MessageStore:
         except client.exceptions.TransactionCanceledException as error:
             reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
             if reasons and reasons[0] == "ConditionalCheckFailed":
-                raise PairAlreadyHasGroup(message_group_uuid) from error
+                raise PairAlreadyHasGroup(message_group_uuid, message) from error
             if "ConditionalCheckFailed" in reasons:
                 raise SlotTaken(created_at) from error
             if "TransactionConflict" in reasons:
                 # A concurrent transaction on the same pair: treat like a lost race and look again.
-                raise PairAlreadyHasGroup(message_group_uuid) from error
+                raise PairAlreadyHasGroup(message_group_uuid, message) from error
             # Throttled items (ThrottlingError, ProvisionedThroughputExceeded...): nothing was written, retry later.
             logger.warning("transaction cancelled", extra={"reasons": reasons})
             raise DependencyUnavailable("The message store is temporarily unavailable.") from error
+        except client.exceptions.TransactionInProgressException as error:
+            # The SDK resent it while DynamoDB was still applying the first send: look at the pair again.
+            raise PairAlreadyHasGroup(message_group_uuid, message) from error
         return message
 
     def _put_if_absent(self, item: Item) -> None:
+        """Whoever wrote the item first, it is there: a refusal, the SDK's retry of our own put included, is fine."""
         try:
             with dynamodb_errors_as_unavailable():
                 self._table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists())

@@ -1,8 +1,15 @@
-"""One PostgreSQL connection per warm container, reconnected when it dropped.
+"""One PostgreSQL connection per warm container, reconnected when it dropped, and bounded in time.
 
 Lambda runs one request at a time per container, so a single connection is enough and avoids a connection
 (and its TLS and authentication round trips) per request. Only reads run here, in autocommit mode, so a
 query interrupted by a dropped connection can simply be run again on a new one.
+
+Nothing waits on PostgreSQL longer than the function can afford (15 s): connecting gives up after
+``CONNECT_TIMEOUT_SECONDS``, the server cancels a statement after ``STATEMENT_TIMEOUT_MS`` (a lock held elsewhere,
+an overloaded server), and the kernel drops a connection whose packets go unacknowledged for
+``TCP_USER_TIMEOUT_MS`` (a vanished host). A cancelled statement is not retried: the server is slow, and asking
+again would only double the wait. Either way the request ends in a 503 with ``Retry-After``. Worst case: a
+dropped connection found by the TCP timeout (4 s), a reconnect (3 s) and a statement that times out (3 s) - 10 s.
 """
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 
 from cruddur_messaging.errors import DependencyUnavailable
@@ -17,10 +25,20 @@ from cruddur_messaging.observability import logger
 
 SQL_DIR = Path(__file__).parent / "sql"
 CONNECT_TIMEOUT_SECONDS = 3
+STATEMENT_TIMEOUT_MS = 3000
+TCP_USER_TIMEOUT_MS = 4000
 
 
 def load_sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def connection_parameters(url: str) -> dict[str, Any]:
+    """The URL's parameters with the bounds above; ``options`` the URL already carries are kept."""
+    parameters = psycopg2.extensions.parse_dsn(url)
+    options = f"{parameters.get('options', '')} -c statement_timeout={STATEMENT_TIMEOUT_MS}".strip()
+    return {**parameters, "connect_timeout": CONNECT_TIMEOUT_SECONDS, "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+            "options": options, "application_name": "cruddur-messaging"}
 
 
 class PostgresDatabase:
@@ -36,6 +54,9 @@ class PostgresDatabase:
                 with connection.cursor() as cursor:
                     cursor.execute(query, params)
                     return cursor.fetchone()
+            except psycopg2.errors.QueryCanceled as error:
+                logger.warning("PostgreSQL statement timed out", extra={"timeout_ms": STATEMENT_TIMEOUT_MS})
+                raise DependencyUnavailable("The user directory is temporarily unavailable.") from error
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as error:
                 logger.warning("PostgreSQL connection lost", extra={"attempt": attempt, "error": str(error)})
                 self.close()
@@ -52,8 +73,7 @@ class PostgresDatabase:
         if self._connection is not None and not self._connection.closed:
             return self._connection
         try:
-            connection = psycopg2.connect(self._url_provider(), connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                                          application_name="cruddur-messaging")
+            connection = psycopg2.connect(**connection_parameters(self._url_provider()))
         except psycopg2.OperationalError as error:
             logger.warning("cannot connect to PostgreSQL", extra={"error": str(error)})
             raise DependencyUnavailable("The user directory is temporarily unavailable.") from error

@@ -5,22 +5,25 @@ tutorial's way, the sender's group row naming the other user). Otherwise the pai
 group rows and the first message are written in one transaction; the pair item's condition makes two racing
 requests end with one group, the loser posting into it.
 
+Every request fixes its write before making it (``SendPlan``: the message's uuid and time, and the group a new
+conversation gets), so whatever write of it was applied can be recognised.
+
 With an ``Idempotency-Key`` the whole use case runs once per (caller, key): a retry gets the first answer and
-writes nothing; the same key with another body is refused.
+writes nothing; the same key with another body is refused. When a request ends in a 503 while its write was
+under way (``WriteOutcomeUnknown``), the idempotency record keeps that plan and the retry resumes it instead of
+planning anew: a message put finds its own message or writes it, and a new conversation whose pair names the
+planned group was created by it, so its first message is the answer.
 """
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyPersistenceLayerError,
@@ -29,14 +32,27 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from cruddur_messaging.clock import next_microsecond, utc_now
 from cruddur_messaging.config import get_settings
-from cruddur_messaging.data import keys
 from cruddur_messaging.data.dynamodb import CLIENT_CONFIG
-from cruddur_messaging.data.messages import MessageStore, PairAlreadyHasGroup, SlotTaken, message_store
+from cruddur_messaging.data.idempotency import CreateMessageIdempotencyLayer
+from cruddur_messaging.data.messages import (
+    MessageStore,
+    PairAlreadyHasGroup,
+    SlotTaken,
+    message_item,
+    message_store,
+)
 from cruddur_messaging.data.users import user_repository
 from cruddur_messaging.domain.list_messages import message_of
 from cruddur_messaging.domain.membership import require_membership
 from cruddur_messaging.domain.validation import normalize_handle, parse_message_group_uuid
-from cruddur_messaging.errors import BadRequest, Conflict, DependencyUnavailable, NotFound, RuleViolation
+from cruddur_messaging.errors import (
+    BadRequest,
+    DependencyUnavailable,
+    NotFound,
+    RequestInProgress,
+    RuleViolation,
+    WriteOutcomeUnknown,
+)
 from cruddur_messaging.models import MESSAGE_MAX_CHARS, CreatedMessage, Membership, User
 from cruddur_messaging.observability import logger, metrics
 
@@ -77,6 +93,20 @@ class NewMessageRequest:
         return cls(message=message, message_group_uuid=group, handle=handle)
 
 
+@dataclass(frozen=True)
+class SendPlan:
+    """The write a request makes, fixed before it is made: the message's uuid and time (a taken slot moves it on,
+    the same way every time) and the uuid a new conversation's group gets."""
+
+    message_uuid: str
+    created_at: str
+    group_uuid: str
+
+    @classmethod
+    def fresh(cls) -> "SendPlan":
+        return cls(message_uuid=str(uuid.uuid4()), created_at=utc_now(), group_uuid=str(uuid.uuid4()))
+
+
 def _is_unicode_text(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -88,18 +118,18 @@ def _is_unicode_text(text: str) -> bool:
 def create_message(caller: User, request: NewMessageRequest, idempotency_key: str | None = None) -> dict[str, str]:
     """The response body of ``POST /api/messages``."""
     if idempotency_key is None:
-        return _create(caller, request).to_body()
+        return _create(caller, request, SendPlan.fresh()).to_body()
     if not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH or not idempotency_key.isprintable():
         raise BadRequest("Idempotency-Key must be 1 to 255 printable characters.", code="invalid_idempotency_key")
     submission = {"caller": caller.uuid, "key": idempotency_key, "request": asdict(request)}
     try:
-        return _idempotent_create()(submission=submission, caller=caller, request=request)
+        with _idempotency_setup()[1].one_request():
+            return _idempotent_create()(submission=submission, caller=caller, request=request)
     except IdempotencyValidationError as error:
         raise RuleViolation("This Idempotency-Key was used with another request.",
                             code="idempotency_key_reused") from error
     except IdempotencyAlreadyInProgressError as error:
-        raise Conflict("A request with this Idempotency-Key is still in progress.",
-                       code="request_in_progress") from error
+        raise RequestInProgress("A request with this Idempotency-Key is still in progress.") from error
     except IdempotencyPersistenceLayerError as error:
         raise DependencyUnavailable("The message store is temporarily unavailable.") from error
 
@@ -109,12 +139,10 @@ def idempotency_config() -> IdempotencyConfig:
 
 
 @lru_cache(maxsize=1)
-def _idempotency_setup() -> tuple[IdempotencyConfig, DynamoDBPersistenceLayer]:
+def _idempotency_setup() -> tuple[IdempotencyConfig, CreateMessageIdempotencyLayer]:
     config = IdempotencyConfig(event_key_jmespath="[caller, key]", payload_validation_jmespath="request",
                                expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
-    persistence = DynamoDBPersistenceLayer(table_name=get_settings().table_name, key_attr="pk",
-                                           sort_key_attr="sk", static_pk_value=keys.IDEMPOTENCY_PK,
-                                           boto_config=CLIENT_CONFIG)
+    persistence = CreateMessageIdempotencyLayer(table_name=get_settings().table_name, boto_config=CLIENT_CONFIG)
     return config, persistence
 
 
@@ -124,12 +152,15 @@ def _idempotent_create() -> Callable[..., dict[str, str]]:
 
     @idempotent_function(data_keyword_argument="submission", persistence_store=persistence, config=config)
     def create_once(submission: dict[str, Any], caller: User, request: NewMessageRequest) -> dict[str, str]:
-        return _create(caller, request).to_body()
+        resumed = persistence.resumed_plan()
+        if resumed is not None:
+            logger.info("resuming a send whose outcome was unknown")
+        return _create(caller, request, SendPlan(**resumed) if resumed else SendPlan.fresh()).to_body()
 
     return create_once
 
 
-def _create(caller: User, request: NewMessageRequest) -> CreatedMessage:
+def _create(caller: User, request: NewMessageRequest, plan: SendPlan) -> CreatedMessage:
     store = message_store()
     if request.message_group_uuid is not None:
         membership = require_membership(store, request.message_group_uuid, caller)
@@ -137,17 +168,29 @@ def _create(caller: User, request: NewMessageRequest) -> CreatedMessage:
             # Tutorial data: record the members so the next check is one consistent read. Only with both owners
             # seen: the index lags the table, and a row caught mid-move must not lock its owner out for good.
             store.save_membership(membership, utc_now())
-        return CreatedMessage(message=_post(store, request.message_group_uuid, caller, request.message))
-    return _start_conversation(store, caller, request.handle or "", request.message)
+        return CreatedMessage(message=_post(store, request.message_group_uuid, caller, request.message, plan))
+    return _start_conversation(store, caller, request.handle or "", request.message, plan)
 
 
-def _post(store: MessageStore, message_group_uuid: str, sender: User, text: str):
-    item = store.put_message(message_group_uuid, sender, text, str(uuid.uuid4()), utc_now())
+@contextmanager
+def _in_doubt(plan: SendPlan) -> Iterator[None]:
+    """A 503 from here on leaves the planned write in doubt: it may have been applied."""
+    try:
+        yield
+    except WriteOutcomeUnknown:
+        raise
+    except DependencyUnavailable as error:
+        raise WriteOutcomeUnknown(error.message, in_doubt=asdict(plan)) from error
+
+
+def _post(store: MessageStore, message_group_uuid: str, sender: User, text: str, plan: SendPlan):
+    with _in_doubt(plan):
+        item = store.put_message(message_group_uuid, sender, text, plan.message_uuid, plan.created_at)
     metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
     return message_of(item)
 
 
-def _start_conversation(store: MessageStore, caller: User, handle: str, text: str) -> CreatedMessage:
+def _start_conversation(store: MessageStore, caller: User, handle: str, text: str, plan: SendPlan) -> CreatedMessage:
     recipient = user_repository().find_by_handle(handle)
     if recipient is None:
         raise NotFound(f"No user with the handle @{handle}.", code="user_not_found")
@@ -156,28 +199,37 @@ def _start_conversation(store: MessageStore, caller: User, handle: str, text: st
 
     for _ in range(MAX_START_ATTEMPTS):
         existing = store.find_pair_group(caller.uuid, recipient.uuid) or _legacy_pair_group(store, caller, recipient)
+        if existing == plan.group_uuid:
+            # Only this request's transaction writes the planned group: it went through (its answer was lost, and
+            # the SDK's retry of it was refused, or an earlier attempt with this key ended in a 503).
+            logger.info("the conversation this request started was created after all")
+            return _started(existing, message_item(existing, caller, text, plan.message_uuid, plan.created_at))
         if existing:
-            return CreatedMessage(message=_post(store, existing, caller, text), message_group_uuid=existing)
-        group_uuid, created_at = str(uuid.uuid4()), utc_now()
+            return CreatedMessage(message=_post(store, existing, caller, text, plan), message_group_uuid=existing)
         try:
-            item = _create_group(store, group_uuid, caller, recipient, text, created_at)
-        except PairAlreadyHasGroup:
-            logger.info("lost the race to start a conversation; posting into the winner's group")
-            continue
-        metrics.add_metric(name="ConversationsStarted", unit=MetricUnit.Count, value=1)
-        metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
-        return CreatedMessage(message=message_of(item), message_group_uuid=group_uuid)
-    raise DependencyUnavailable("Could not start the conversation; please retry.")
+            return _started(plan.group_uuid, _create_group(store, caller, recipient, text, plan))
+        except PairAlreadyHasGroup as refused:
+            logger.info("the pair has a group now; looking it up (a lost race, or our own transaction)")
+            plan = replace(plan, created_at=refused.message["sk"])
+    raise WriteOutcomeUnknown("Could not start the conversation; please retry.", in_doubt=asdict(plan))
 
 
-def _create_group(store: MessageStore, group_uuid: str, caller: User, recipient: User, text: str,
-                  created_at: str) -> dict[str, str]:
-    """The transaction, moved a microsecond on while a member already has a group row at that instant."""
+def _started(group_uuid: str, first_message: dict[str, str]) -> CreatedMessage:
+    metrics.add_metric(name="ConversationsStarted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="MessagesSent", unit=MetricUnit.Count, value=1)
+    return CreatedMessage(message=message_of(first_message), message_group_uuid=group_uuid)
+
+
+def _create_group(store: MessageStore, caller: User, recipient: User, text: str, plan: SendPlan) -> dict[str, str]:
+    """The planned group's transaction, moved a microsecond on while a member already has a group row at that
+    instant (nothing was written then). The write in doubt is the last one tried."""
     for _ in range(MAX_START_ATTEMPTS):
-        try:
-            return store.create_group(group_uuid, caller, recipient, text, str(uuid.uuid4()), created_at)
-        except SlotTaken:
-            created_at = next_microsecond(created_at)
+        with _in_doubt(plan):
+            try:
+                return store.create_group(plan.group_uuid, caller, recipient, text, plan.message_uuid,
+                                          plan.created_at)
+            except SlotTaken:
+                plan = replace(plan, created_at=next_microsecond(plan.created_at))
     raise DependencyUnavailable("Could not start the conversation; please retry.")
 
 

@@ -1,7 +1,9 @@
 """Who is calling: the caller's Cruddur user, from the token's ``sub``, cached in the warm container.
 
 The user row of a caller changes rarely (a new display name), so a bounded TTL lets a warm request skip
-PostgreSQL entirely while a change still shows up within minutes.
+PostgreSQL entirely while a change still shows up within minutes. A ``sub`` with no user (a Cognito account
+whose Cruddur row does not exist yet, or a client retrying in a loop) is remembered for a few seconds only: long
+enough that a burst of its requests costs one query, short enough that a user registered a moment later gets in.
 """
 from __future__ import annotations
 
@@ -9,37 +11,32 @@ import time
 from functools import lru_cache
 from typing import Callable
 
+from cruddur_messaging.cache import TtlCache
 from cruddur_messaging.config import get_settings
 from cruddur_messaging.data.users import UserRepository, user_repository
 from cruddur_messaging.errors import Forbidden, Unauthorized
 from cruddur_messaging.models import User
 
+UNKNOWN_CALLER_TTL_SECONDS = 10.0
+
 
 class CallerDirectory:
     def __init__(self, users: UserRepository, ttl_seconds: float,
+                 unknown_ttl_seconds: float = UNKNOWN_CALLER_TTL_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._users = users
         self._ttl_seconds = ttl_seconds
-        self._clock = clock
-        self._cache: dict[str, tuple[float, User]] = {}
+        self._unknown_ttl_seconds = unknown_ttl_seconds
+        self._cache: TtlCache[str, User | None] = TtlCache(clock)
 
     def resolve(self, cognito_user_id: str | None) -> User:
         if not cognito_user_id:
             raise Unauthorized("A valid access token is required.", code="unauthorized")
-        now = self._clock()
-        cached = self._cache.get(cognito_user_id)
-        if cached and cached[0] > now:
-            return cached[1]
-        user = self._users.find_by_cognito_user_id(cognito_user_id)
+        user = self._cache.get_or_load(cognito_user_id, lambda: self._users.find_by_cognito_user_id(cognito_user_id),
+                                       self._ttl_seconds, self._unknown_ttl_seconds)
         if user is None:
             raise Forbidden("This account has no Cruddur user.", code="caller_not_registered")
-        self._evict_expired(now)
-        self._cache[cognito_user_id] = (now + self._ttl_seconds, user)
         return user
-
-    def _evict_expired(self, now: float) -> None:
-        for key in [key for key, (expires_at, _) in self._cache.items() if expires_at <= now]:
-            del self._cache[key]
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from cruddur_messaging.errors import ApiError, BadRequest, DependencyUnavailable
+from cruddur_messaging.errors import ApiError, BadRequest
 from cruddur_messaging.models import Page, PageRequest
 from cruddur_messaging.observability import logger, metrics
 from cruddur_messaging.pagination import parse_page_request
@@ -36,7 +36,7 @@ def build_resolver() -> APIGatewayHttpResolver:
     def api_error(error: ApiError) -> Response:
         metrics.add_metric(name=f"Error_{error.code}", unit=MetricUnit.Count, value=1)
         headers = {}
-        if isinstance(error, DependencyUnavailable):
+        if error.retry_after_seconds is not None:
             headers["Retry-After"] = str(error.retry_after_seconds)
         logger.info("request refused", extra={"status": error.status, "code": error.code})
         return error_response(error.status, error.code, error.message, headers)
