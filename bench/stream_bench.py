@@ -50,9 +50,10 @@ class Result:
 
 
 class Conversation:
-    """A fresh group between two fresh users, its rows written as a new conversation writes them."""
+    """A fresh group between two fresh users, its rows written as a new conversation writes them; ``read_state``:
+    as the stream function leaves them once it has counted the first message (this project's steady state)."""
 
-    def __init__(self, table: Any, start: datetime) -> None:
+    def __init__(self, table: Any, start: datetime, read_state: bool = False) -> None:
         self.table = table
         self.group_uuid = str(uuid.uuid4())
         self.members = [{"uuid": str(uuid.uuid4()), "handle": handle, "display_name": name}
@@ -60,9 +61,11 @@ class Conversation:
         self.start = start
         first, second = self.members
         for owner, other in ((first, second), (second, first)):
+            state = {"unread_count": 0, "last_read_at": _timestamp(start)} if read_state else {}
             table.put_item(Item={"pk": f"GRP#{owner['uuid']}", "sk": _timestamp(start), "message": "hello",
                                  "message_group_uuid": self.group_uuid, "user_uuid": other["uuid"],
-                                 "user_display_name": other["display_name"], "user_handle": other["handle"]})
+                                 "user_display_name": other["display_name"], "user_handle": other["handle"],
+                                 **state})
 
     def send_burst(self, count: int) -> tuple[str, str]:
         """``count`` messages a millisecond apart; returns the newest one's ``sk`` and text."""
@@ -123,7 +126,7 @@ def main() -> None:
         for position, burst in enumerate(BURSTS):
             start = START + timedelta(hours=position)
 
-            ours = Conversation(setup_table, start)
+            ours = Conversation(setup_table, start, read_state=True)
             newest = ours.send_burst(burst)
             records = stream.new_message_inserts()
             batches = [records[index:index + batch_size] for index in range(0, len(records), batch_size)]

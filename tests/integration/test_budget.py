@@ -7,12 +7,14 @@ see tests/support/calls.py.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
 
-from tests.support.api import assert_error, ok
+from devtools.stream_reader import STREAM_FUNCTION, StreamReader
+from tests.support.api import assert_error, body, ok
 from tests.support.calls import CallLog, record_calls, writes_to
 from tests.support.client import Caller
 from tests.support.containers import cold_start
@@ -42,6 +44,24 @@ def read_group_with_bayko(aws) -> str:
     group = group_with_bayko(aws)
     ok(Caller(aws, ANDREW).list_messages(group))
     return group
+
+
+def unread_group_of_bayko(aws) -> str:
+    """Three messages to bayko, counted by the stream function, the first read (two unread); bayko's containers
+    warmed."""
+    group = group_with_bayko(aws)
+    ok(Caller(aws, ANDREW).send("two", group=group))
+    ok(Caller(aws, ANDREW).send("three", group=group))
+    run_stream(aws)
+    ok(Caller(aws, BAYKO).mark_read(group, ok(Caller(aws, BAYKO).list_messages(group))[0]["created_at"]))
+    ok(Caller(aws, BAYKO).unread_badge())
+    return group
+
+
+def run_stream(aws) -> None:
+    """Pattern E over every message so far, as the local stack's poller would."""
+    records = StreamReader(aws.stream_arn, aws.resources).new_message_inserts()
+    assert aws.invoke(STREAM_FUNCTION, {"Records": records}) == {"batchItemFailures": []}
 
 
 def legacy_group(aws) -> str:
@@ -105,6 +125,18 @@ BUDGET: dict[str, Scenario] = {
         ["GetItem", "PutItem"], ["user_by_handle"],
         group_with_bayko,
         lambda aws, _: Caller(aws, ANDREW).send("budgeted", handle="bayko")),
+    "mark-read": Scenario(
+        ["Query", "UpdateItem"], [],
+        unread_group_of_bayko,
+        lambda aws, group: Caller(aws, BAYKO).mark_read(group)),
+    "mark-read up to an older message": Scenario(
+        ["Query", "Query", "UpdateItem"], [],
+        lambda aws: (group := unread_group_of_bayko(aws), ok(Caller(aws, BAYKO).list_messages(group))[1]["created_at"]),
+        lambda aws, state: Caller(aws, BAYKO).mark_read(*state)),
+    "unread badge": Scenario(
+        ["Query"], [],
+        unread_group_of_bayko,
+        lambda aws, _: Caller(aws, BAYKO).unread_badge()),
     "users-short": Scenario(
         [], ["user_by_handle"],
         lambda aws: ok(aws.invoke("UsersShortFunction", load_event("users-short"))),
@@ -167,3 +199,33 @@ def test_warm_caller_makes_no_postgres_query_across_many_requests(aws, monkeypat
         ok(andrew.list_groups())
     assert calls.sql == [] and calls.connections == 0
     assert calls.dynamodb() == ["GetItem", "PutItem", "GetItem", "Query", "Query"] * 5
+
+
+def many_conversations(aws, owner, count: int) -> None:
+    """``count`` conversations in the owner's list, each with unread messages, as the stream function leaves them
+    (written directly: a thousand conversations through the handlers would take minutes)."""
+    with aws.table.batch_writer() as batch:
+        for index in range(count):
+            batch.put_item(Item={
+                "pk": f"GRP#{owner.uuid}", "sk": f"2026-01-01T00:00:{index // 1000:02d}.{index % 1000:06d}+00:00",
+                "message_group_uuid": str(uuid.UUID(int=index + 1)), "message": "m" * 200,
+                "user_uuid": str(uuid.UUID(int=10_000 + index)), "user_display_name": f"Someone {index}",
+                "user_handle": f"someone{index}", "unread_count": 2, "last_read_at": "2025-12-31T00:00:00.000000+00:00",
+            })
+
+
+def test_the_badge_and_mark_read_stay_within_two_requests_for_a_thousand_conversations(aws, monkeypatch) -> None:
+    group = unread_group_of_bayko(aws)
+    many_conversations(aws, BAYKO, 1000)
+    bayko = Caller(aws, BAYKO)
+
+    calls = record_calls(monkeypatch)
+    badge = body(bayko.unread_badge())
+    assert badge == {"conversations": 1001, "messages": 2000 + 2}
+    assert calls.dynamodb() == ["Query"]
+    calls.clear()
+    assert ok(bayko.mark_read(group))["unread_count"] == 0
+    assert calls.dynamodb() == ["Query", "UpdateItem"]
+    calls.clear()
+    assert body(bayko.unread_badge()) == {"conversations": 1000, "messages": 2000}
+    assert calls.dynamodb() == ["Query"]

@@ -31,6 +31,11 @@ EXPECTED = {
     "list-messages-malformed-uuid": (400, "invalid_message_group_uuid"),
     "list-messages-unknown-group": (404, "message_group_not_found"),
     "list-messages-not-member": (404, "message_group_not_found"),
+    "mark-read": (200, "unread_count"),
+    "mark-read-at-message": (200, "last_read_at"),
+    "mark-read-invalid-read-at": (400, "invalid_read_at"),
+    "mark-read-not-member": (404, "message_group_not_found"),
+    "unread-badge": (200, "messages"),
     "users-short": (200, "display_name"),
     "users-short-unknown": (404, "user_not_found"),
 }

@@ -27,6 +27,7 @@ import pytest
 
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.connections import ConnectionStore
+from cruddur_messaging.data.group_rows import GroupRowStore
 from cruddur_messaging.data.messages import MessageStore
 from cruddur_messaging.models import LiveConnection
 from cruddur_messaging.domain import create_message as create_message_module
@@ -58,7 +59,8 @@ LIST_GROUPS = "ListGroupsFunction"
 LIST_MESSAGES = "ListMessagesFunction"
 CREATE_MESSAGE = "CreateMessageFunction"
 USERS_SHORT = "UsersShortFunction"
-HTTP_FUNCTIONS = (LIST_GROUPS, LIST_MESSAGES, CREATE_MESSAGE, USERS_SHORT)
+MARK_READ = "MarkReadFunction"
+HTTP_FUNCTIONS = (LIST_GROUPS, LIST_MESSAGES, CREATE_MESSAGE, USERS_SHORT, MARK_READ)
 IN_TRANSACTION = "TransactWriteItems"
 LONDO_LEGACY_GROUP = "0b6e7c52-3f1d-4a8e-9c2b-5d4f6a7e8b90"
 """andrewbrown and londo's conversation, written the tutorial's way (no pair, no membership item)."""
@@ -199,6 +201,7 @@ def test_list_groups_only_queries_group_rows(functions, seeded) -> None:
     assert sum(len(page) for page in andrew.all_groups(limit="1")) == 2  # cursors, signed and checked
     assert len(ok(Caller(functions, LONDO).list_groups())) == 2
     assert_error(functions.invoke(LIST_GROUPS, load_event("list-groups-tampered-cursor")), 400, "invalid_cursor")
+    assert ok(andrew.unread_badge()) == {"conversations": 0, "messages": 0}  # the badge, on the same function
 
     assert_within_policy(functions, LIST_GROUPS, {
         ("dynamodb:Query", "GRP#", None),
@@ -282,6 +285,27 @@ def test_create_message_writes_only_what_its_paths_need(functions, seeded, monke
     assert all(key.startswith(keys.IDEMPOTENCY_PREFIX) for key in idempotency_keys)
 
 
+def test_mark_read_only_reads_rows_memberships_and_messages_and_updates_group_rows(functions, seeded,
+                                                                                  monkeypatch) -> None:
+    andrew, bayko, londo = Caller(functions, ANDREW), Caller(functions, BAYKO), Caller(functions, LONDO)
+    assert ok(andrew.mark_read(SEED_GROUP_UUID))["unread_count"] == 0  # index, then UpdateItem GRP#
+    # Before the row's own time (the first line, andrew's): + a COUNT query of MSG#.
+    assert ok(bayko.mark_read(SEED_GROUP_UUID, "2023-03-24T19:04:07.123456+00:00"))["unread_count"] == 1
+    assert_error(londo.mark_read(SEED_GROUP_UUID), 404, "message_group_not_found")  # + GetItem GROUP#
+    new_group = ok(bayko.send("Hello Londo", handle="londo"))["message_group_uuid"]
+    monkeypatch.setattr(GroupRowStore, "rows_in_index", lambda store, group_uuid: [])  # not in the index yet
+    assert ok(londo.mark_read(new_group))["unread_count"] == 0  # membership, then Query GRP# (consistent)
+
+    assert_within_policy(functions, MARK_READ, {
+        ("dynamodb:Query", "index", None),
+        ("dynamodb:GetItem", "GROUP#", None),
+        ("dynamodb:Query", "GRP#", None),
+        ("dynamodb:Query", "MSG#", None),
+        ("dynamodb:UpdateItem", "GRP#", None),
+        database_url_read(functions),
+    })
+
+
 def test_users_short_touches_no_dynamodb(functions) -> None:
     assert ok(functions.invoke(USERS_SHORT, load_event("users-short")))["handle"] == "bayko"
     assert_error(functions.invoke(USERS_SHORT, load_event("users-short-unknown")), 404, "user_not_found")
@@ -344,6 +368,15 @@ TABLE_ARN, INDEX_ARN = arns(RESOURCES)
     (CREATE_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, "IDEMPOTENCY#create-message")),
     (CREATE_MESSAGE, Request("dynamodb:GetItem", TABLE_ARN, "IDEMPOTENCY#another-function#0a1b")),
     (CREATE_MESSAGE, Request("secretsmanager:GetSecretValue", RESOURCES.cursor_secret_name)),
+    (MARK_READ, Request("dynamodb:UpdateItem", TABLE_ARN, f"MSG#{GROUP}")),
+    (MARK_READ, Request("dynamodb:UpdateItem", TABLE_ARN, f"GROUP#{GROUP}")),
+    (MARK_READ, Request("dynamodb:PutItem", TABLE_ARN, f"GRP#{USER}")),
+    (MARK_READ, Request("dynamodb:DeleteItem", TABLE_ARN, f"GRP#{USER}")),
+    (MARK_READ, Request("dynamodb:PutItem", TABLE_ARN, f"GRP#{USER}", IN_TRANSACTION)),
+    (MARK_READ, Request("dynamodb:GetItem", TABLE_ARN, f"PAIR#{USER}#{BAYKO.uuid}")),
+    (MARK_READ, Request("dynamodb:Query", TABLE_ARN, "IDEMPOTENCY#create-message#0a1b")),
+    (MARK_READ, Request("secretsmanager:GetSecretValue", RESOURCES.cursor_secret_name)),
+    (LIST_GROUPS, Request("dynamodb:UpdateItem", TABLE_ARN, f"GRP#{USER}")),
     (USERS_SHORT, Request("dynamodb:GetItem", TABLE_ARN, f"GROUP#{GROUP}")),
     (USERS_SHORT, Request("dynamodb:Query", TABLE_ARN, f"GRP#{USER}")),
     (USERS_SHORT, Request("secretsmanager:GetSecretValue", RESOURCES.cursor_secret_name)),

@@ -34,13 +34,14 @@ def groups_over_the_years(aws) -> list[dict[str, str]]:
         group = f"00000000-0000-4000-a000-{number:012d}"
         put_group_row(client, group, ANDREW, other, timestamp(moment), f"message {number}")
         expected.append({"uuid": group, "display_name": other.display_name, "handle": other.handle,
-                         "message": f"message {number}", "created_at": timestamp(moment)})
+                         "message": f"message {number}", "created_at": timestamp(moment),
+                         "unread_count": 0, "last_read_at": None})
     andrew = Caller(aws, ANDREW)
     for person in (BAYKO, LONDO):
         response = ok(andrew.send(f"Hello {person.handle}", handle=person.handle))
         expected.append({"uuid": response["message_group_uuid"], "display_name": person.display_name,
                          "handle": person.handle, "message": f"Hello {person.handle}",
-                         "created_at": response["created_at"]})
+                         "created_at": response["created_at"], "unread_count": 0, "last_read_at": None})
     return sorted(expected, key=lambda group: group["created_at"], reverse=True)
 
 

@@ -27,6 +27,18 @@ def create_message_event(person: Person, body: Any, idempotency_key: str | None 
     return event
 
 
+def mark_read_event(person: Person, message_group_uuid: str, body: Any = None) -> dict[str, Any]:
+    event = as_user(load_event("mark-read"), person.handle)
+    path = f"/api/message_groups/{message_group_uuid}/read"
+    event["pathParameters"] = {"message_group_uuid": message_group_uuid}
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    return with_body(event, body) if body is not None else event
+
+
+def unread_badge_event(person: Person) -> dict[str, Any]:
+    return as_user(load_event("unread-badge"), person.handle)
+
+
 class Caller:
     """``Caller(aws, ANDREW).send(handle="bayko", message="Hi")`` and so on; each returns the raw response."""
 
@@ -48,6 +60,13 @@ class Caller:
         if handle is not None:
             body["handle"] = handle
         return self.aws.invoke("CreateMessageFunction", create_message_event(self.person, body, idempotency_key))
+
+    def mark_read(self, message_group_uuid: str, read_at: str | None = None) -> dict[str, Any]:
+        body = {"read_at": read_at} if read_at is not None else None
+        return self.aws.invoke("MarkReadFunction", mark_read_event(self.person, message_group_uuid, body))
+
+    def unread_badge(self) -> dict[str, Any]:
+        return self.aws.invoke("ListGroupsFunction", unread_badge_event(self.person))
 
     def start_conversation(self, handle: str, message: str = "Hello there") -> str:
         """The group uuid of a conversation with ``handle`` (new or reused), after sending ``message``."""

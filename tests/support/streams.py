@@ -54,15 +54,30 @@ def start_group(ddb: Any, group_uuid: str, first: Person, second: Person, sk: st
     put_group_row(ddb, group_uuid, second, first, sk, text)
 
 
+TUTORIAL_ATTRIBUTES = ("pk", "sk", "message_group_uuid", "message", "user_uuid", "user_display_name", "user_handle")
+"""What the tutorial's queries read off a group row; the rows carry the read state besides."""
+READ_STATE_ATTRIBUTES = ("unread_count", "last_read_at")
+
+
 def assert_group_at(aws: Any, group_uuid: str, members: tuple[Person, Person], sk: str, text: str) -> None:
-    """Exactly one row per member, at ``sk`` with ``text``, naming the other member."""
+    """Exactly one row per member, at ``sk`` with ``text``, naming the other member, and nothing else but the
+    read state."""
     first, second = members
     expected = sorted((
         {"pk": f"GRP#{owner.uuid}", "sk": sk, "message_group_uuid": group_uuid, "message": text,
          "user_uuid": other.uuid, "user_display_name": other.display_name, "user_handle": other.handle}
         for owner, other in ((first, second), (second, first))
     ), key=lambda row: row["pk"])
-    assert group_rows(aws.table, group_uuid) == expected
+    rows = group_rows(aws.table, group_uuid)
+    assert [{name: row[name] for name in TUTORIAL_ATTRIBUTES if name in row} for row in rows] == expected
+    assert all(set(row) <= {*TUTORIAL_ATTRIBUTES, *READ_STATE_ATTRIBUTES} for row in rows), rows
+
+
+def read_state(aws: Any, group_uuid: str, owner: Person) -> tuple[int | None, str | None]:
+    """(``unread_count``, ``last_read_at``) of the owner's one row of the group, read from the table."""
+    [row] = [row for row in group_rows(aws.table, group_uuid) if row["pk"] == f"GRP#{owner.uuid}"]
+    count = row.get("unread_count")
+    return (None if count is None else int(count)), row.get("last_read_at")
 
 
 def group_rows(table: Any, message_group_uuid: str) -> list[dict[str, Any]]:

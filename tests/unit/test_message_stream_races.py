@@ -228,7 +228,10 @@ def test_a_move_whose_response_is_lost_counts_as_done(aws, ddb, stream, calls, m
     assert faults.lost == ["TransactWriteItems"] * 2 and len(faults.sent_of("TransactWriteItems")) == 4
     assert_group_at(aws, SEED_GROUP_UUID, (ANDREW, BAYKO), at(BASE, 1), "answered late")
     assert rows_moved_metric(capsys.readouterr().out) == [2.0]
-    assert (calls.count("Query"), calls.count("TransactWriteItems")) == (1, 2)
+    # The index query, andrew's move, the one exact count of bayko's tutorial-written row (from its sk to the
+    # message), bayko's move: no re-read, no further attempt.
+    assert calls.calls == ["Query", "TransactWriteItems", "Query", "TransactWriteItems"]
+    assert "MSG#" in json.dumps(calls.bodies[2][1])
 
 
 def rows_moved_metric(stdout: str) -> list[float]:
@@ -263,7 +266,10 @@ def test_every_call_the_function_makes_is_allowed_by_its_least_privilege_policy(
     hooks.clear()
     hooks.on("before-call.dynamodb", calls)
     put_message(ddb, group_uuid, at(BASE, 3), "found through the index", LONDO)
-    deliver(aws, stream.new_message_inserts())
+    records = stream.new_message_inserts()
+    deliver(aws, records)
+    put_message(ddb, group_uuid, at(BASE, 2.5), "landed late: recounted (Query MSG#), set in place", BAYKO)
+    deliver(aws, records + stream.new_message_inserts())
     table_arn = f"arn:aws:dynamodb:{aws.resources.region}:{LOCAL_ACCOUNT_ID}:table/{aws.table.name}"
     index_arn = f"{table_arn}/index/{os.environ['MESSAGE_GROUP_INDEX_NAME']}"
     statements = policy_statements(aws.resources, STREAM_FUNCTION)
@@ -272,10 +278,14 @@ def test_every_call_the_function_makes_is_allowed_by_its_least_privilege_policy(
 
     assert {(request.action, request.resource) for request in requests} == {
         ("dynamodb:Query", index_arn), ("dynamodb:Query", table_arn),
-        ("dynamodb:GetItem", table_arn), ("dynamodb:PutItem", table_arn), ("dynamodb:DeleteItem", table_arn)}
+        ("dynamodb:GetItem", table_arn), ("dynamodb:PutItem", table_arn), ("dynamodb:DeleteItem", table_arn),
+        ("dynamodb:UpdateItem", table_arn)}
+    assert {request.leading_key.split("#")[0] for request in requests if request.action == "dynamodb:Query"
+            and request.resource == table_arn} == {"GRP", "MSG"}
     assert [request for request in requests if not allowed(statements, request)] == []
     assert_group_at(aws, group_uuid, (LONDO, BAYKO), at(BASE, 3), "found through the index")
     # ... and nothing more: no write outside GRP# partitions, no write outside a transaction.
     assert not allowed(statements, Request("dynamodb:PutItem", table_arn, f"MSG#{group_uuid}", "TransactWriteItems"))
     assert not allowed(statements, Request("dynamodb:DeleteItem", table_arn, f"GRP#{BAYKO.uuid}"))
-    assert not allowed(statements, Request("dynamodb:UpdateItem", table_arn, f"GRP#{BAYKO.uuid}", "TransactWriteItems"))
+    assert not allowed(statements, Request("dynamodb:UpdateItem", table_arn, f"MSG#{group_uuid}"))
+    assert not allowed(statements, Request("dynamodb:Query", table_arn, f"PAIR#{BAYKO.uuid}#{LONDO.uuid}"))

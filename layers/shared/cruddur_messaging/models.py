@@ -30,13 +30,19 @@ class UserShort:
 
 @dataclass(frozen=True)
 class MessageGroupSummary:
-    """One conversation in the caller's list: ``uuid`` is the group, the names are the *other* member's."""
+    """One conversation in the caller's list: ``uuid`` is the group, the names are the *other* member's.
+
+    ``unread_count`` and ``last_read_at`` (the caller's read marker, or None) come last: the frontend reads the
+    first five keys and ignores the others.
+    """
 
     uuid: str
     display_name: str
     handle: str
     message: str
     created_at: str
+    unread_count: int = 0
+    last_read_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,44 @@ class Membership:
 
     def includes(self, user_uuid: str) -> bool:
         return user_uuid in self.member_uuids
+
+
+@dataclass(frozen=True)
+class ReadState:
+    """A member's read state of one conversation: ``POST /api/message_groups/{uuid}/read`` answers it."""
+
+    message_group_uuid: str
+    last_read_at: str | None
+    unread_count: int
+
+    def to_body(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ReadMarkerChange:
+    """What marking a conversation read did: the reader's state now, and whether their marker moved.
+
+    The seam for real-time delivery: when ``moved``, the other member's connections get ``read_frame()``
+    (CONTRACT.md sections 6 and 7), so a client can show "Seen".
+    """
+
+    state: ReadState
+    moved: bool
+    reader: User
+    other_member_uuid: str
+
+    def read_frame(self) -> dict[str, object]:
+        return {"type": "read", "message_group_uuid": self.state.message_group_uuid, "handle": self.reader.handle,
+                "last_read_at": self.state.last_read_at}
+
+
+@dataclass(frozen=True)
+class UnreadBadge:
+    """``GET /api/message_groups/unread``: conversations with unread messages, and those messages in all."""
+
+    conversations: int
+    messages: int
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,40 @@ def test_the_frontends_journeys_work_over_http_with_real_tokens(stack: RunningSt
     assert again.json()["message_group_uuid"] == new_group  # the pair's group is reused
 
 
+def test_unread_counts_the_badge_and_marking_read_over_http(stack: RunningStack) -> None:
+    """Three messages from londo to bayko: the stream poller counts them on bayko's row and badge; bayko marks
+    the conversation read and both go back."""
+    info = stack.info
+    londo, bayko = sign_in(info, "londo")["AccessToken"], sign_in(info, "bayko")["AccessToken"]
+    badge_before = get(info, "/api/message_groups/unread", bayko)
+    assert badge_before.status_code == 200, stack.logs()
+    before = badge_before.json()
+
+    started = post(info, "/api/messages", londo, {"message": "Mr. Bayko.", "handle": "bayko"})
+    assert started.status_code == 200, stack.logs()
+    group = started.json()["message_group_uuid"]
+    for text in ("A word, if I may.", "Three, as promised."):
+        assert post(info, "/api/messages", londo, {"message": text, "message_group_uuid": group}).status_code == 200
+
+    def conversation() -> dict[str, Any]:
+        return {row["uuid"]: row for row in get(info, "/api/message_groups", bayko).json()}.get(group, {})
+
+    eventually(lambda: conversation().get("unread_count") == 3)
+    assert conversation()["last_read_at"] is None
+    assert get(info, "/api/message_groups/unread", bayko).json() == {
+        "conversations": before["conversations"] + 1, "messages": before["messages"] + 3}
+
+    read = requests.post(f"{info.api_url}/api/message_groups/{group}/read", timeout=20,
+                         headers={"Origin": FRONTEND_ORIGIN, "Authorization": f"Bearer {bayko}"})
+    assert read.status_code == 200, stack.logs()
+    assert read.json() == {"message_group_uuid": group, "last_read_at": conversation()["created_at"],
+                           "unread_count": 0}
+    assert get(info, "/api/message_groups/unread", bayko).json() == before
+    stranger = requests.post(f"{info.api_url}/api/message_groups/{group}/read", timeout=20,
+                             headers={"Authorization": f"Bearer {sign_in(info, 'andrewbrown')['AccessToken']}"})
+    assert (stranger.status_code, stranger.json()["code"]) == (404, "message_group_not_found")
+
+
 def tampered(token: str) -> str:
     header, payload, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

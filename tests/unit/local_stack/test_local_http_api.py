@@ -27,6 +27,8 @@ def test_every_route_of_the_template_is_served_by_its_function() -> None:
         ("GET", "/api/messages/{message_group_uuid}", "ListMessagesFunction", True),
         ("POST", "/api/messages", "CreateMessageFunction", True),
         ("GET", "/api/users/{handle}/short", "UsersShortFunction", False),
+        ("GET", "/api/message_groups/unread", "ListGroupsFunction", True),
+        ("POST", "/api/message_groups/{message_group_uuid}/read", "MarkReadFunction", True),
     }
     route, parameters = match_route(routes, "GET", "/api/users/%40bayko/short")
     assert (route.function, parameters) == ("UsersShortFunction", {"handle": "@bayko"})

@@ -3,6 +3,9 @@
 A move deletes the rows an owner has for a group and puts the row at its new ``sk`` in one transaction. Every
 delete is conditional on the row still being there for that group, and the put on its key being free, so a
 stale read or a racing writer makes the transaction fail as a whole instead of losing or duplicating a row.
+The delete of the row the new one is made from is also conditional on the read state it carried
+(``unread_count``, ``last_read_at``; see ``domain.unread_counts``): a member marking the conversation read
+between the read and the move makes the move read the row again instead of overwriting the marker.
 
 A move whose response was lost is sent again by the SDK (with the same ``ClientRequestToken``, which DynamoDB
 answers with the first outcome; moto does not): the retry finds the rows gone and the new row in place, exactly
@@ -78,14 +81,19 @@ class GroupRowStore:
             item = self._table.get_item(Key=keys.membership_key(message_group_uuid), ConsistentRead=True).get("Item")
         return frozenset(item["member_uuids"]) if item else None
 
-    def move(self, message_group_uuid: str, rows: list[Item], new_row: Item) -> MoveOutcome:
-        """Replaces ``rows`` (one owner's rows of the group, as read) by ``new_row``, atomically."""
+    def move(self, message_group_uuid: str, rows: list[Item], new_row: Item, source: Item | None = None) -> MoveOutcome:
+        """Replaces ``rows`` (one owner's rows of the group, as read) by ``new_row``, atomically.
+
+        ``source``, one of ``rows``, is the row ``new_row`` was made from: its delete also requires the read
+        state it was read with.
+        """
         deletes = [
             {"Delete": {
                 "TableName": self._table.name,
                 "Key": {"pk": row["pk"], "sk": row["sk"]},
-                "ConditionExpression": "message_group_uuid = :group",
-                "ExpressionAttributeValues": {":group": message_group_uuid},
+                **(unchanged_row_condition(message_group_uuid, row) if row is source
+                   else {"ConditionExpression": "message_group_uuid = :group",
+                         "ExpressionAttributeValues": {":group": message_group_uuid}}),
             }}
             for row in rows
         ]
@@ -114,6 +122,27 @@ class GroupRowStore:
             arguments = {**arguments, "ExclusiveStartKey": response["LastEvaluatedKey"]}
 
 
+def unchanged_row_condition(message_group_uuid: str, row: Item) -> dict[str, Any]:
+    """The condition (expression and values) that the row is still the group's, with the read state it was read
+    with: ``unread_count`` and ``last_read_at`` equal to, or as absent as, they were."""
+    parts = ["message_group_uuid = :group"]
+    values: dict[str, Any] = {":group": message_group_uuid}
+    for attribute in ("unread_count", "last_read_at"):
+        if row.get(attribute) is None:
+            parts.append(f"attribute_not_exists({attribute})")
+        else:
+            parts.append(f"{attribute} = :{attribute}")
+            values[f":{attribute}"] = row[attribute]
+    return {"ConditionExpression": " AND ".join(parts), "ExpressionAttributeValues": values}
+
+
+def plain_item(item: Item | None) -> Item:
+    """An item from an error response (a cancellation reason, a refused condition): those are not run through the
+    resource's type translation."""
+    return {name: _deserializer.deserialize(value) if isinstance(value, dict) else value
+            for name, value in (item or {}).items()}
+
+
 def _outcome_of_cancellation(message_group_uuid: str, new_row: Item, error: ClientError) -> MoveOutcome:
     """Reads the per-item reasons of a cancelled move (the deletes first, the put last)."""
     reasons = error.response.get("CancellationReasons") or []
@@ -124,7 +153,7 @@ def _outcome_of_cancellation(message_group_uuid: str, new_row: Item, error: Clie
     *delete_codes, put_code = codes
     put_refused = put_code == "ConditionalCheckFailed"
     if put_refused and all(code == "ConditionalCheckFailed" for code in delete_codes) \
-            and _item_of(reasons[-1].get("Item")) == new_row:
+            and plain_item(reasons[-1].get("Item")) == new_row:
         # Every row we read is gone and the new one stands as we put it: this move already happened.
         return MOVED
     taken_by_this_group = put_refused and _group_of(reasons[-1].get("Item")) == message_group_uuid
@@ -138,14 +167,8 @@ def _outcome_of_cancellation(message_group_uuid: str, new_row: Item, error: Clie
 
 def _group_of(item: Item | None) -> str | None:
     """The ``message_group_uuid`` of the item on a taken key (None when it is not a group row)."""
-    value = _item_of(item).get("message_group_uuid")
+    value = plain_item(item).get("message_group_uuid")
     return value if isinstance(value, str) else None
-
-
-def _item_of(item: Item | None) -> Item:
-    """An item from a cancellation reason: error responses are not run through the resource's type translation."""
-    return {name: _deserializer.deserialize(value) if isinstance(value, dict) else value
-            for name, value in (item or {}).items()}
 
 
 @lru_cache(maxsize=1)

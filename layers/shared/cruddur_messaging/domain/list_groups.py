@@ -1,4 +1,5 @@
-"""Pattern B: the caller's conversations, newest first, a page at a time."""
+"""Pattern B: the caller's conversations, newest first, a page at a time, each with the caller's read state
+(``unread_count``, ``last_read_at``: see ``domain.unread_counts``; a row without any shows 0 and None)."""
 from __future__ import annotations
 
 from cruddur_messaging.data import keys
@@ -14,7 +15,8 @@ def list_groups(caller: User, page: PageRequest) -> Page[MessageGroupSummary]:
     result = message_store().list_group_rows(caller.uuid, page.limit, start_key)
     summaries = [
         MessageGroupSummary(uuid=row["message_group_uuid"], display_name=row["user_display_name"],
-                            handle=row["user_handle"], message=row["message"], created_at=row["sk"])
+                            handle=row["user_handle"], message=row["message"], created_at=row["sk"],
+                            unread_count=int(row.get("unread_count") or 0), last_read_at=row.get("last_read_at"))
         for row in result.items
     ]
     last = result.items[-1] if result.items else None

@@ -11,49 +11,55 @@ partial failure, and two invocations may race; the group index lags behind the t
   free microsecond: nothing is overwritten, and the list order stays right;
 - a group that cannot be moved now fails all of its records in the batch, so Lambda, which resumes from the
   lowest failed sequence number, delivers its newest message again; the other groups are unaffected.
+
+Each move also carries the owner's read state (``unread_count``, ``last_read_at``) forward: the batch's messages
+of the group are counted on the way, at no extra request; a record at or before the row's time (a duplicate, or
+out of order) makes the count be taken again exactly, and may change a row without moving it
+(``domain.unread_counts`` has the rules and why they are exact).
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cruddur_messaging.clock import format_timestamp, next_microsecond
+from cruddur_messaging.clock import next_microsecond
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.group_rows import GroupRowStore, Item
-from cruddur_messaging.domain.stream_records import MalformedRecord, NewMessage, instant_of, new_message_of
+from cruddur_messaging.data.read_state import ReadStateStore
+from cruddur_messaging.domain.row_times import instant_of_row, lower_bound
+from cruddur_messaging.domain.stream_records import MalformedRecord, NewMessage, new_message_of
+from cruddur_messaging.domain.unread_counts import GroupBatch, RowReadState, plan_read_state
 from cruddur_messaging.observability import logger, metrics
 
-# Refused moves (a racing writer, a stale index, a taken microsecond) before the group is left to a retry of
-# its records; each refusal is a real concurrent change, so a handful is plenty.
+# Refused moves (a racing writer, a stale index, a taken microsecond, a marker moved meanwhile) before the group is
+# left to a retry of its records; each refusal is a real concurrent change, so a handful is plenty.
 MAX_MOVE_ATTEMPTS = 5
 # A group is not started with less time than this left: its records are retried instead of cut off mid-way.
 DEADLINE_MARGIN_MILLIS = 2_000
-
-_BEFORE_ANY_TIME = datetime.min.replace(tzinfo=timezone.utc)
 
 
 class GroupNotMoved(RuntimeError):
     """The group's rows could not be moved now; its records are reported as batch item failures."""
 
 
-def move_group_rows(store: GroupRowStore, message: NewMessage) -> int:
-    """Moves every member's row of the message's group to the message, unless it is already as new.
+def move_group_rows(store: GroupRowStore, counts: ReadStateStore, batch: GroupBatch) -> int:
+    """Moves every member's row of the group to the batch's newest message, unless it is already as new, and
+    brings each member's read state up to date.
 
     Returns how many rows moved (0 when the message is not newer than the rows).
     """
-    group_uuid = message.message_group_uuid
+    group_uuid = batch.message_group_uuid
     rows_by_owner = _rows_by_owner(store, group_uuid)
     if not any(rows_by_owner.values()):
         logger.warning("message group has no rows to move", extra={"message_group_uuid": group_uuid})
         return 0
     moved = 0
     for owner_uuid, rows in rows_by_owner.items():
-        moved += _move_owner_row(store, message, owner_uuid, rows)
+        moved += _move_owner_row(store, counts, batch, owner_uuid, rows)
     return moved
 
 
@@ -70,7 +76,9 @@ def _rows_by_owner(store: GroupRowStore, group_uuid: str) -> dict[str, list[Item
     return rows_by_owner
 
 
-def _move_owner_row(store: GroupRowStore, message: NewMessage, owner_uuid: str, rows: list[Item]) -> int:
+def _move_owner_row(store: GroupRowStore, counts: ReadStateStore, batch: GroupBatch, owner_uuid: str,
+                    rows: list[Item]) -> int:
+    message = batch.newest
     group_uuid = message.message_group_uuid
     slot = message.slot
     for _ in range(MAX_MOVE_ATTEMPTS):
@@ -78,11 +86,26 @@ def _move_owner_row(store: GroupRowStore, message: NewMessage, owner_uuid: str, 
             logger.warning("member has no row in the message group",
                            extra={"message_group_uuid": group_uuid, "owner_uuid": owner_uuid})
             return 0
-        current = max(rows, key=_instant_of_row)
-        if _instant_of_row(current) >= message.at:
-            return 0
-        # Everything but the key and the text stays: the group, and the other member's uuid and names.
-        outcome = store.move(group_uuid, rows, {**current, "sk": slot, "message": message.text})
+        current = max(rows, key=instant_of_row)
+        plan = plan_read_state(current, owner_uuid, batch)
+        if plan.needs_recount:
+            unread_count = counts.count_unread(group_uuid, owner_uuid, plan.last_read_at, plan.through)
+            metrics.add_metric(name="UnreadCountsRecounted", unit=MetricUnit.Count, value=1)
+        else:
+            unread_count = plan.unread_count
+        if instant_of_row(current) >= message.at:
+            if RowReadState.of(current) == RowReadState(unread_count, plan.last_read_at):
+                return 0
+            if counts.replace_read_state(group_uuid, current, unread_count, plan.last_read_at).written:
+                return 0
+            rows = store.owner_rows(owner_uuid, group_uuid, since=lower_bound(rows))
+            continue
+        # Everything but the key, the text and the read state stays: the group, the other member's uuid and names.
+        new_row = {key: value for key, value in current.items() if key != "last_read_at"}
+        new_row.update(sk=slot, message=message.text, unread_count=unread_count)
+        if plan.last_read_at is not None:
+            new_row["last_read_at"] = plan.last_read_at
+        outcome = store.move(group_uuid, rows, new_row, source=current)
         if outcome.moved:
             return 1
         if outcome.slot_taken:
@@ -90,58 +113,38 @@ def _move_owner_row(store: GroupRowStore, message: NewMessage, owner_uuid: str, 
                         extra={"message_group_uuid": group_uuid, "owner_uuid": owner_uuid, "slot": slot})
             slot = next_microsecond(slot)
         if outcome.rows_changed:
-            rows = store.owner_rows(owner_uuid, group_uuid, since=_lower_bound(rows))
+            rows = store.owner_rows(owner_uuid, group_uuid, since=lower_bound(rows))
     raise GroupNotMoved(f"the row of {owner_uuid} in group {group_uuid} did not settle in {MAX_MOVE_ATTEMPTS} "
                         "attempts")
 
 
-def _instant_of_row(row: Item) -> datetime:
-    """A row whose ``sk`` is not a timestamp is older than any message: the next one puts it right."""
-    return instant_of(row["sk"]) or _BEFORE_ANY_TIME
-
-
-def _lower_bound(rows: list[Item]) -> str | None:
-    """An ``sk`` at or below where the rows are now, as text (how DynamoDB compares it).
-
-    The rows moved forward since they were read, always to canonical timestamps, which sort as text; a
-    tutorial ``sk`` may not (another offset), so the bound is the lower of it and its canonical form.
-    """
-    bounds = []
-    for row in rows:
-        instant = instant_of(row["sk"])
-        if instant is None:
-            return None
-        bounds.append(min(row["sk"], format_timestamp(instant)))
-    return min(bounds, default=None)
-
-
-def newest_per_group(records: Iterable[dict[str, Any]]) -> dict[str, NewMessage]:
-    """Each group's newest message in the batch (the later record wins a tie); other records are skipped."""
-    newest: dict[str, NewMessage] = {}
+def batches_per_group(records: Iterable[dict[str, Any]]) -> dict[str, GroupBatch]:
+    """Each group's messages in the batch, with its newest (the later record wins a tie); other records are
+    skipped."""
+    messages: dict[str, list[NewMessage]] = defaultdict(list)
     for raw in records:
         try:
             message = new_message_of(DynamoDBRecord(raw))
         except MalformedRecord:
             continue
-        if message is None:
-            continue
-        known = newest.get(message.message_group_uuid)
-        if known is None or message.at >= known.at:
-            newest[message.message_group_uuid] = message
-    return newest
+        if message is not None:
+            messages[message.message_group_uuid].append(message)
+    return {group_uuid: GroupBatch.of(group_messages) for group_uuid, group_messages in messages.items()}
 
 
 class BatchMoves:
     """One batch of stream records: the record handler for Powertools' ``BatchProcessor``.
 
-    Every group is moved once, to its newest message in the batch, when its first record comes up; the
+    Every group is moved once, to its newest message in the batch (counting all of them), when its first record
+    comes up; the
     group's other records share that outcome. A failure is raised for *every* record of the group, so the
     lowest failed sequence number, where Lambda resumes, is at or before the group's newest message.
     """
 
-    def __init__(self, store: GroupRowStore, records: list[dict[str, Any]]) -> None:
+    def __init__(self, store: GroupRowStore, counts: ReadStateStore, records: list[dict[str, Any]]) -> None:
         self._store = store
-        self._newest = newest_per_group(records)
+        self._counts = counts
+        self._batches = batches_per_group(records)
         self._outcomes: dict[str, int | Exception] = {}
 
     def handle(self, record: DynamoDBRecord, lambda_context: LambdaContext | None = None) -> int:
@@ -160,21 +163,21 @@ class BatchMoves:
             return 0
         group_uuid = message.message_group_uuid
         if group_uuid not in self._outcomes:
-            self._outcomes[group_uuid] = self._move(self._newest[group_uuid], lambda_context)
+            self._outcomes[group_uuid] = self._move(self._batches[group_uuid], lambda_context)
         outcome = self._outcomes[group_uuid]
         if isinstance(outcome, Exception):
             raise GroupNotMoved(f"group {group_uuid} not moved; record {message.sequence_number} will be retried") \
                 from outcome
         return outcome
 
-    def _move(self, message: NewMessage, lambda_context: LambdaContext | None) -> int | Exception:
-        details = {"message_group_uuid": message.message_group_uuid, "sequence_number": message.sequence_number}
+    def _move(self, batch: GroupBatch, lambda_context: LambdaContext | None) -> int | Exception:
+        details = {"message_group_uuid": batch.message_group_uuid, "sequence_number": batch.newest.sequence_number}
         if lambda_context is not None and lambda_context.get_remaining_time_in_millis() < DEADLINE_MARGIN_MILLIS:
             logger.warning("too little time left to move a group; its records will be retried", extra=details)
             metrics.add_metric(name="MessageGroupsNotMoved", unit=MetricUnit.Count, value=1)
             return GroupNotMoved("the invocation is about to time out")
         try:
-            moved = move_group_rows(self._store, message)
+            moved = move_group_rows(self._store, self._counts, batch)
         except Exception as error:  # noqa: BLE001 - whatever it is, the group's records are retried, not lost
             logger.warning("group rows not moved; the group's records will be retried", extra=details,
                            exc_info=True)

@@ -26,6 +26,8 @@ class NewMessage:
     at: datetime
     text: str
     sequence_number: str
+    sender_uuid: str | None = None
+    """The sender's user uuid (``user_uuid`` of the message); None if the item has none (counted as the other's)."""
 
     @property
     def slot(self) -> str:
@@ -56,7 +58,7 @@ def new_message_of(record: DynamoDBRecord) -> NewMessage | None:
     if at is None:
         raise MalformedRecord(f"the message's sk is not a timestamp: {sk!r}")
     return NewMessage(message_group_uuid=group_uuid, at=at, text=text,
-                      sequence_number=str(stream.get("SequenceNumber", "")))
+                      sequence_number=str(stream.get("SequenceNumber", "")), sender_uuid=_string(image, "user_uuid"))
 
 
 def instant_of(text: str) -> datetime | None:

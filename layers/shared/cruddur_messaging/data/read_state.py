@@ -1,0 +1,123 @@
+"""Read state on the group rows (``unread_count``, ``last_read_at``): counted, set in place, summed.
+
+Every write is an ``UpdateItem`` of one row at the key it was read at, conditional on that row still being the
+group's (an ``UpdateItem`` on a key that is gone would create a stray item otherwise) and on what the writer
+relied on: the stream function on the read state it read, a reader on the marker moving forward. A refused write
+hands back the row as it is now (``ReturnValuesOnConditionCheckFailure``), so the caller decides without
+reading it again; a row that moved meanwhile comes back as None.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from cruddur_messaging.clock import next_microsecond
+from cruddur_messaging.data import keys
+from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
+from cruddur_messaging.data.group_rows import Item, plain_item, unchanged_row_condition
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """``row``: the row after the write when ``written``, else as it is now (None: it is no longer at that key)."""
+
+    written: bool
+    row: Item | None
+
+
+class ReadStateStore:
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def count_unread(self, message_group_uuid: str, reader_uuid: str, after: str | None, through: str) -> int:
+        """The messages of the group not sent by the reader with ``after < sk <= through`` (``after`` None: from
+        the first), counted strongly consistently. Bounds are canonical timestamps (they sort as text)."""
+        if after is not None and after >= through:
+            return 0
+        sk = Key("sk").lte(through) if after is None else Key("sk").between(next_microsecond(after), through)
+        arguments: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(keys.messages_pk(message_group_uuid)) & sk,
+            "FilterExpression": Attr("user_uuid").ne(reader_uuid),
+            "Select": "COUNT",
+            "ConsistentRead": True,
+        }
+        count = 0
+        while True:
+            with dynamodb_errors_as_unavailable():
+                response = self._table.query(**arguments)
+            count += response["Count"]
+            if "LastEvaluatedKey" not in response:
+                return count
+            arguments = {**arguments, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+    def replace_read_state(self, message_group_uuid: str, row: Item, unread_count: int,
+                           last_read_at: str | None) -> WriteOutcome:
+        """Sets the row's read state in place, if the row still has the state it was read with (the stream
+        function's recount of a row it does not move)."""
+        condition = unchanged_row_condition(message_group_uuid, row)
+        assignments = ["unread_count = :new_count"]
+        values = {**condition["ExpressionAttributeValues"], ":new_count": unread_count}
+        if last_read_at is not None:
+            assignments.append("last_read_at = :new_marker")
+            values[":new_marker"] = last_read_at
+        return self._update(row, f"SET {', '.join(assignments)}", condition["ConditionExpression"], values)
+
+    def mark_read(self, message_group_uuid: str, row: Item, read_at: str, unread_count: int,
+                  count_read_with_row: bool = False) -> WriteOutcome:
+        """Moves the reader's marker on the row to ``read_at`` with ``unread_count``, only forward.
+
+        ``count_read_with_row``: ``unread_count`` was computed from the row as read, so the row's count must still
+        be what it was; not needed when the new count is 0 (everything up to the row's ``sk`` is read).
+        """
+        condition = ("message_group_uuid = :group"
+                     " AND (attribute_not_exists(last_read_at) OR last_read_at < :new_marker)")
+        values: dict[str, Any] = {":group": message_group_uuid, ":new_marker": read_at, ":new_count": unread_count}
+        if count_read_with_row and row.get("unread_count") is None:
+            condition += " AND attribute_not_exists(unread_count)"
+        elif count_read_with_row:
+            condition += " AND unread_count = :count"
+            values[":count"] = row["unread_count"]
+        return self._update(row, "SET last_read_at = :new_marker, unread_count = :new_count", condition, values)
+
+    def unread_totals(self, owner_uuid: str) -> tuple[int, int]:
+        """(conversations with unread messages, unread messages in all) over the owner's group rows: one query
+        that returns only the counts (a 1 MB page holds about a thousand rows)."""
+        arguments: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(keys.group_rows_pk(owner_uuid)),
+            "FilterExpression": Attr("unread_count").gt(0),
+            "ProjectionExpression": "unread_count",
+        }
+        conversations = messages = 0
+        while True:
+            with dynamodb_errors_as_unavailable():
+                response = self._table.query(**arguments)
+            conversations += len(response["Items"])
+            messages += sum(int(item["unread_count"]) for item in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                return conversations, messages
+            arguments = {**arguments, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+    def _update(self, row: Item, update: str, condition: str, values: dict[str, Any]) -> WriteOutcome:
+        try:
+            with dynamodb_errors_as_unavailable():
+                response = self._table.update_item(
+                    Key={"pk": row["pk"], "sk": row["sk"]}, UpdateExpression=update, ConditionExpression=condition,
+                    ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            current = plain_item(error.response.get("Item"))
+            group = row.get("message_group_uuid")
+            return WriteOutcome(written=False, row=current if current.get("message_group_uuid") == group else None)
+        return WriteOutcome(written=True, row=response["Attributes"])
+
+
+@lru_cache(maxsize=1)
+def read_state_store() -> ReadStateStore:
+    """The container's store over the configured table."""
+    return ReadStateStore(messages_table())

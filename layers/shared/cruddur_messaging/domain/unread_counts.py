@@ -1,0 +1,136 @@
+"""Unread counts ride on the group rows: how the stream function's moves keep them exact.
+
+Each member's ``GRP#`` row carries that member's read state of the conversation:
+
+- ``last_read_at`` (S, optional): the member's read marker; every message at or before it is read. It only moves
+  forward: by marking read (``domain.mark_read``) or by sending (a message marks its sender's conversation read
+  up to it). Absent: nothing read yet (the API says ``null``).
+- ``unread_count`` (N): the other member's messages after the marker and at or before the row's own ``sk``::
+
+      unread_count = #{ m in MSG#<group> : m.user_uuid != owner, last_read_at < m.sk <= row.sk }
+
+  Bounding the count by the row's ``sk`` is what makes it exact under the stream's at-least-once, not-in-order
+  delivery: a message after the row's ``sk`` is counted by the move its record brings, never before.
+
+The stream function already moves both rows per group and batch (one transaction per row, conditional on the row
+as read); the counts ride on those moves at no extra request. For one owner's row at ``sk = S`` and a batch of
+the group's messages (deduplicated by ``sk``):
+
+- every message of the batch is after ``S`` (the usual case): add the other member's messages after
+  ``max(S, marker)``; if the owner sent one, the marker moves to their newest and only the other's later
+  messages count. No read.
+- a message of the batch is at or before ``S``: it is a duplicate (already counted) or arrived out of order
+  (``created_at`` is taken before a message is written, so two senders' messages can land and stream in either
+  order), and the two cannot be told apart from the record. The row's count is then recounted exactly, with one
+  strongly consistent ``Query Select=COUNT`` of ``MSG#<group>`` over ``(marker, new sk]`` filtered to the other
+  member (``data.read_state.ReadStateStore.count_unread``). A message in that range whose record is still to come
+  is counted now, and its record, being at or before the row's ``sk`` by then, recounts again rather than adding.
+  Only duplicates and out-of-order records pay this request, never a message in order.
+
+A row without ``unread_count`` has no read state yet: a conversation's rows written with its first message (the
+new-conversation transaction writes both at that message's ``sk``), or a row written the tutorial's way. The
+first batch that touches it tells them apart: a message at or before the row's ``sk`` is the one the row was
+written with (records live 24 hours; a tutorial-era row's messages are long out of the stream), so the whole
+conversation counts, and the batch holds all of it; otherwise the row predates read state: it has read
+everything up to its own ``sk`` (the marker starts there; the tutorial's stream function kept rows at their last
+message) and what came after is counted exactly, once, with the COUNT query. Until then such a row shows
+``unread_count`` 0 and ``last_read_at`` null.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable
+
+from cruddur_messaging.clock import format_timestamp
+from cruddur_messaging.domain.row_times import instant_of_row
+from cruddur_messaging.domain.stream_records import NewMessage, instant_of
+
+
+@dataclass(frozen=True)
+class GroupBatch:
+    """One group's messages in a batch of stream records: each ``sk`` once, and the newest of them."""
+
+    newest: NewMessage
+    senders_by_time: dict[datetime, str | None]
+
+    @property
+    def message_group_uuid(self) -> str:
+        return self.newest.message_group_uuid
+
+    @classmethod
+    def of(cls, messages: Iterable[NewMessage]) -> "GroupBatch":
+        """Duplicated records (redelivery, a batch holding a record twice) collapse onto their message's time."""
+        senders: dict[datetime, str | None] = {}
+        newest: NewMessage | None = None
+        for message in messages:
+            senders[message.at] = message.sender_uuid
+            if newest is None or message.at >= newest.at:
+                newest = message
+        if newest is None:
+            raise ValueError("a group batch needs at least one message")
+        return cls(newest=newest, senders_by_time=senders)
+
+
+@dataclass(frozen=True)
+class RowReadState:
+    """The read state a group row carries (``unread_count`` None: none yet)."""
+
+    unread_count: int | None
+    last_read_at: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> "RowReadState":
+        count = row.get("unread_count")
+        return cls(unread_count=None if count is None else int(count), last_read_at=row.get("last_read_at"))
+
+
+@dataclass(frozen=True)
+class ReadStatePlan:
+    """The owner's read state once the row is at ``through``; ``unread_count`` None: recount it exactly over
+    ``(last_read_at, through]``."""
+
+    last_read_at: str | None
+    unread_count: int | None
+    through: str
+
+    @property
+    def needs_recount(self) -> bool:
+        return self.unread_count is None
+
+
+def plan_read_state(row: dict[str, Any], owner_uuid: str, batch: GroupBatch) -> ReadStatePlan:
+    """The owner's read state after the batch, from the row as read (see the module docstring)."""
+    row_at = instant_of_row(row)
+    through = max(row_at, batch.newest.at)
+    state = RowReadState.of(row)
+    times = batch.senders_by_time
+    own_newest = max((at for at, sender in times.items() if sender == owner_uuid), default=None)
+    reaches_back = any(at <= row_at for at in times)
+
+    def others_after(moment: datetime | None) -> int:
+        return sum(1 for at, sender in times.items()
+                   if sender != owner_uuid and (moment is None or at > moment) and at <= through)
+
+    if state.unread_count is None:
+        if reaches_back:
+            # First touch of rows written with the conversation's first message: the batch holds all there is.
+            marker = own_newest
+            return ReadStatePlan(_text(marker), others_after(marker), format_timestamp(through))
+        # A row from before read state: read up to its own time, counted exactly from there (once per row).
+        return ReadStatePlan(_text(_latest(row_at, own_newest)), None, format_timestamp(through))
+    marker = _latest(instant_of(state.last_read_at) if state.last_read_at else None, own_newest)
+    if reaches_back:
+        return ReadStatePlan(_text(marker), None, format_timestamp(through))
+    if marker is not None and marker >= row_at:
+        # Everything up to the row's sk is read now: only the other's batch messages after the marker count.
+        return ReadStatePlan(_text(marker), others_after(marker), format_timestamp(through))
+    return ReadStatePlan(_text(marker), state.unread_count + others_after(row_at), format_timestamp(through))
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    return max((moment for moment in moments if moment is not None), default=None)
+
+
+def _text(moment: datetime | None) -> str | None:
+    return None if moment is None else format_timestamp(moment)
