@@ -63,6 +63,11 @@ def scene(live, connections) -> Live:
     return Live(live, connections)
 
 
+def last_update(connections, connection_id: str) -> dict:
+    return [frame for frame in connections.frames[connection_id] if frame["type"] == "conversation.updated"][-1][
+        "conversation"]
+
+
 def message_frames(connections, connection_id: str) -> list[dict]:
     return [frame for frame in connections.frames[connection_id] if frame["type"] == "message.created"]
 
@@ -75,21 +80,24 @@ def test_both_members_get_the_message_and_their_own_list_item_and_a_stranger_not
     started = ok(Caller(scene.aws, ANDREW).send("Hello Bayko", handle="bayko"))
     group = started["message_group_uuid"]
     records = scene.records()
-    assert [record["dynamodb"]["Keys"]["pk"]["S"].split("#")[0] for record in records] == ["GRP", "GRP", "MSG"]
+    # The new group's rows and message, then both rows' read state counted in place by the stream function.
+    assert [(record["dynamodb"]["Keys"]["pk"]["S"].split("#")[0], record["eventName"]) for record in records] == [
+        ("GRP", "INSERT"), ("GRP", "INSERT"), ("MSG", "INSERT"), ("GRP", "MODIFY"), ("GRP", "MODIFY")]
     assert scene.deliver(records) == {"batchItemFailures": []}
 
     message = {key: started[key] for key in ("uuid", "display_name", "handle", "message", "created_at")}
     created = {"type": "message.created", "message_group_uuid": group, "message": message}
     for tab in andrew_tabs:
-        assert sorted(connections.types(tab)) == ["conversation.updated", "message.created"]
         assert message_frames(connections, tab) == [created]
-        [update] = [frame for frame in connections.frames[tab] if frame["type"] == "conversation.updated"]
-        assert update == {"type": "conversation.updated", "conversation": {
+        # Each change of the row is a frame; the last one is the list item as list-groups shows it now.
+        assert connections.types(tab).count("conversation.updated") == 2
+        assert last_update(connections, tab) == {
             "uuid": group, "display_name": "Andrew Bayko", "handle": "bayko", "message": "Hello Bayko",
-            "created_at": started["created_at"]}}
+            "created_at": started["created_at"], "unread_count": 0, "last_read_at": started["created_at"]}
     assert message_frames(connections, bayko) == [created]
-    [update] = [frame for frame in connections.frames[bayko] if frame["type"] == "conversation.updated"]
-    assert update["conversation"]["handle"] == "andrewbrown" and update["conversation"]["uuid"] == group
+    assert last_update(connections, bayko) == {
+        "uuid": group, "display_name": "Andrew Brown", "handle": "andrewbrown", "message": "Hello Bayko",
+        "created_at": started["created_at"], "unread_count": 1, "last_read_at": None}
     assert connections.frames[londo] == []
 
 
@@ -101,11 +109,28 @@ def test_a_reply_moves_the_rows_and_both_lists_follow(scene, connections) -> Non
     reply = ok(Caller(scene.aws, BAYKO).send("Hi Andrew", group=group))
     assert scene.deliver(scene.records()) == {"batchItemFailures": []}
 
-    for connection_id, other in ((andrew, "bayko"), (bayko, "andrewbrown")):
+    for connection_id, other, unread in ((andrew, "bayko", 1), (bayko, "andrewbrown", 0)):
         assert message_frames(connections, connection_id)[-1]["message"]["uuid"] == reply["uuid"]
-        [update] = [frame for frame in connections.frames[connection_id] if frame["type"] == "conversation.updated"]
-        assert update["conversation"] == {"uuid": group, "display_name": update["conversation"]["display_name"],
-                                          "handle": other, "message": "Hi Andrew", "created_at": reply["created_at"]}
+        update = last_update(connections, connection_id)
+        assert {key: update[key] for key in ("uuid", "handle", "message", "created_at", "unread_count")} == {
+            "uuid": group, "handle": other, "message": "Hi Andrew", "created_at": reply["created_at"],
+            "unread_count": unread}
+
+
+def test_marking_read_on_one_device_updates_the_list_on_the_others(scene, connections) -> None:
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko", "Unread for now")
+    phone, laptop = scene.connect(BAYKO, "bayko-phone"), scene.connect(BAYKO, "bayko-laptop")
+    scene.records()
+
+    state = ok(Caller(scene.aws, BAYKO).mark_read(group))
+    assert state["unread_count"] == 0
+    records = scene.records()
+    assert [record["eventName"] for record in records] == ["MODIFY"]  # bayko's row, in place
+    assert scene.deliver(records) == {"batchItemFailures": []}
+    for device in (phone, laptop):
+        assert connections.types(device) == ["conversation.updated"]
+        assert last_update(connections, device)["unread_count"] == 0
+        assert last_update(connections, device)["last_read_at"] == state["last_read_at"]
 
 
 def test_a_gone_connection_is_deleted_on_the_spot_and_the_others_still_get_the_frame(scene, connections) -> None:

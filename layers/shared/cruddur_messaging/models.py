@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, Mapping, TypeVar
 
 MESSAGE_MAX_CHARS = 1024
 
@@ -43,6 +43,13 @@ class MessageGroupSummary:
     created_at: str
     unread_count: int = 0
     last_read_at: str | None = None
+
+    @classmethod
+    def of_row(cls, row: Mapping[str, Any]) -> "MessageGroupSummary":
+        """The owner's list item of a ``GRP#`` row (a row without read state shows 0 and None)."""
+        return cls(uuid=row["message_group_uuid"], display_name=row["user_display_name"], handle=row["user_handle"],
+                   message=row["message"], created_at=row["sk"], unread_count=int(row.get("unread_count") or 0),
+                   last_read_at=row.get("last_read_at"))
 
 
 @dataclass(frozen=True)

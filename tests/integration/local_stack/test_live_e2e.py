@@ -101,7 +101,8 @@ def test_both_members_see_each_message_live_and_a_stranger_sees_nothing(stack, t
             assert updates and all(update["uuid"] == group and update["handle"] == other for update in updates)
             assert updates[-1]["message"] == sent[-1]["message"]
             assert updates[-1]["created_at"] == sent[-1]["created_at"]
-            assert set(updates[-1]) == {"uuid", "display_name", "handle", "message", "created_at"}
+            assert set(updates[-1]) == {"uuid", "display_name", "handle", "message", "created_at", "unread_count",
+                                        "last_read_at"}
         assert nothing_arrives(londo)
 
 

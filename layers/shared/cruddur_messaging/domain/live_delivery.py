@@ -1,7 +1,8 @@
 """Fan-out: every new message and every conversation list change, to the open connections it concerns.
 
 **Where it runs.** In ``LiveDeliveryFunction``, a second consumer of the table's stream with its own event
-source mapping and filter (inserts of ``MSG#`` items and of ``GRP#`` rows), chosen over the alternatives:
+source mapping and filter (inserts of ``MSG#`` items, inserts and updates of ``GRP#`` rows), chosen over the
+alternatives:
 
 - *in the send path* (create-message posting before it answers): every send would wait for the slowest of both
   members' connections, and a management API outage would fail or slow sends; rejected;
@@ -15,9 +16,10 @@ source mapping and filter (inserts of ``MSG#`` items and of ``GRP#`` rows), chos
 
 **What it sends.** An inserted ``MSG#`` item becomes ``message.created`` to every connection of both members
 (found through the membership item, or the group rows for a tutorial-era group, cached per container: a
-group's members never change). An inserted ``GRP#`` row - the stream function moved it, or a new conversation
-wrote it - becomes ``conversation.updated`` to every connection of its owner, the row being exactly their
-list-groups item. So the list frame follows the list itself, and costs no read but the owner's connections.
+group's members never change). An inserted or updated ``GRP#`` row - the stream function moved it or counted a
+message unread, the owner marked it read, a new conversation wrote it - becomes ``conversation.updated`` to every
+connection of its owner, the row being exactly their list-groups item (read state included). So the list frame
+follows the list itself, and costs no read but the owner's connections.
 
 **Guarantees.** Records are delivered in stream order, one after another, so frames of a conversation arrive in
 order. A connection found gone (410) is deleted on the spot. A transient failure (throttling, an unreachable
@@ -72,23 +74,21 @@ class Frame:
 
 
 def frame_of(record: Record, members_of: Callable[[str], frozenset[str]]) -> Frame | None:
-    """The frame a stream record announces, or None for a record that announces none (anything but an insert
-    of a message or a group row, or an image without the attributes a frame needs)."""
+    """The frame a stream record announces, or None for a record that announces none (anything but an inserted
+    message or an inserted or updated group row, or an image without the attributes a frame needs)."""
     stream = record.get("dynamodb") or {}
-    if record.get("eventName") != "INSERT" or "NewImage" not in stream:
+    if record.get("eventName") not in ("INSERT", "MODIFY") or "NewImage" not in stream:
         return None
     item = {name: _deserializer.deserialize(value) for name, value in stream["NewImage"].items()}
     pk = str(item.get("pk", ""))
     try:
-        if pk.startswith(keys.MESSAGE_PREFIX):
+        if pk.startswith(keys.MESSAGE_PREFIX) and record["eventName"] == "INSERT":
             group_uuid = keys.group_of_messages_pk(pk)
             message = Message(uuid=item["message_uuid"], display_name=item["user_display_name"],
                               handle=item["user_handle"], message=item["message"], created_at=item["sk"])
             return Frame(tuple(sorted(members_of(group_uuid))), message_created_frame(group_uuid, message))
         if pk.startswith(keys.GROUP_ROW_PREFIX):
-            conversation = MessageGroupSummary(uuid=item["message_group_uuid"], display_name=item["user_display_name"],
-                                               handle=item["user_handle"], message=item["message"],
-                                               created_at=item["sk"])
+            conversation = MessageGroupSummary.of_row(item)
             return Frame((keys.owner_of_group_rows_pk(pk),), conversation_updated_frame(conversation))
     except KeyError as missing:
         logger.warning("stream record without what its frame needs",
