@@ -71,9 +71,10 @@ token: $(INSTALLED) ## print a local user's Cognito access token: make token USE
 
 # --- the stream function's cost (issue 3) ----------------------------------------------------------------------
 .PHONY: bench
-bench: $(INSTALLED) ## benchmarks: the stream function's DynamoDB cost vs the tutorial's (moto), cold-start init per function
+bench: $(INSTALLED) ## benchmarks: stream function cost vs the tutorial (moto), cold-start init per function, live delivery
 	$(PY) -m bench.stream_bench
 	$(PY) -m bench.cold_start
+	$(PY) -m bench.delivery
 
 # --- load and correctness against the local stack (issue 8) ------------------------------------------------------
 .PHONY: load

@@ -46,7 +46,8 @@ def _start_stack(data_dir: Path) -> tuple[subprocess.Popen[bytes], StackInfo]:
         process = subprocess.Popen(
             [sys.executable, "-m", "devtools.local_stack", "--aws-port", str(_free_port()),
              "--api-port", str(_free_port()), "--data-dir", str(data_dir)],
-            cwd=REPO_ROOT, env={**environment, "CRUDDUR_LOG_LEVEL": "WARNING"}, stdin=subprocess.DEVNULL,
+            cwd=REPO_ROOT, env={**environment, "CRUDDUR_LOG_LEVEL": "WARNING", "CRUDDUR_WS_PORT": str(_free_port()),
+                                "CRUDDUR_WS_MANAGEMENT_PORT": str(_free_port())}, stdin=subprocess.DEVNULL,
             stdout=out, stderr=err)
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while not stdout.read_text().startswith("ready"):

@@ -28,6 +28,10 @@ DATABASE_URL_PARAMETER = "/cruddur/messaging/database-url"
 CURSOR_SECRET_NAME = "cruddur-messaging/cursor-signing-key"
 FAILURE_QUEUE_NAME = "cruddur-messaging-stream-failures"
 LOCAL_ACCOUNT_ID = "123456789012"
+WEBSOCKET_API_ID = "local-websocket-api"
+# Parameters without a default, until the local Cognito pool exists (``LocalResources.parameters`` names the real
+# ones): the functions' environment does not depend on them before the pool is created.
+COGNITO_STAND_INS = {"CognitoUserPoolId": f"{REGION}_local", "CognitoUserPoolClientId": "local-app-client"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,9 @@ class LocalResources:
     region: str = REGION
     # Template parameters to use instead of their defaults (CorsAllowedOrigins, CognitoUserPoolId, ...).
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    # Where the WebSocket API's management API answers (the template's ``LiveWebSocketApi.ApiEndpoint``, which the
+    # live functions post to under the stage): the local WebSocket API's management port.
+    websocket_api_endpoint: str = "http://127.0.0.1:3002"
 
 
 def template_context(resources: LocalResources, template: Mapping[str, Any] | None = None,
@@ -49,6 +56,7 @@ def template_context(resources: LocalResources, template: Mapping[str, Any] | No
     """
     template = template or load_template()
     context: dict[str, Any] = {
+        **COGNITO_STAND_INS,
         **parameter_defaults(template),
         **resources.parameters,
         "AWS::Region": resources.region,
@@ -65,6 +73,8 @@ def template_context(resources: LocalResources, template: Mapping[str, Any] | No
             f"arn:aws:sqs:{resources.region}:{LOCAL_ACCOUNT_ID}:{resources.failure_queue_name}",
         "MessageStreamFailureQueue.QueueName": resources.failure_queue_name,
         "SharedLayer": "local-shared-layer",
+        "LiveWebSocketApi": WEBSOCKET_API_ID,
+        "LiveWebSocketApi.ApiEndpoint": resources.websocket_api_endpoint,
     }
     if stream_arn is not None:
         context[f"{TABLE_LOGICAL_ID}.StreamArn"] = stream_arn

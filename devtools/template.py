@@ -27,7 +27,7 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
 
 
 def parameter_defaults(template: Mapping[str, Any]) -> dict[str, Any]:
-    """Each parameter's default (CommaDelimitedList defaults split into lists, as CloudFormation does)."""
+    """Each parameter's default as CloudFormation hands it over: a string, CommaDelimitedList split into a list."""
     defaults: dict[str, Any] = {}
     for name, spec in template.get("Parameters", {}).items():
         if "Default" not in spec:
@@ -35,6 +35,8 @@ def parameter_defaults(template: Mapping[str, Any]) -> dict[str, Any]:
         value = spec["Default"]
         if spec.get("Type") == "CommaDelimitedList":
             value = [part for part in str(value).split(",") if part] if value else []
+        elif not isinstance(value, str):
+            value = str(value)  # CloudFormation hands every other parameter over as a string (Number too)
         defaults[name] = value
     return defaults
 
@@ -213,3 +215,78 @@ def http_api_spec(template: Mapping[str, Any], context: Mapping[str, Any]) -> Ht
     cors = properties.get("CorsConfiguration")
     return HttpApiSpec(logical_id=logical_id, default_authorizer=authorizer,
                        cors=resolve(cors, context) if cors is not None else None)
+
+
+@dataclass(frozen=True)
+class WebSocketRoute:
+    """A route of a WebSocket API: the function its Lambda proxy integration invokes, the authorizer function
+    (``$connect`` only) and whether a route response sends the function's body back to the client."""
+
+    route_key: str
+    function: str
+    authorizer_function: str | None = None
+    returns_response: bool = False
+
+
+@dataclass(frozen=True)
+class WebSocketApiSpec:
+    logical_id: str
+    stage: str
+    route_selection_expression: str
+    routes: dict[str, WebSocketRoute]
+
+
+_FUNCTION_IN_URI = re.compile(r":function:([A-Za-z0-9_-]+)")
+
+
+def websocket_api_spec(template: Mapping[str, Any], context: Mapping[str, Any]) -> WebSocketApiSpec | None:
+    """The template's ``AWS::ApiGatewayV2::Api`` with ``ProtocolType: WEBSOCKET``: its stage, and for each route
+    the functions behind its integration and authorizer (None when the template has no WebSocket API)."""
+    resources = template["Resources"]
+    apis = [logical_id for logical_id, resource in resources.items()
+            if resource.get("Type") == "AWS::ApiGatewayV2::Api"
+            and resource.get("Properties", {}).get("ProtocolType") == "WEBSOCKET"]
+    if not apis:
+        return None
+    if len(apis) > 1:
+        raise ValueError(f"expected at most one WebSocket API in the template, found {len(apis)}")
+    [api_id] = apis
+    # The API's own resources stand for themselves (a Ref to an integration names it); functions by their ARN.
+    function_arn = f"arn:aws:lambda:{context.get('AWS::Region')}:{context.get('AWS::AccountId')}:function:"
+    local = {
+        **context,
+        **{logical_id: logical_id for logical_id, resource in resources.items()
+           if str(resource.get("Type", "")).startswith("AWS::ApiGatewayV2::")},
+        **{f"{logical_id}.Arn": f"{function_arn}{logical_id}" for logical_id, resource in resources.items()
+           if resource.get("Type") == "AWS::Serverless::Function"},
+    }
+
+    def of_api(kind: str) -> dict[str, dict[str, Any]]:
+        return {logical_id: resolve(resource.get("Properties", {}), local) for logical_id, resource in resources.items()
+                if resource.get("Type") == f"AWS::ApiGatewayV2::{kind}"
+                and resolve(resource.get("Properties", {}).get("ApiId"), local) == api_id}
+
+    def function_in(uri: str) -> str:
+        match = _FUNCTION_IN_URI.search(uri)
+        if not match:
+            raise ValueError(f"not a Lambda integration URI: {uri!r}")
+        return match.group(1)
+
+    integrations = {logical_id: function_in(properties["IntegrationUri"])
+                    for logical_id, properties in of_api("Integration").items()}
+    authorizers = {logical_id: function_in(properties["AuthorizerUri"])
+                   for logical_id, properties in of_api("Authorizer").items()}
+    route_responses = {properties["RouteId"] for properties in of_api("RouteResponse").values()}
+    routes: dict[str, WebSocketRoute] = {}
+    for logical_id, properties in of_api("Route").items():
+        integration = properties["Target"].removeprefix("integrations/")
+        authorizer = properties.get("AuthorizerId") if properties.get("AuthorizationType") == "CUSTOM" else None
+        routes[properties["RouteKey"]] = WebSocketRoute(
+            route_key=properties["RouteKey"], function=integrations[integration],
+            authorizer_function=authorizers[authorizer] if authorizer else None,
+            returns_response=logical_id in route_responses)
+    stages = [properties["StageName"] for properties in of_api("Stage").values()]
+    selection = resources[api_id]["Properties"].get("RouteSelectionExpression", "$request.body.action")
+    return WebSocketApiSpec(logical_id=api_id, stage=stages[0] if stages else "$default",
+                            route_selection_expression=resolve(selection, local),
+                            routes=routes)

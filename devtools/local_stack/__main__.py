@@ -20,7 +20,8 @@ from devtools.local_stack.stack_file import StackInfo
 
 # What the stack imports beyond what ``devtools`` itself needs to load.
 STARTED = time.monotonic()
-REQUIRED_MODULES = ("boto3", "moto", "pgserver", "psycopg2", "jwt", "psutil", "aws_lambda_powertools")
+REQUIRED_MODULES = ("boto3", "moto", "pgserver", "psycopg2", "jwt", "psutil", "aws_lambda_powertools",
+                    "websockets")
 
 
 def _parse_arguments(argv: list[str]) -> argparse.Namespace:
@@ -48,6 +49,7 @@ def banner(info: StackInfo, stack_file: Path, cors_origins: Sequence[str]) -> st
         "Cruddur Messaging is running locally (Ctrl-C stops it):",
         f"  HTTP API      {info.api_url}   routes of template.yaml, JWT authorizer, "
         f"CORS for {', '.join(cors_origins) or 'no origin'}",
+        f"  WebSocket API {info.websocket_url}   live frames (subprotocols cruddur.v1 + an access token)",
         f"  AWS endpoint  {info.aws_endpoint_url}   moto: DynamoDB (+Streams), Cognito, SQS, SSM, Secrets Manager",
         f"  PostgreSQL    {info.database_url}",
         f"  Cognito       user pool {info.user_pool_id}, app client {info.user_pool_client_id}",
@@ -57,6 +59,7 @@ def banner(info: StackInfo, stack_file: Path, cors_origins: Sequence[str]) -> st
         f"  token:  make token USER={first.handle}",
         f"  try:    curl -H \"Authorization: Bearer $(make -s token USER={first.handle})\" "
         f"{info.api_url}/api/message_groups",
+        f"  live:   websocat --protocol \"cruddur.v1, $(make -s token USER={first.handle})\" {info.websocket_url}",
         "  run one function: make invoke FN=ListGroupsFunction EVENT=events/list-groups.json",
         "",
     ])

@@ -37,7 +37,7 @@ def local_resources(info: StackInfo, settings: StackSettings) -> LocalResources:
         **settings.template_parameters(),
         "CognitoUserPoolId": info.user_pool_id,
         "CognitoUserPoolClientId": info.user_pool_client_id,
-    })
+    }, websocket_api_endpoint=settings.websocket_management_url)
 
 
 def with_stack_user_ids(event: Any, replacements: Mapping[str, str]) -> Any:

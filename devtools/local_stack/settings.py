@@ -4,6 +4,8 @@
 |------------------------|----------------------------------|---------------------------------------------|
 | CRUDDUR_AWS_PORT       | 8000                             | moto: DynamoDB (+Streams), Cognito, SQS...  |
 | CRUDDUR_API_PORT       | 3000                             | the HTTP API                                |
+| CRUDDUR_WS_PORT        | 3001                             | the WebSocket API                           |
+| CRUDDUR_WS_MANAGEMENT_PORT | 3002                         | its management API (``@connections``)       |
 | CRUDDUR_LOCAL_DIR      | .local (in the repository)       | PostgreSQL data, stack.json, moto.log       |
 | CRUDDUR_TABLE_NAME     | the template's TableName default | the DynamoDB table                          |
 | CRUDDUR_CORS_ORIGINS   | the template's CorsAllowedOrigins| comma-separated origins of the frontend     |
@@ -33,6 +35,8 @@ STACK_FILE_NAME = "stack.json"
 class StackSettings:
     aws_port: int = 8000
     api_port: int = 3000
+    ws_port: int = 3001
+    ws_management_port: int = 3002
     data_dir: Path = REPO_ROOT / ".local"
     table_name: str | None = None
     cors_origins: tuple[str, ...] | None = None
@@ -49,6 +53,8 @@ class StackSettings:
             settings,
             aws_port=_port(environ, "CRUDDUR_AWS_PORT", settings.aws_port),
             api_port=_port(environ, "CRUDDUR_API_PORT", settings.api_port),
+            ws_port=_port(environ, "CRUDDUR_WS_PORT", settings.ws_port),
+            ws_management_port=_port(environ, "CRUDDUR_WS_MANAGEMENT_PORT", settings.ws_management_port),
             data_dir=Path(environ["CRUDDUR_LOCAL_DIR"]).resolve() if environ.get("CRUDDUR_LOCAL_DIR")
             else settings.data_dir,
             table_name=environ.get("CRUDDUR_TABLE_NAME") or None,
@@ -70,6 +76,15 @@ class StackSettings:
     @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def websocket_url(self) -> str:
+        return f"ws://{self.host}:{self.ws_port}"
+
+    @property
+    def websocket_management_url(self) -> str:
+        """The management API's base: what the template's ``LiveWebSocketApi.ApiEndpoint`` stands for locally."""
+        return f"http://{self.host}:{self.ws_management_port}"
 
     @property
     def postgres_dir(self) -> Path:

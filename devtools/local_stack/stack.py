@@ -4,7 +4,7 @@
    clients share; moto on the AWS port; the embedded PostgreSQL (schema and seed users);
 2. the Cognito pool with one user per PostgreSQL user, whose ``sub`` goes into ``users.cognito_user_id``;
 3. the template's table, secret, SSM parameter and failure queue (``devtools.environment.provision``);
-4. the seeded conversation; the HTTP API and the stream pollers;
+4. the seeded conversation; the HTTP API, the WebSocket API and the stream pollers;
 5. ``stack.json``, removed again on the way down.
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ from devtools.local_stack.runner import FunctionRunner
 from devtools.local_stack.settings import StackSettings, install_environment
 from devtools.local_stack.stack_file import StackInfo, StackUser, write_stack_file
 from devtools.local_stack.stream_poller import CheckpointFile, StreamMapping, StreamPoller
+from devtools.local_stack.websocket_api import LocalWebSocketApi
 from devtools.postgres import EmbeddedPostgres
 from devtools.template import (
     TABLE_LOGICAL_ID,
@@ -39,11 +40,15 @@ from devtools.template import (
     load_template,
     parameter_defaults,
     resolve,
+    websocket_api_spec,
 )
 
 log = logging.getLogger(__name__)
 
 PGSERVER_SYSTEM_USER = "pgserver"
+# Lambda polls a stream shard four times a second; polling faster here keeps the local hop short (the README's
+# "Live conversations" weighs it against coalescing). Each poll is one GetRecords per shard and mapping.
+STREAM_POLL_INTERVAL_SECONDS = 0.1
 
 
 class StartupError(RuntimeError):
@@ -54,8 +59,12 @@ def preflight(settings: StackSettings) -> None:
     """Checks what would otherwise fail half-way through the start."""
     ensure_port_free(settings.host, settings.aws_port, "CRUDDUR_AWS_PORT")
     ensure_port_free(settings.host, settings.api_port, "CRUDDUR_API_PORT")
-    if settings.aws_port == settings.api_port:
-        raise StartupError("CRUDDUR_AWS_PORT and CRUDDUR_API_PORT must differ")
+    ensure_port_free(settings.host, settings.ws_port, "CRUDDUR_WS_PORT")
+    ensure_port_free(settings.host, settings.ws_management_port, "CRUDDUR_WS_MANAGEMENT_PORT")
+    ports = (settings.aws_port, settings.api_port, settings.ws_port, settings.ws_management_port)
+    if len(set(ports)) < len(ports):
+        raise StartupError("CRUDDUR_AWS_PORT, CRUDDUR_API_PORT, CRUDDUR_WS_PORT and CRUDDUR_WS_MANAGEMENT_PORT "
+                           "must differ")
     if os.geteuid() == 0 and not _system_user_exists(PGSERVER_SYSTEM_USER) and shutil.which("useradd") is None:
         raise StartupError("running as root, the embedded PostgreSQL needs a system user 'pgserver', and "
                            "`useradd` is missing to create it: install the `passwd` package or run as another user")
@@ -77,6 +86,7 @@ class LocalStack:
     postgres_supervisor: PostgresSupervisor | None = None
     api_server: ApiServer | None = None
     runner: FunctionRunner | None = None
+    websocket_api: LocalWebSocketApi | None = None
     pollers: list[StreamPoller] = field(default_factory=list)
     cors_origins: tuple[str, ...] = ()
 
@@ -84,7 +94,8 @@ class LocalStack:
         settings = self.settings
         template = load_template()
         resources = LocalResources(table_name=settings.table_name or default_table_name(template),
-                                   region=settings.region, parameters=settings.template_parameters())
+                                   region=settings.region, parameters=settings.template_parameters(),
+                                   websocket_api_endpoint=settings.websocket_management_url)
         # From here on every boto3 client of this process, the functions' included, talks to moto.
         environment = function_environment(resources, settings.aws_endpoint_url)
         # One process hosts every function: no single function's name applies to all of them.
@@ -127,11 +138,13 @@ class LocalStack:
             specs, {logical_id: function_environment(resources, settings.aws_endpoint_url, logical_id)
                     for logical_id in specs}, settings.max_environments)
         self._start_api(runner, template, context)
+        self._start_websocket_api(runner, template, context)
         self._start_pollers(runner, specs)
 
         signed_in = {user.handle: user for user in pool.users}
         info = StackInfo(
             api_url=settings.api_url,
+            websocket_url=settings.websocket_url,
             aws_endpoint_url=settings.aws_endpoint_url,
             region=settings.region,
             table_name=resources.table_name,
@@ -161,6 +174,16 @@ class LocalStack:
         threading.Thread(target=self.api_server.serve_forever, name="http-api", daemon=True).start()
         log.info("HTTP API (%s) listening on %s", api_spec.logical_id, self.settings.api_url)
 
+    def _start_websocket_api(self, runner: FunctionRunner, template: dict[str, Any], context: dict[str, Any]) -> None:
+        spec = websocket_api_spec(template, context)
+        if spec is None:
+            return
+        self.websocket_api = LocalWebSocketApi(spec, runner.invoke, self.settings.host, self.settings.ws_port,
+                                               self.settings.ws_management_port, self.settings.region)
+        self.websocket_api.start()
+        log.info("WebSocket API (%s) listening on %s, its management API on %s", spec.logical_id,
+                 self.settings.websocket_url, self.settings.websocket_management_url)
+
     def _start_pollers(self, runner: FunctionRunner, specs: dict[str, FunctionSpec]) -> None:
         for spec in specs.values():
             for event in spec.stream_events:
@@ -175,6 +198,7 @@ class LocalStack:
                     streams_client=self._client("dynamodbstreams"),
                     sqs_client=self._client("sqs"),
                     region=self.settings.region,
+                    poll_interval_seconds=STREAM_POLL_INTERVAL_SECONDS,
                     checkpoint=CheckpointFile(self.settings.data_dir / "stream-checkpoints"
                                               / f"{spec.logical_id}.{event.name}.json"),
                 )
@@ -194,6 +218,9 @@ class LocalStack:
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
+        if self.websocket_api is not None:
+            self.websocket_api.stop()
+            self.websocket_api = None
         if self.postgres_supervisor is not None:
             self.postgres_supervisor.stop()
             self.postgres_supervisor = None

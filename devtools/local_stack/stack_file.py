@@ -21,6 +21,7 @@ class StackUser:
 @dataclass(frozen=True)
 class StackInfo:
     api_url: str
+    websocket_url: str
     aws_endpoint_url: str
     region: str
     table_name: str
@@ -35,7 +36,8 @@ class StackInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "StackInfo":
-        return cls(**{**data, "users": [StackUser(**user) for user in data["users"]]})
+        # A file left by a stack from before the WebSocket API (killed, so never removed) still reads.
+        return cls(**{"websocket_url": "", **data, "users": [StackUser(**user) for user in data["users"]]})
 
     def user(self, handle: str) -> StackUser:
         for user in self.users:

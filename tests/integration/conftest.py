@@ -5,6 +5,7 @@ import pytest
 
 from tests.support.calls import CallLog, record_calls
 from tests.support.events import SEED_GROUP_UUID
+from tests.support.live import connections, live, management_api  # noqa: F401 - fixtures of the live functions
 from tests.support.people import ANDREW, BAYKO
 from tests.support.stream_fixtures import stream  # noqa: F401 - the table's stream, for tests that run pattern E
 from tests.support.tutorial import SEEDED_AT, seed_conversation, tutorial_client

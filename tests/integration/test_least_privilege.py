@@ -2,7 +2,7 @@
 
 No role carries a managed policy; the only statements on ``*`` are the ones IAM offers no narrower resource for
 (X-Ray, and EC2 network interfaces only when the functions run in the VPC); logs go only to the function's own
-log group and the stream is read only from this table. Every AWS request each HTTP function sends on its real
+log group and the stream is read only from this table. Every AWS request each function sends on its real
 code paths (tutorial-era data, new conversations, idempotency records kept, replayed, refused and deleted) is
 allowed by that function's own policy in template.yaml, and each scenario reaches every kind of request the
 function makes. The policies refuse what the functions never do, and a function reaching outside its policy
@@ -17,16 +17,19 @@ import copy
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import botocore.client
 import pytest
 
 from cruddur_messaging.data import keys
+from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.data.group_rows import GroupRowStore
 from cruddur_messaging.data.messages import MessageStore
+from cruddur_messaging.models import LiveConnection
 from cruddur_messaging.domain import create_message as create_message_module
 from devtools.environment import LOCAL_ACCOUNT_ID, LocalResources, template_context
 from tests.support.api import assert_error, ok
@@ -45,6 +48,7 @@ from tests.support.iam import (
     role_context,
     transformed,
 )
+from tests.support.live import client_frame_event, connect_event, delivery_mapping, disconnect_event
 from tests.support.people import ANDREW, BAYKO, LONDO
 from tests.support.table import census
 from tests.support.tutorial import seed_conversation, tutorial_client
@@ -71,6 +75,9 @@ class Sent:
     service: str
     operation: str
     body: dict[str, Any]
+    method: str = ""
+    url_path: str = ""
+    """The whole path, the endpoint's included (``/{stage}/@connections/{id}`` for the management API)."""
 
 
 @dataclass
@@ -92,7 +99,8 @@ class RecordingFunctions:
     def record(self, client: Any, operation_model: Any, request_dict: dict[str, Any]) -> None:
         if self.current is not None:
             self.sent.append(Sent(self.current, client.meta.service_model.service_name, operation_model.name,
-                                  json.loads(request_dict["body"] or b"{}")))
+                                  json.loads(request_dict["body"] or b"{}"), request_dict["method"],
+                                  urlsplit(request_dict["url"]).path))
 
     def of(self, logical_id: str) -> list[Sent]:
         return [sent for sent in self.sent if sent.function == logical_id]
@@ -138,10 +146,23 @@ def iam_requests(resources: LocalResources, sent: Sent) -> list[Request]:
                         f"arn:aws:ssm:{resources.region}:{LOCAL_ACCOUNT_ID}:parameter{sent.body['Name']}")]
     if (sent.service, sent.operation) == ("secretsmanager", "GetSecretValue"):
         return [Request("secretsmanager:GetSecretValue", sent.body["SecretId"])]
+    if sent.service == "apigatewaymanagementapi":
+        # arn:...:execute-api:region:account:api-id/stage/VERB/@connections/id; url_path is /stage/@connections/id
+        stage, path = sent.url_path.lstrip("/").split("/", 1)
+        return [Request("execute-api:ManageConnections", f"{websocket_api_arn(resources)}/{stage}/{sent.method}/"
+                                                         f"{unquote(path)}")]
     raise AssertionError(f"no IAM mapping for {sent.service}:{sent.operation}")
 
 
+def websocket_api_arn(resources: LocalResources) -> str:
+    context = template_context(resources)
+    return f"arn:aws:execute-api:{resources.region}:{LOCAL_ACCOUNT_ID}:{context['LiveWebSocketApi']}"
+
+
 def shape(request: Request, index_arn: str) -> Shape:
+    if request.action == "execute-api:ManageConnections":
+        verb = request.resource.split("/")[2]
+        return request.action, verb, None
     if request.resource == index_arn:
         where = "index"
     elif request.leading_key:
@@ -426,7 +447,7 @@ def test_every_statement_says_what_it_is_for(logical_id) -> None:
 # --- the roles as CloudFormation receives them: managed policies, "*" resources, logs, the stream ----------------
 
 STREAM_FUNCTION = "MessageStreamFunction"
-POSTGRES_FUNCTIONS = HTTP_FUNCTIONS
+POSTGRES_FUNCTIONS = (*HTTP_FUNCTIONS, "LiveConnectionFunction")
 ALL_FUNCTIONS = tuple(function_ids(transformed()))
 """Every function of the template, in its order (a function added later is checked, and needs its README row)."""
 TRACES = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -540,6 +561,9 @@ def describe(statement: dict[str, Any], context: dict[str, Any]) -> tuple[str, s
         return "other", "the database URL parameter"
     if service == "secretsmanager":
         return "other", "the cursor signing key"
+    if service == "execute-api":
+        verb = resource.split("/")[-3]
+        return "other", f"{_code(actions)} `{verb} @connections` of this WebSocket API's stage"
     assert service == "dynamodb", statement
     if resource == context["MessagesTable.StreamArn"]:
         return "dynamodb", f"{_code(actions)} this table's stream"
@@ -563,10 +587,97 @@ def readme_row(logical_id: str) -> str:
             continue
         column, text = describe(statement, context)
         columns[column].append(text)
-    return f"| {logical_id} | {'; '.join(columns['dynamodb']) or 'none'} | {'; '.join(columns['other'])} |"
+    return f"| {logical_id} | {'; '.join(columns['dynamodb']) or 'none'} | {'; '.join(columns['other']) or 'none'} |"
 
 
 def test_the_readme_describes_the_roles_as_transformed() -> None:
     """The README's least-privilege table is what the transformed roles grant (regenerate it from the message)."""
     expected = "\n".join(readme_row(logical_id) for logical_id in ALL_FUNCTIONS)
     assert expected in README.read_text(), f"the README's least-privilege rows should read:\n{expected}"
+
+
+# --- the live functions (WebSocket API) ----------------------------------------------------------------------
+
+LIVE_CONNECTION = "LiveConnectionFunction"
+LIVE_DELIVERY = "LiveDeliveryFunction"
+LIVE_AUTHORIZER = "LiveAuthorizerFunction"
+
+
+def test_the_connection_function_keeps_only_its_callers_connections(functions, live, connections,
+                                                                     monkeypatch) -> None:
+    monkeypatch.setenv("LIVE_CONNECTIONS_PER_USER", "1")
+    for connection_id in ("tab-1", "tab-2"):  # the second closes the first (DELETE @connections)
+        assert functions.invoke(LIVE_CONNECTION, connect_event(ANDREW, connections.open(connection_id)))[
+            "statusCode"] == 200
+    assert functions.invoke(LIVE_CONNECTION, disconnect_event(ANDREW, "tab-2")) == {"statusCode": 200}
+    assert json.loads(functions.invoke(LIVE_CONNECTION, client_frame_event('{"action": "ping"}'))["body"]) == {
+        "type": "pong"}
+    assert connections.closed == ["tab-1"]
+
+    assert_within_policy(functions, LIVE_CONNECTION, {
+        ("dynamodb:Query", "CONN#", None),
+        ("dynamodb:PutItem", "CONN#", None),
+        ("dynamodb:DeleteItem", "CONN#", None),
+        ("execute-api:ManageConnections", "DELETE", None),
+        database_url_read(functions),
+    })
+
+
+def test_the_delivery_function_reads_members_and_connections_and_posts_frames(functions, live, connections,
+                                                                               seeded, stream) -> None:
+    gone_since = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    store = ConnectionStore(live.table)
+    for person in (ANDREW, BAYKO):
+        store.add(LiveConnection(person.uuid, connections.open(f"{person.handle}-open"), gone_since))
+    store.add(LiveConnection(BAYKO.uuid, "bayko-gone", gone_since))
+    mapping = delivery_mapping(live)
+
+    def deliver_new_records() -> None:
+        records = [record for record in stream.new_records() if mapping.accepts(record)]
+        assert records and functions.invoke(LIVE_DELIVERY, {"Records": records}) == {"batchItemFailures": []}
+
+    deliver_new_records()  # the tutorial-era conversation: members found through the index; bayko-gone is 410
+    ok(Caller(functions, ANDREW).send("A new conversation", handle="londo"))  # members: the membership item
+    deliver_new_records()
+    assert len(connections.frames["bayko-open"]) == len(seeded) + 1  # every message, and their own row
+    assert connections.types("andrewbrown-open")[-2:] == ["conversation.updated", "message.created"]
+
+    assert_within_policy(functions, LIVE_DELIVERY, {
+        ("dynamodb:GetItem", "GROUP#", None),
+        ("dynamodb:Query", "index", None),
+        ("dynamodb:Query", "CONN#", None),
+        ("dynamodb:DeleteItem", "CONN#", None),
+        ("execute-api:ManageConnections", "POST", None),
+    })
+
+
+LIVE_API = websocket_api_arn(RESOURCES)
+
+
+@pytest.mark.parametrize("logical_id, request_", [
+    (LIVE_CONNECTION, Request("dynamodb:Query", TABLE_ARN, f"GRP#{USER}")),
+    (LIVE_CONNECTION, Request("dynamodb:PutItem", TABLE_ARN, f"MSG#{GROUP}")),
+    (LIVE_CONNECTION, Request("dynamodb:GetItem", TABLE_ARN, f"GROUP#{GROUP}")),
+    (LIVE_CONNECTION, Request("execute-api:ManageConnections", f"{LIVE_API}/live/POST/@connections/abc=")),
+    (LIVE_DELIVERY, Request("dynamodb:PutItem", TABLE_ARN, f"CONN#{USER}")),
+    (LIVE_DELIVERY, Request("dynamodb:Query", TABLE_ARN, f"MSG#{GROUP}")),
+    (LIVE_DELIVERY, Request("dynamodb:DeleteItem", TABLE_ARN, f"GRP#{USER}")),
+    (LIVE_DELIVERY, Request("execute-api:ManageConnections", f"{LIVE_API}/live/DELETE/@connections/abc=")),
+    (LIVE_DELIVERY, Request("execute-api:ManageConnections",
+                            f"arn:aws:execute-api:us-east-1:{LOCAL_ACCOUNT_ID}:another-api/live/POST/@connections/a")),
+    (LIVE_DELIVERY, Request("execute-api:ManageConnections", f"{LIVE_API}/another-stage/POST/@connections/abc=")),
+    (LIVE_DELIVERY, Request("ssm:GetParameter",
+                            f"arn:aws:ssm:us-east-1:{LOCAL_ACCOUNT_ID}:parameter{RESOURCES.database_url_parameter}")),
+    (LIVE_AUTHORIZER, Request("dynamodb:Query", TABLE_ARN, f"CONN#{USER}")),
+    (LIVE_AUTHORIZER, Request("execute-api:ManageConnections", f"{LIVE_API}/live/POST/@connections/abc=")),
+], ids=lambda value: value if isinstance(value, str) else "-".join(
+    filter(None, (value.action, (value.leading_key or value.resource.split("/")[-3]).split("#")[0]))))
+def test_the_live_policies_refuse_what_the_live_functions_never_do(logical_id, request_) -> None:
+    assert not allowed(policy_statements(RESOURCES, logical_id), request_)
+
+
+@pytest.mark.parametrize("logical_id", [LIVE_CONNECTION, LIVE_DELIVERY, LIVE_AUTHORIZER])
+def test_every_live_statement_says_what_it_is_for(logical_id) -> None:
+    statements = policy_statements(RESOURCES, logical_id)
+    assert all(statement.get("Sid", "").isalnum() for statement in statements)
+    assert len({statement["Sid"] for statement in statements}) == len(statements)

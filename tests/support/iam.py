@@ -5,7 +5,8 @@ Each call becomes the requests IAM authorizes (a transaction is one request per 
 ``dynamodb:EnclosingOperation`` set), with the partition key as ``dynamodb:LeadingKeys``: the item's (``Key``, or
 ``Item`` for a put), or for a query the queried one - on an index, the index's own partition key (for
 ``message-group-sk-index`` a bare group uuid, not a ``GRP#`` key). Statements are evaluated for Allow only, with
-the ``ForAllValues``/``ForAnyValue`` ``StringEquals``/``StringLike`` operators; it is not a full IAM evaluator.
+the ``ForAllValues``/``ForAnyValue`` ``StringEquals``/``StringLike`` operators, and resources matched with IAM's
+wildcards (``*``, ``?``); it is not a full IAM evaluator.
 As in IAM, ``ForAllValues`` holds when the request has no value for the key, ``ForAnyValue`` does not.
 
 Roles are read from ``transformed(template)``: ``template.yaml`` through samtranslator (the transform
@@ -182,8 +183,8 @@ def allowed(statements: list[dict[str, Any]], request: Request) -> bool:
 def _allows(statement: dict[str, Any], request: Request) -> bool:
     if statement.get("Effect") != "Allow":
         return False
-    if request.action not in _as_list(statement.get("Action")) or request.resource not in _as_list(
-            statement.get("Resource")):
+    if request.action not in _as_list(statement.get("Action")) or not any(
+            _string_like(request.resource, resource) for resource in _as_list(statement.get("Resource"))):
         return False
     context = {"dynamodb:LeadingKeys": [request.leading_key] if request.leading_key else [],
                "dynamodb:EnclosingOperation": [request.enclosing_operation] if request.enclosing_operation else []}

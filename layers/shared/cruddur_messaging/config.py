@@ -60,3 +60,66 @@ class Settings:
 def get_settings() -> Settings:
     """The container's settings; tests call ``get_settings.cache_clear()`` after changing the environment."""
     return Settings.from_environment()
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """The live functions' side of the WebSocket API: where its management API is and how many connections a
+    user keeps. ``WEBSOCKET_API_ENDPOINT`` is the API's own endpoint (``wss://{api id}.execute-api...``, the
+    template's ``ApiEndpoint``); its management API answers on ``https://`` at the same host under the stage."""
+
+    management_endpoint: str
+    connections_per_user: int
+
+    @classmethod
+    def from_environment(cls, environ: os._Environ[str] | dict[str, str] = os.environ) -> "LiveSettings":
+        endpoint = _required(environ, "WEBSOCKET_API_ENDPOINT")
+        stage = _required(environ, "WEBSOCKET_STAGE")
+        return cls(management_endpoint=management_endpoint_of(endpoint, stage),
+                   connections_per_user=_positive_int(environ, "LIVE_CONNECTIONS_PER_USER", 10))
+
+
+def management_endpoint_of(api_endpoint: str, stage: str) -> str:
+    """``wss://host`` -> ``https://host/stage`` (and ``ws://`` -> ``http://`` for a local stand-in)."""
+    scheme, separator, rest = api_endpoint.partition("://")
+    if not separator or scheme not in ("wss", "ws", "https", "http"):
+        raise ConfigurationError(f"WEBSOCKET_API_ENDPOINT must be a ws(s):// or http(s):// URL, got {api_endpoint!r}")
+    http_scheme = {"wss": "https", "ws": "http"}.get(scheme, scheme)
+    return f"{http_scheme}://{rest.rstrip('/')}/{stage.strip('/')}"
+
+
+@lru_cache(maxsize=1)
+def get_live_settings() -> LiveSettings:
+    return LiveSettings.from_environment()
+
+
+@dataclass(frozen=True)
+class AuthorizerSettings:
+    """What the WebSocket API's authorizer accepts: access tokens of this pool (issuer) for this app client."""
+
+    issuer: str
+    app_client_id: str
+
+    @classmethod
+    def from_environment(cls, environ: os._Environ[str] | dict[str, str] = os.environ) -> "AuthorizerSettings":
+        return cls(issuer=_required(environ, "COGNITO_ISSUER").rstrip("/"),
+                   app_client_id=_required(environ, "COGNITO_APP_CLIENT_ID"))
+
+
+@lru_cache(maxsize=1)
+def get_authorizer_settings() -> AuthorizerSettings:
+    return AuthorizerSettings.from_environment()
+
+
+def _required(environ: os._Environ[str] | dict[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is required")
+    return value
+
+
+def _positive_int(environ: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip() or str(default)
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigurationError(f"environment variable {name} must be a positive integer, got {raw!r}")
+    return int(raw)

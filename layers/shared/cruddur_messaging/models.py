@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, Mapping, TypeVar
 
 MESSAGE_MAX_CHARS = 1024
 
@@ -43,6 +43,13 @@ class MessageGroupSummary:
     created_at: str
     unread_count: int = 0
     last_read_at: str | None = None
+
+    @classmethod
+    def of_row(cls, row: Mapping[str, Any]) -> "MessageGroupSummary":
+        """The owner's list item of a ``GRP#`` row (a row without read state shows 0 and None)."""
+        return cls(uuid=row["message_group_uuid"], display_name=row["user_display_name"], handle=row["user_handle"],
+                   message=row["message"], created_at=row["sk"], unread_count=int(row.get("unread_count") or 0),
+                   last_read_at=row.get("last_read_at"))
 
 
 @dataclass(frozen=True)
@@ -134,3 +141,36 @@ T = TypeVar("T")
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+# --- live delivery (CONTRACT.md section 6) -------------------------------------------------------------------
+
+LIVE_SUBPROTOCOL = "cruddur.v1"
+"""The subprotocol clients offer (with their access token as the second one) and the server selects."""
+
+
+@dataclass(frozen=True)
+class LiveConnection:
+    """An open WebSocket connection of a user, recorded at ``$connect``."""
+
+    user_uuid: str
+    connection_id: str
+    connected_at: str
+
+
+def message_created_frame(message_group_uuid: str, message: Message) -> dict[str, object]:
+    """To every open connection of both members (the sender's other tabs too)."""
+    return {"type": "message.created", "message_group_uuid": message_group_uuid, "message": asdict(message)}
+
+
+def conversation_updated_frame(conversation: MessageGroupSummary) -> dict[str, object]:
+    """To each member: their own list-groups item of the conversation."""
+    return {"type": "conversation.updated", "conversation": asdict(conversation)}
+
+
+PONG_FRAME: dict[str, object] = {"type": "pong"}
+
+
+def error_frame(code: str, message: str) -> dict[str, object]:
+    """The answer to a client frame the API does not understand; the connection stays open."""
+    return {"type": "error", "code": code, "message": message}

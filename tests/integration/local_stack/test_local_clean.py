@@ -17,7 +17,8 @@ from devtools.postgres import EmbeddedPostgres
 def stack_file(data_dir: Path, api_port: int, aws_port: int) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "stack.json").write_text(json.dumps({
-        "api_url": f"http://127.0.0.1:{api_port}", "aws_endpoint_url": f"http://127.0.0.1:{aws_port}",
+        "api_url": f"http://127.0.0.1:{api_port}", "websocket_url": f"ws://127.0.0.1:{unused_port()}",
+        "aws_endpoint_url": f"http://127.0.0.1:{aws_port}",
         "region": "us-east-1", "table_name": "t", "user_pool_id": "p", "user_pool_client_id": "c",
         "database_url": "postgresql://", "seed_message_group_uuid": "g", "users": []}))
 

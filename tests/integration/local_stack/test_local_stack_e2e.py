@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import boto3
@@ -20,53 +14,17 @@ import psutil
 import pytest
 import requests
 
-from devtools.local_stack.stack_file import StackInfo, read_stack_file
-from devtools.template import REPO_ROOT
+from devtools.local_stack.launch import RunningStack, running_stack
+from devtools.local_stack.stack_file import StackInfo
 
-READY_TIMEOUT_SECONDS = 90
 PATTERN_E_TIMEOUT_SECONDS = 15
 FRONTEND_ORIGIN = "http://localhost:3000"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class RunningStack:
-    process: subprocess.Popen[bytes]
-    info: StackInfo
-    data_dir: Path
-    stdout: Path
-    stderr: Path
-
-    def logs(self) -> str:
-        return f"--- stdout\n{self.stdout.read_text()}\n--- stderr (tail)\n{self.stderr.read_text()[-6000:]}"
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    data_dir = tmp_path_factory.mktemp("local-stack")
-    stdout, stderr = data_dir / "stdout.log", data_dir / "stderr.log"
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("CRUDDUR_")}
-    with open(stdout, "wb") as out, open(stderr, "wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.local_stack", "--aws-port", str(free_port()),
-             "--api-port", str(free_port()), "--data-dir", str(data_dir)],
-            cwd=REPO_ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while not stdout.read_text().startswith("ready"):
-            assert process.poll() is None, f"the stack exited with {process.returncode}\n{stderr.read_text()}"
-            assert time.monotonic() < deadline, f"no ready line in {READY_TIMEOUT_SECONDS}s\n{stderr.read_text()}"
-            time.sleep(0.1)
-        yield RunningStack(process, read_stack_file(data_dir / "stack.json"), data_dir, stdout, stderr)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(30)
+    with running_stack(tmp_path_factory.mktemp("local-stack")) as running:
+        yield running
 
 
 def cognito(info: StackInfo) -> Any:

@@ -19,14 +19,8 @@ import pytest
 
 from devtools.local_stack.stack_file import StackInfo, read_stack_file
 from devtools.template import REPO_ROOT
-from tests.integration.local_stack.test_local_stack_e2e import (
-    READY_TIMEOUT_SECONDS,
-    eventually,
-    free_port,
-    get,
-    post,
-    sign_in,
-)
+from devtools.local_stack.launch import READY_TIMEOUT_SECONDS, free_port
+from tests.integration.local_stack.test_local_stack_e2e import eventually, get, post, sign_in
 
 MESSAGE = "Sent before the restart."
 
@@ -41,6 +35,7 @@ class Stack:
 def start_stack(data_dir: Path, aws_port: int, api_port: int, run: int) -> Stack:
     stdout, stderr = data_dir.parent / f"stdout-{run}.log", data_dir.parent / f"stderr-{run}.log"
     environment = {name: value for name, value in os.environ.items() if not name.startswith("CRUDDUR_")}
+    environment.update(CRUDDUR_WS_PORT=str(free_port()), CRUDDUR_WS_MANAGEMENT_PORT=str(free_port()))
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "devtools.local_stack", "--aws-port", str(aws_port), "--api-port", str(api_port),

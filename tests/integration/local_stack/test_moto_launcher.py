@@ -11,8 +11,8 @@ import jwt
 import pytest
 import requests
 
+from devtools.local_stack.launch import free_port
 from devtools.local_stack.moto_server import MotoServer
-from tests.integration.local_stack.test_local_stack_e2e import free_port
 
 TABLE = "t"
 TABLE_DEFINITION = {

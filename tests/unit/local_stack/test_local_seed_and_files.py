@@ -102,7 +102,8 @@ def test_the_fixed_cognito_ids_of_the_sql_seed_are_read_by_handle() -> None:
 
 def stack_info() -> StackInfo:
     return StackInfo(
-        api_url="http://127.0.0.1:3000", aws_endpoint_url="http://127.0.0.1:8000", region="us-east-1",
+        api_url="http://127.0.0.1:3000", websocket_url="ws://127.0.0.1:3001",
+        aws_endpoint_url="http://127.0.0.1:8000", region="us-east-1",
         table_name="cruddur-messages", user_pool_id="us-east-1_x", user_pool_client_id="c",
         database_url="postgresql://postgres:@/cruddur?host=/tmp", seed_message_group_uuid=GROUP,
         users=[StackUser(handle="andrewbrown", display_name="Andrew Brown", username="andrew@exampro.co",
@@ -124,7 +125,7 @@ def test_stack_json_has_exactly_the_contracts_keys(tmp_path: Path) -> None:
     path = tmp_path / "stack.json"
     write_stack_file(path, stack_info())
     data = json.loads(path.read_text())
-    assert list(data) == ["api_url", "aws_endpoint_url", "region", "table_name", "user_pool_id",
+    assert list(data) == ["api_url", "websocket_url", "aws_endpoint_url", "region", "table_name", "user_pool_id",
                           "user_pool_client_id", "database_url", "seed_message_group_uuid", "users"]
     assert list(data["users"][0]) == ["handle", "display_name", "username", "password", "uuid", "cognito_user_id"]
     assert read_stack_file(path) == stack_info()
@@ -135,11 +136,15 @@ def test_stack_json_has_exactly_the_contracts_keys(tmp_path: Path) -> None:
 def test_ports_directories_and_origins_move_with_environment_variables(tmp_path: Path) -> None:
     default = StackSettings.from_environment({})
     assert (default.aws_endpoint_url, default.api_url) == ("http://127.0.0.1:8000", "http://127.0.0.1:3000")
+    assert (default.websocket_url, default.websocket_management_url) == ("ws://127.0.0.1:3001",
+                                                                          "http://127.0.0.1:3002")
     assert default.template_parameters() == {}
     moved = StackSettings.from_environment({
         "CRUDDUR_AWS_PORT": "18000", "CRUDDUR_API_PORT": "4567", "CRUDDUR_LOCAL_DIR": str(tmp_path),
+        "CRUDDUR_WS_PORT": "4568", "CRUDDUR_WS_MANAGEMENT_PORT": "4569",
         "CRUDDUR_CORS_ORIGINS": "http://localhost:3001, https://app.example", "CRUDDUR_TABLE_NAME": "t2"})
     assert (moved.aws_endpoint_url, moved.api_url) == ("http://127.0.0.1:18000", "http://127.0.0.1:4567")
+    assert (moved.websocket_url, moved.websocket_management_url) == ("ws://127.0.0.1:4568", "http://127.0.0.1:4569")
     assert moved.stack_file == tmp_path / "stack.json" and moved.postgres_dir == tmp_path / "postgres"
     assert moved.table_name == "t2"
     assert moved.template_parameters() == {"CorsAllowedOrigins": ["http://localhost:3001", "https://app.example"]}

@@ -7,6 +7,7 @@
 | membership of a group     | ``GROUP#<group uuid>``                        | ``MEMBERS``       |
 | the group of a user pair  | ``PAIR#<uuid>#<uuid>``                        | ``PAIR``          |
 | idempotency record        | ``IDEMPOTENCY#create-message#<request hash>`` | Powertools' key   |
+| open WebSocket connection | ``CONN#<user uuid>``                          | connection id     |
 
 Only group rows carry ``message_group_uuid``, so ``message-group-sk-index`` holds exactly the group rows.
 """
@@ -20,6 +21,7 @@ PAIR_PREFIX = "PAIR#"
 PAIR_SK = "PAIR"
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#create-message#"
 """One partition per request hash: keyed sends spread over the table instead of sharing one hot partition."""
+CONNECTION_PREFIX = "CONN#"
 
 
 def group_rows_pk(owner_uuid: str) -> str:
@@ -42,6 +44,10 @@ def pair_key(user_uuid: str, other_user_uuid: str) -> dict[str, str]:
 
 def idempotency_pk(request_hash: str) -> str:
     return f"{IDEMPOTENCY_PREFIX}{request_hash}"
+
+
+def connections_pk(user_uuid: str) -> str:
+    return f"{CONNECTION_PREFIX}{user_uuid}"
 
 
 def owner_of_group_rows_pk(pk: str) -> str:

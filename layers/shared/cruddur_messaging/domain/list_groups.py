@@ -13,12 +13,7 @@ def list_groups(caller: User, page: PageRequest) -> Page[MessageGroupSummary]:
     codec = cursor_codec()
     start_key = codec.decode(page.cursor, partition) if page.cursor else None
     result = message_store().list_group_rows(caller.uuid, page.limit, start_key)
-    summaries = [
-        MessageGroupSummary(uuid=row["message_group_uuid"], display_name=row["user_display_name"],
-                            handle=row["user_handle"], message=row["message"], created_at=row["sk"],
-                            unread_count=int(row.get("unread_count") or 0), last_read_at=row.get("last_read_at"))
-        for row in result.items
-    ]
+    summaries = [MessageGroupSummary.of_row(row) for row in result.items]
     last = result.items[-1] if result.items else None
     next_cursor = codec.encode(partition, {"pk": last["pk"], "sk": last["sk"]}) if result.has_more and last else None
     return Page(items=summaries, next_cursor=next_cursor)

@@ -1,0 +1,66 @@
+"""``make dev`` as a process of its own on free ports, for the end-to-end tests and the delivery benchmark.
+
+Every port comes from the OS (the suite runs next to other engineers' stacks), the state lives in ``data_dir``,
+and leaving the context sends SIGTERM, after which the stack stops everything it started.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from devtools.local_stack.stack_file import StackInfo, read_stack_file
+from devtools.template import REPO_ROOT
+
+READY_TIMEOUT_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RunningStack:
+    process: subprocess.Popen[bytes]
+    info: StackInfo
+    data_dir: Path
+    stdout: Path
+    stderr: Path
+    environment: dict[str, str]
+    """The variables it was started with (its ``CRUDDUR_*`` ports among them)."""
+
+    def logs(self) -> str:
+        return f"--- stdout\n{self.stdout.read_text()}\n--- stderr (tail)\n{self.stderr.read_text()[-6000:]}"
+
+
+@contextmanager
+def running_stack(data_dir: Path, ready_timeout_seconds: float = READY_TIMEOUT_SECONDS) -> Iterator[RunningStack]:
+    stdout, stderr = data_dir / "stdout.log", data_dir / "stderr.log"
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("CRUDDUR_")}
+    environment.update(CRUDDUR_AWS_PORT=str(free_port()), CRUDDUR_API_PORT=str(free_port()),
+                       CRUDDUR_WS_PORT=str(free_port()), CRUDDUR_WS_MANAGEMENT_PORT=str(free_port()),
+                       CRUDDUR_LOCAL_DIR=str(data_dir))
+    with open(stdout, "wb") as out, open(stderr, "wb") as err:
+        process = subprocess.Popen([sys.executable, "-m", "devtools.local_stack"], cwd=REPO_ROOT, env=environment,
+                                   stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+    try:
+        deadline = time.monotonic() + ready_timeout_seconds
+        while not stdout.read_text().startswith("ready"):
+            if process.poll() is not None:
+                raise RuntimeError(f"the stack exited with {process.returncode}\n{stderr.read_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no ready line in {ready_timeout_seconds}s\n{stderr.read_text()}")
+            time.sleep(0.1)
+        yield RunningStack(process, read_stack_file(data_dir / "stack.json"), data_dir, stdout, stderr, environment)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(30)

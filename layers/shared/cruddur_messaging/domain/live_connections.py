@@ -1,0 +1,70 @@
+"""The WebSocket API's routes: ``$connect`` records the connection, ``$disconnect`` forgets it, ``$default``
+answers client frames.
+
+A user keeps at most ``LIVE_CONNECTIONS_PER_USER`` connections (tabs, devices). Past the bound the *oldest* are
+closed and forgotten, rather than the new one refused: the oldest is the likeliest to be a tab left open
+elsewhere or a connection whose ``$disconnect`` never came, and refusing would lock a user out of live updates
+until their stale connections expire. Two connects racing at the bound may briefly leave one more.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from cruddur_messaging.clock import format_timestamp
+from cruddur_messaging.data.connection_gateway import ConnectionGateway
+from cruddur_messaging.data.connections import ConnectionStore
+from cruddur_messaging.models import LIVE_SUBPROTOCOL, PONG_FRAME, LiveConnection, User, error_frame
+from cruddur_messaging.observability import logger, metrics
+
+MAX_CLIENT_FRAME_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class Connected:
+    connection: LiveConnection
+    subprotocol: str | None
+    """The subprotocol to select in the handshake: ``cruddur.v1`` when the client offered it."""
+    evicted: int
+
+
+def connect(store: ConnectionStore, gateway: ConnectionGateway, caller: User, connection_id: str,
+            offered_subprotocols: Sequence[str], limit: int, now: datetime | None = None) -> Connected:
+    moment = now or datetime.now(timezone.utc)
+    existing = store.of_user(caller.uuid, moment)
+    evicted = existing[:max(0, len(existing) - limit + 1)]
+    for old in evicted:
+        gateway.close(old.connection_id)
+        store.remove(caller.uuid, old.connection_id)
+    if evicted:
+        metrics.add_metric(name="LiveConnectionsEvicted", unit=MetricUnit.Count, value=len(evicted))
+        logger.info("oldest connections closed past the bound", extra={"evicted": len(evicted), "limit": limit})
+    connection = LiveConnection(user_uuid=caller.uuid, connection_id=connection_id,
+                                connected_at=format_timestamp(moment))
+    store.add(connection)
+    subprotocol = LIVE_SUBPROTOCOL if LIVE_SUBPROTOCOL in offered_subprotocols else None
+    return Connected(connection, subprotocol, len(evicted))
+
+
+def disconnect(store: ConnectionStore, caller: User, connection_id: str) -> None:
+    store.remove(caller.uuid, connection_id)
+
+
+def answer_client_frame(body: str | None) -> dict[str, Any]:
+    """``{"action": "ping"}`` -> pong; anything else -> an error frame (the connection stays open)."""
+    if body is None or len(body) > MAX_CLIENT_FRAME_CHARS:
+        return error_frame("invalid_frame", f"Frames are JSON objects of at most {MAX_CLIENT_FRAME_CHARS} characters.")
+    try:
+        frame = json.loads(body)
+    except ValueError:
+        return error_frame("invalid_json", "The frame is not valid JSON.")
+    if not isinstance(frame, dict):
+        return error_frame("invalid_frame", "A frame is a JSON object with an \"action\".")
+    if frame.get("action") == "ping":
+        return dict(PONG_FRAME)
+    return error_frame("unknown_action", "The only client action is \"ping\"; messages are sent over the HTTP API.")
+

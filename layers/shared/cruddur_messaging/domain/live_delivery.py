@@ -1,0 +1,210 @@
+"""Fan-out: every new message and every conversation list change, to the open connections it concerns.
+
+**Where it runs.** In ``LiveDeliveryFunction``, a second consumer of the table's stream with its own event
+source mapping and filter (inserts of ``MSG#`` items, inserts and updates of ``GRP#`` rows), chosen over the
+alternatives:
+
+- *in the send path* (create-message posting before it answers): every send would wait for the slowest of both
+  members' connections, and a management API outage would fail or slow sends; rejected;
+- *in the stream function*: one invocation less, but a 410 storm or a throttled connection would delay or fail
+  the group-row moves (its records would be retried), and the two jobs would share one role and one retry
+  policy; rejected;
+- *a second stream consumer*: its failures and retries are its own (a bounded two retries, one minute of record
+  age, no failure queue: a frame that old is no longer live, and clients resync through the HTTP API), its role
+  holds only what delivery needs, and latency is one stream hop, the same as for the list rows. DynamoDB Streams
+  serves two consumers per shard without throttling; a third would need a fan-out (EventBridge Pipes, Kinesis).
+
+**What it sends.** An inserted ``MSG#`` item becomes ``message.created`` to every connection of both members
+(found through the membership item, or the group rows for a tutorial-era group, cached per container: a
+group's members never change). An inserted or updated ``GRP#`` row - the stream function moved it or counted a
+message unread, the owner marked it read, a new conversation wrote it - becomes ``conversation.updated`` to every
+connection of its owner, the row being exactly their list-groups item (read state included). So the list frame
+follows the list itself, and costs no read but the owner's connections.
+
+**Guarantees.** Records are delivered in stream order, one after another, so frames of a conversation arrive in
+order. A connection found gone (410) is deleted on the spot. A transient failure (throttling, an unreachable
+endpoint) stops the batch at that record and reports it as the batch's item failure: Lambda redelivers from it,
+so nothing after it overtakes it, and connections that already had it get it again (at least once: frames carry
+uuids, clients drop duplicates). A record that appears twice in one batch is delivered once.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any, Callable, Iterable
+
+from aws_lambda_powertools.metrics import MetricUnit
+from boto3.dynamodb.types import TypeDeserializer
+
+from cruddur_messaging.data import keys
+from cruddur_messaging.data.connection_gateway import ConnectionGateway, Delivery, connection_gateway
+from cruddur_messaging.data.connections import ConnectionStore, connection_store
+from cruddur_messaging.data.messages import MessageStore, message_store
+from cruddur_messaging.errors import DependencyUnavailable
+from cruddur_messaging.models import (
+    LiveConnection,
+    Message,
+    MessageGroupSummary,
+    conversation_updated_frame,
+    message_created_frame,
+)
+from cruddur_messaging.observability import logger, metrics
+
+# A connection recorded this recently may still be in its handshake, when the management API answers 410 too.
+HANDSHAKE_GRACE = timedelta(seconds=10)
+# Groups whose members a warm container remembers (members never change; the bound only caps memory).
+MEMBER_CACHE_SIZE = 10_000
+# Parallel posts per record: one member's many tabs, or two members, do not queue behind each other.
+POST_CONCURRENCY = 16
+# A record is not started with less time than this left; it is redelivered instead.
+DEADLINE_MARGIN_MILLIS = 3_000
+
+Record = dict[str, Any]
+_deserializer = TypeDeserializer()
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A frame and who gets it: every connection of each of ``recipients``."""
+
+    recipients: tuple[str, ...]
+    body: dict[str, Any]
+
+
+def frame_of(record: Record, members_of: Callable[[str], frozenset[str]]) -> Frame | None:
+    """The frame a stream record announces, or None for a record that announces none (anything but an inserted
+    message or an inserted or updated group row, or an image without the attributes a frame needs)."""
+    stream = record.get("dynamodb") or {}
+    if record.get("eventName") not in ("INSERT", "MODIFY") or "NewImage" not in stream:
+        return None
+    item = {name: _deserializer.deserialize(value) for name, value in stream["NewImage"].items()}
+    pk = str(item.get("pk", ""))
+    try:
+        if pk.startswith(keys.MESSAGE_PREFIX) and record["eventName"] == "INSERT":
+            group_uuid = keys.group_of_messages_pk(pk)
+            message = Message(uuid=item["message_uuid"], display_name=item["user_display_name"],
+                              handle=item["user_handle"], message=item["message"], created_at=item["sk"])
+            return Frame(tuple(sorted(members_of(group_uuid))), message_created_frame(group_uuid, message))
+        if pk.startswith(keys.GROUP_ROW_PREFIX):
+            conversation = MessageGroupSummary.of_row(item)
+            return Frame((keys.owner_of_group_rows_pk(pk),), conversation_updated_frame(conversation))
+    except KeyError as missing:
+        logger.warning("stream record without what its frame needs",
+                       extra={"missing": str(missing), "event_id": record.get("eventID")})
+    return None
+
+
+class GroupMembers:
+    """Who belongs to a group, remembered per container."""
+
+    def __init__(self, store: MessageStore, capacity: int = MEMBER_CACHE_SIZE) -> None:
+        self._store = store
+        self._capacity = capacity
+        self._members: dict[str, frozenset[str]] = {}
+
+    def __call__(self, message_group_uuid: str) -> frozenset[str]:
+        cached = self._members.get(message_group_uuid)
+        if cached is not None:
+            return cached
+        membership = (self._store.get_membership(message_group_uuid)
+                      or self._store.find_members_through_group_rows(message_group_uuid))
+        if membership is None:
+            return frozenset()  # not remembered: a group whose membership is still being written
+        if len(self._members) >= self._capacity:
+            self._members.clear()
+        self._members[message_group_uuid] = membership.member_uuids
+        return membership.member_uuids
+
+
+@dataclass
+class DeliveryCounts:
+    delivered: int = 0
+    gone: int = 0
+    rejected: int = 0
+    failed: int = 0
+
+    def add(self, outcome: Delivery) -> None:
+        setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+
+
+@dataclass
+class LiveDelivery:
+    """Delivers one batch of stream records; a new one per invocation (it caches connections per batch)."""
+
+    connections: ConnectionStore
+    gateway: ConnectionGateway
+    members_of: Callable[[str], frozenset[str]]
+    executor: ThreadPoolExecutor
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    counts: DeliveryCounts = field(default_factory=DeliveryCounts)
+    _connections_of: dict[str, list[LiveConnection]] = field(default_factory=dict, init=False)
+
+    def deliver(self, records: Iterable[Record], remaining_millis: Callable[[], int] | None = None) -> dict[str, Any]:
+        """The partial batch response: empty, or the first record not delivered (Lambda resumes from it)."""
+        seen: set[str] = set()
+        for record in records:
+            event_id = str(record.get("eventID", ""))
+            if event_id and event_id in seen:
+                continue
+            seen.add(event_id)
+            if remaining_millis is not None and remaining_millis() < DEADLINE_MARGIN_MILLIS:
+                return _failure(record)
+            try:
+                delivered = self._deliver_record(record)
+            except DependencyUnavailable:
+                delivered = False
+            if not delivered:
+                return _failure(record)
+        return {"batchItemFailures": []}
+
+    def publish_metrics(self) -> None:
+        for name, value in (("FramesDelivered", self.counts.delivered), ("ConnectionsGone", self.counts.gone),
+                            ("FramesRejected", self.counts.rejected), ("FramesFailed", self.counts.failed)):
+            if value:
+                metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    def _deliver_record(self, record: Record) -> bool:
+        """True when every connection took the frame, was gone or refused it for good."""
+        frame = frame_of(record, self.members_of)
+        if frame is None:
+            return True
+        targets = [connection for user_uuid in frame.recipients for connection in self._connections(user_uuid)]
+        outcomes = list(self.executor.map(lambda connection: self.gateway.post(connection.connection_id, frame.body),
+                                          targets))
+        for connection, outcome in zip(targets, outcomes):
+            self.counts.add(outcome)
+            if outcome is Delivery.GONE:
+                self._forget(connection)
+        return Delivery.FAILED not in outcomes
+
+    def _connections(self, user_uuid: str) -> list[LiveConnection]:
+        if user_uuid not in self._connections_of:
+            self._connections_of[user_uuid] = self.connections.of_user(user_uuid, self.now())
+        return self._connections_of[user_uuid]
+
+    def _forget(self, connection: LiveConnection) -> None:
+        self._connections_of[connection.user_uuid] = [
+            known for known in self._connections_of.get(connection.user_uuid, [])
+            if known.connection_id != connection.connection_id]
+        self.connections.remove_gone(connection, connected_before=self.now() - HANDSHAKE_GRACE)
+
+
+def _failure(record: Record) -> dict[str, Any]:
+    return {"batchItemFailures": [{"itemIdentifier": record["dynamodb"]["SequenceNumber"]}]}
+
+
+@lru_cache(maxsize=1)
+def _group_members() -> GroupMembers:
+    return GroupMembers(message_store())
+
+
+@lru_cache(maxsize=1)
+def _post_executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=POST_CONCURRENCY, thread_name_prefix="post-to-connection")
+
+
+def live_delivery() -> LiveDelivery:
+    """A delivery for one invocation, over the container's clients, member cache and post pool."""
+    return LiveDelivery(connection_store(), connection_gateway(), _group_members(), _post_executor())

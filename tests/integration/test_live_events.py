@@ -1,0 +1,42 @@
+"""The live functions' files in ``events/`` (``make invoke`` and ``sam local invoke -e``) give the answers their
+names promise, on the seeded tables."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.containers import cold_start
+from tests.support.events import load_event
+from tests.support.live import AUTHORIZER_FUNCTION, CONNECTION_FUNCTION, DELIVERY_FUNCTION
+
+
+def test_connect_records_the_connection_and_selects_the_subprotocol(live, seeded) -> None:
+    assert live.invoke(CONNECTION_FUNCTION, load_event("live-connect")) == {
+        "statusCode": 200, "headers": {"Sec-WebSocket-Protocol": "cruddur.v1"}}
+
+
+def test_disconnect_and_ping(live, seeded) -> None:
+    assert live.invoke(CONNECTION_FUNCTION, load_event("live-disconnect")) == {"statusCode": 200}
+    assert json.loads(live.invoke(CONNECTION_FUNCTION, load_event("live-ping"))["body"]) == {"type": "pong"}
+
+
+def test_the_delivery_batch_is_delivered(live, seeded, connections) -> None:
+    connection_id = connections.open()
+    assert live.invoke(CONNECTION_FUNCTION, {**load_event("live-connect"), "requestContext": {
+        **load_event("live-connect")["requestContext"], "connectionId": connection_id}})["statusCode"] == 200
+    assert live.invoke(DELIVERY_FUNCTION, load_event("live-delivery-batch")) == {"batchItemFailures": []}
+    assert connections.types(connection_id) == ["message.created"]  # andrewbrown's; the row in it is bayko's
+
+
+def test_the_authorizer_event_carries_no_real_token_and_is_refused(monkeypatch) -> None:
+    from devtools.environment import LocalResources, function_environment, local_function_specs
+    from devtools.functions import context_for, handler_of
+
+    resources = LocalResources(table_name="cruddur-messages")
+    for name, value in function_environment(resources, "http://127.0.0.1:9", AUTHORIZER_FUNCTION).items():
+        monkeypatch.setenv(name, value)
+    cold_start()
+    spec = local_function_specs(resources, "no-stream")[AUTHORIZER_FUNCTION]
+    with pytest.raises(Exception, match="^Unauthorized$"):
+        handler_of(spec)(load_event("live-authorizer-connect"), context_for(spec))

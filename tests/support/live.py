@@ -1,0 +1,124 @@
+"""Live delivery in tests: the real local management API (``devtools.local_stack.websocket_api``) over HTTP in
+front of recorded connections, so that the functions' boto3 ``apigatewaymanagementapi`` calls go over the wire
+and get API Gateway's answers (410 for a gone connection, 429 for a stuck one)."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import pytest
+
+from devtools.environment import function_environment, template_context
+from devtools.local_stack.stream_poller import StreamMapping
+from devtools.local_stack.websocket_api import ManagementServer, Session, new_connection_id
+from devtools.template import function_specs, load_template
+from tests.support.events import SEED_COGNITO_IDS, load_event
+from tests.support.people import Person
+
+DELIVERY_FUNCTION = "LiveDeliveryFunction"
+CONNECTION_FUNCTION = "LiveConnectionFunction"
+AUTHORIZER_FUNCTION = "LiveAuthorizerFunction"
+
+
+@dataclass
+class RecordingConnections:
+    """Open connections by id, each with the frames it received; ``stuck`` ones time out (429), closed ones are
+    gone (410)."""
+
+    sessions: dict[str, Session] = field(default_factory=dict)
+    frames: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    stuck: set[str] = field(default_factory=set)
+    closed: list[str] = field(default_factory=list)
+    posts: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def open(self, connection_id: str | None = None) -> str:
+        connection_id = connection_id or new_connection_id()
+        self.sessions[connection_id] = Session(connection_id, source_ip="127.0.0.1", user_agent="pytest")
+        return connection_id
+
+    def drop(self, connection_id: str) -> None:
+        """The client went away without a ``$disconnect`` reaching the table."""
+        self.sessions.pop(connection_id, None)
+
+    def open_session(self, connection_id: str) -> Session | None:
+        return self.sessions.get(connection_id)
+
+    def send(self, session: Session, data: bytes) -> None:
+        with self._lock:
+            self.posts += 1
+        if session.connection_id in self.stuck:
+            raise TimeoutError
+        self.frames[session.connection_id].append(json.loads(data))
+
+    def close(self, session: Session) -> None:
+        self.closed.append(session.connection_id)
+        self.sessions.pop(session.connection_id, None)
+
+    def types(self, connection_id: str) -> list[str]:
+        return [frame["type"] for frame in self.frames[connection_id]]
+
+
+@pytest.fixture
+def connections() -> RecordingConnections:
+    return RecordingConnections()
+
+
+@pytest.fixture
+def management_api(connections: RecordingConnections) -> Iterator[ManagementServer]:
+    server = ManagementServer(("127.0.0.1", 0), connections)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def live(aws: Any, management_api: ManagementServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The ``aws`` fixture with the live functions' own variables set, their management API the test's."""
+    aws.resources = dataclasses.replace(aws.resources, websocket_api_endpoint=management_api.url)
+    for logical_id in (DELIVERY_FUNCTION, CONNECTION_FUNCTION):
+        for name, value in function_environment(aws.resources, None, logical_id).items():
+            if name.startswith(("WEBSOCKET_", "LIVE_")):
+                monkeypatch.setenv(name, value)
+    return aws
+
+
+def delivery_mapping(aws: Any) -> StreamMapping:
+    """The template's event source mapping of the delivery function (its filter, batch size...)."""
+    specs = function_specs(load_template(), template_context(aws.resources, stream_arn=aws.stream_arn))
+    return StreamMapping.from_event(specs[DELIVERY_FUNCTION].stream_events[0])
+
+
+def connect_event(person: Person, connection_id: str, subprotocols: str | None = "cruddur.v1, a.b.c") -> dict:
+    event = load_event("live-connect")
+    context = event["requestContext"]
+    context["connectionId"] = connection_id
+    sub = SEED_COGNITO_IDS.get(person.handle, person.cognito_user_id)
+    context["authorizer"].update(principalId=sub, sub=sub, username=sub)
+    for headers, value in ((event["headers"], subprotocols), (event["multiValueHeaders"], [subprotocols])):
+        if subprotocols is None:
+            headers.pop("Sec-WebSocket-Protocol")
+        else:
+            headers["Sec-WebSocket-Protocol"] = value
+    return event
+
+
+def disconnect_event(person: Person, connection_id: str) -> dict:
+    event = load_event("live-disconnect")
+    sub = SEED_COGNITO_IDS[person.handle]
+    event["requestContext"]["connectionId"] = connection_id
+    event["requestContext"]["authorizer"].update(principalId=sub, sub=sub, username=sub)
+    return event
+
+
+def client_frame_event(body: str | None) -> dict:
+    event = copy.deepcopy(load_event("live-ping"))
+    event["body"] = body
+    return event

@@ -1,0 +1,205 @@
+"""The WebSocket API's ``$connect`` authorizer (``LiveAuthorizerFunction``) admits exactly what the HTTP API's JWT
+authorizer admits: RS256 Cognito access tokens of the pool, for the app client, unexpired, with the user scope,
+from either place a client may put them. The JWKS comes from a real HTTP server, so fetches can be counted."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from cruddur_messaging.domain.access_tokens import AccessTokenVerifier, TokenRejected, jwks_url
+from devtools.environment import LocalResources, function_environment, local_function_specs
+from devtools.functions import context_for, handler_of
+from tests.support.containers import cold_start
+from tests.support.events import load_event
+from tests.support.live import AUTHORIZER_FUNCTION
+
+POOL_ID = "us-east-1_LiveTest"
+CLIENT_ID = "live-test-client"
+ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL_ID}"
+SUB = "5f0e1c2d-8a7b-4c3d-9e8f-0a1b2c3d4e01"
+SCOPE = "aws.cognito.signin.user.admin"
+COOLDOWN_SECONDS = 1.5
+
+
+@dataclass
+class SigningKey:
+    kid: str
+    private: Any = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+    def jwk(self) -> dict[str, Any]:
+        return {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key())), "kid": self.kid,
+                "alg": "RS256", "use": "sig"}
+
+    def pem(self) -> bytes:
+        return self.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption())
+
+
+@dataclass
+class Jwks:
+    """The pool's JWKS endpoint: which keys it publishes, and how often it was asked."""
+
+    keys: list[SigningKey]
+    fetches: int = 0
+
+
+def access_token(key: SigningKey, **overrides: Any) -> str:
+    now = int(time.time())
+    claims = {"sub": SUB, "iss": ISSUER, "client_id": CLIENT_ID, "token_use": "access", "scope": SCOPE,
+              "auth_time": now, "iat": now, "exp": now + 3600, "jti": "jti-1", "username": SUB}
+    claims.update(overrides)
+    claims = {name: value for name, value in claims.items() if value is not None}
+    return jwt.encode(claims, key.pem(), algorithm="RS256", headers={"kid": key.kid})
+
+
+@pytest.fixture
+def jwks() -> Iterator[tuple[Jwks, str]]:
+    published = Jwks([SigningKey("key-1")])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path != f"/{POOL_ID}/.well-known/jwks.json":
+                self.send_error(404)
+                return
+            published.fetches += 1
+            body = json.dumps({"keys": [key.jwk() for key in published.keys]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield published, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def authorize(jwks, monkeypatch: pytest.MonkeyPatch):
+    """Calls the authorizer function as API Gateway does at ``$connect``, its JWKS served by ``jwks``."""
+    _, endpoint = jwks
+    resources = LocalResources(table_name="cruddur-messages", parameters={"CognitoUserPoolId": POOL_ID,
+                                                                         "CognitoUserPoolClientId": CLIENT_ID})
+    for name, value in function_environment(resources, endpoint, AUTHORIZER_FUNCTION).items():
+        monkeypatch.setenv(name, value)
+    cold_start()
+    spec = local_function_specs(resources, "no-stream")[AUTHORIZER_FUNCTION]
+
+    def call(*, subprotocols: str | None = None, query: dict[str, str] | None = None) -> dict[str, Any]:
+        event = load_event("live-authorizer-connect")
+        for headers, value in ((event["headers"], subprotocols), (event["multiValueHeaders"], [subprotocols])):
+            headers.pop("Sec-WebSocket-Protocol")
+            if subprotocols is not None:
+                headers["Sec-WebSocket-Protocol"] = value
+        event["queryStringParameters"] = query
+        return handler_of(spec)(event, context_for(spec))
+
+    yield call
+    cold_start()
+
+
+def refused(call) -> bool:
+    """API Gateway answers 401 exactly when the authorizer fails with ``Unauthorized``."""
+    with pytest.raises(Exception) as raised:
+        call()
+    return str(raised.value) == "Unauthorized"
+
+
+def test_an_access_token_as_subprotocol_is_allowed_with_its_sub(authorize, jwks) -> None:
+    token = access_token(jwks[0].keys[0])
+    answer = authorize(subprotocols=f"cruddur.v1, {token}")
+    method_arn = load_event("live-authorizer-connect")["methodArn"]
+    assert answer["principalId"] == SUB
+    assert answer["policyDocument"]["Statement"] == [
+        {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": method_arn}]
+    assert answer["context"] == {"sub": SUB, "username": SUB, "scope": SCOPE}
+    assert token not in json.dumps(answer)
+
+
+def test_an_access_token_in_the_query_string_is_allowed(authorize, jwks) -> None:
+    assert authorize(query={"access_token": access_token(jwks[0].keys[0])})["principalId"] == SUB
+
+
+@pytest.mark.parametrize("claims", [
+    pytest.param({"exp": int(time.time()) - 5}, id="expired"),
+    pytest.param({"iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"}, id="another-pool"),
+    pytest.param({"client_id": "another-client"}, id="another-client"),
+    pytest.param({"token_use": "id", "client_id": None, "scope": None, "aud": CLIENT_ID}, id="id-token"),
+    pytest.param({"scope": "openid email"}, id="without-the-user-scope"),
+    pytest.param({"token_use": None}, id="without-token-use"),
+])
+def test_tokens_the_http_apis_authorizer_refuses_are_refused(authorize, jwks, claims) -> None:
+    token = access_token(jwks[0].keys[0], **claims)
+    assert refused(lambda: authorize(subprotocols=f"cruddur.v1, {token}"))
+    assert refused(lambda: authorize(query={"access_token": token}))
+
+
+def test_a_token_signed_by_a_key_outside_the_jwks_is_refused(authorize, jwks) -> None:
+    impostor = SigningKey("key-1")  # the published key's id, another private key
+    assert refused(lambda: authorize(subprotocols=f"cruddur.v1, {access_token(impostor)}"))
+    unsigned = jwt.encode({"sub": SUB, "iss": ISSUER, "client_id": CLIENT_ID, "token_use": "access", "scope": SCOPE,
+                           "exp": int(time.time()) + 60}, key=None, algorithm="none", headers={"kid": "key-1"})
+    assert refused(lambda: authorize(subprotocols=f"cruddur.v1, {unsigned}"))
+
+
+def test_missing_or_misplaced_tokens_are_refused(authorize, jwks) -> None:
+    token = access_token(jwks[0].keys[0])
+    assert refused(lambda: authorize())
+    assert refused(lambda: authorize(subprotocols="cruddur.v1"))
+    assert refused(lambda: authorize(subprotocols=f"graphql-ws, {token}"))  # not next to cruddur.v1
+    assert refused(lambda: authorize(query={"access_token": ""}))
+    assert refused(lambda: authorize(subprotocols="cruddur.v1, not-a-jwt"))
+
+
+def test_the_jwks_is_fetched_once_per_container(authorize, jwks) -> None:
+    published, _ = jwks
+    for _ in range(3):
+        authorize(subprotocols=f"cruddur.v1, {access_token(published.keys[0])}")
+    assert published.fetches == 1
+
+
+def test_a_new_key_id_fetches_the_jwks_again_at_most_once_per_cooldown(jwks) -> None:
+    """Key rotation: a token naming a key id not seen yet makes the verifier fetch the JWKS again - but not more
+    than once per cooldown (30 s in the function, shortened here), so made-up key ids cannot make every connect
+    fetch it. Tested on the verifier itself, whose cooldown can be shortened."""
+    published, endpoint = jwks
+    rotated = SigningKey("key-2")
+    made_up = [access_token(SigningKey(f"made-up-{number}", rotated.private)) for number in range(5)]
+    verifier = AccessTokenVerifier(ISSUER, CLIENT_ID, jwks_url(ISSUER, {"AWS_ENDPOINT_URL": endpoint}),
+                                   refetch_cooldown_seconds=COOLDOWN_SECONDS)
+    assert verifier.verify(access_token(published.keys[0])).sub == SUB
+    assert published.fetches == 1
+
+    for token in made_up:  # made-up key ids, right after a fetch: refused without fetching again
+        with pytest.raises(TokenRejected):
+            verifier.verify(token)
+    assert published.fetches == 1
+
+    published.keys.append(rotated)  # Cognito rotated its keys
+    time.sleep(COOLDOWN_SECONDS + 0.1)
+    assert verifier.verify(access_token(rotated)).sub == SUB
+    assert published.fetches == 2
+    verifier.verify(access_token(rotated))
+    assert published.fetches == 2
+
+
+def test_the_jwks_comes_from_the_issuer_or_the_local_cognito_endpoint() -> None:
+    assert jwks_url(ISSUER, {}) == f"{ISSUER}/.well-known/jwks.json"
+    assert jwks_url(ISSUER, {"AWS_ENDPOINT_URL": "http://127.0.0.1:8000/"}) == \
+        f"http://127.0.0.1:8000/{POOL_ID}/.well-known/jwks.json"
+    assert jwks_url(ISSUER, {"AWS_ENDPOINT_URL": "http://a:1", "AWS_ENDPOINT_URL_COGNITO_IDP": "http://b:2"}) == \
+        f"http://b:2/{POOL_ID}/.well-known/jwks.json"

@@ -1,0 +1,124 @@
+"""The WebSocket API's routes (``LiveConnectionFunction``): connections recorded in the caller's own partition with
+a TTL, a bounded number per user (the oldest closed past it), forgotten at ``$disconnect``; client frames
+answered; ``cruddur.v1`` selected only when offered."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from cruddur_messaging.config import ConfigurationError, LiveSettings, management_endpoint_of
+from cruddur_messaging.data import keys
+from cruddur_messaging.data.connections import ConnectionStore
+from cruddur_messaging.models import LiveConnection
+from tests.support.live import (
+    CONNECTION_FUNCTION,
+    client_frame_event,
+    connect_event,
+    disconnect_event,
+)
+from tests.support.people import ANDREW, BAYKO, LONDO
+from tests.support.table import query_all
+
+
+def connection_items(aws, person) -> list[dict]:
+    return query_all(aws.table, keys.connections_pk(person.uuid))
+
+
+def test_connect_records_the_connection_in_the_callers_partition_with_a_ttl(live) -> None:
+    before = time.time()
+    response = live.invoke(CONNECTION_FUNCTION, connect_event(ANDREW, "conn-1"))
+
+    assert response == {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": "cruddur.v1"}}
+    [item] = connection_items(live, ANDREW)
+    assert (item["pk"], item["sk"], item["connection_id"], item["user_uuid"]) == (
+        f"CONN#{ANDREW.uuid}", "conn-1", "conn-1", ANDREW.uuid)
+    connected_at = datetime.fromisoformat(item["connected_at"])
+    assert before - 1 <= connected_at.timestamp() <= time.time() + 1 and connected_at.tzinfo == timezone.utc
+    # API Gateway closes a connection after two hours: the item expires a few minutes after that.
+    assert 2 * 3600 <= int(item["expiration"]) - connected_at.timestamp() <= 2 * 3600 + 600
+    assert connection_items(live, BAYKO) == []
+
+
+def test_the_subprotocol_is_selected_only_when_offered(live) -> None:
+    without = live.invoke(CONNECTION_FUNCTION, connect_event(ANDREW, "query-token-client", subprotocols=None))
+    assert without == {"statusCode": 200, "headers": {}}
+    other = live.invoke(CONNECTION_FUNCTION, connect_event(ANDREW, "other", subprotocols="graphql-ws"))
+    assert other["headers"] == {}
+
+
+def test_an_unregistered_caller_is_refused_and_nothing_is_recorded(live) -> None:
+    event = connect_event(ANDREW, "conn-x")
+    event["requestContext"]["authorizer"]["sub"] = "5f0e1c2d-8a7b-4c3d-9e8f-0a1b2c3d4eff"
+    response = live.invoke(CONNECTION_FUNCTION, event)
+    assert response["statusCode"] == 403
+    assert json.loads(response["body"])["message"]
+    assert connection_items(live, ANDREW) == []
+
+
+def test_past_the_bound_the_oldest_connections_are_closed_and_forgotten(live, connections, monkeypatch) -> None:
+    monkeypatch.setenv("LIVE_CONNECTIONS_PER_USER", "3")
+    opened = [connections.open(f"tab-{number}") for number in range(5)]
+    for connection_id in opened:
+        assert live.invoke(CONNECTION_FUNCTION, connect_event(ANDREW, connection_id))["statusCode"] == 200
+        time.sleep(0.002)  # distinct connected_at
+
+    assert sorted(item["sk"] for item in connection_items(live, ANDREW)) == ["tab-2", "tab-3", "tab-4"]
+    assert connections.closed == ["tab-0", "tab-1"]  # through the management API's DELETE, oldest first
+    live.invoke(CONNECTION_FUNCTION, connect_event(LONDO, "londo-1"))
+    assert len(connection_items(live, LONDO)) == 1  # the bound is per user
+
+
+def test_an_evicted_connection_that_is_already_gone_is_forgotten_too(live, connections, monkeypatch) -> None:
+    monkeypatch.setenv("LIVE_CONNECTIONS_PER_USER", "1")
+    live.invoke(CONNECTION_FUNCTION, connect_event(ANDREW, "vanished"))  # never opened in the registry: a 410
+    assert live.invoke(CONNECTION_FUNCTION, connect_event(ANDREW, connections.open("new")))["statusCode"] == 200
+    assert [item["sk"] for item in connection_items(live, ANDREW)] == ["new"]
+
+
+def test_disconnect_forgets_only_that_connection(live) -> None:
+    for connection_id in ("a", "b"):
+        live.invoke(CONNECTION_FUNCTION, connect_event(ANDREW, connection_id))
+    assert live.invoke(CONNECTION_FUNCTION, disconnect_event(ANDREW, "a")) == {"statusCode": 200}
+    assert [item["sk"] for item in connection_items(live, ANDREW)] == ["b"]
+    # Disconnecting twice (API Gateway retries) is harmless.
+    assert live.invoke(CONNECTION_FUNCTION, disconnect_event(ANDREW, "a")) == {"statusCode": 200}
+
+
+def test_ping_gets_pong_and_anything_else_an_error_frame(live) -> None:
+    def answer(body):
+        response = live.invoke(CONNECTION_FUNCTION, client_frame_event(body))
+        assert response["statusCode"] == 200
+        return json.loads(response["body"])
+
+    assert answer('{"action": "ping"}') == {"type": "pong"}
+    assert answer("not json") == {"type": "error", "code": "invalid_json", "message": "The frame is not valid JSON."}
+    assert answer('{"action": "send", "message": "hi"}')["code"] == "unknown_action"
+    assert answer("[1, 2]")["code"] == "invalid_frame"
+    assert answer(None)["code"] == "invalid_frame"
+    assert answer(json.dumps({"action": "ping", "pad": "x" * 5000}))["code"] == "invalid_frame"
+
+
+def test_connections_past_their_ttl_are_not_delivered_to_before_dynamodb_removes_them(live) -> None:
+    store = ConnectionStore(live.table)
+    two_hours_ago = datetime.now(timezone.utc) - timedelta(hours=2, minutes=30)
+    store.add(LiveConnection(ANDREW.uuid, "expired", two_hours_ago.isoformat()))
+    store.add(LiveConnection(ANDREW.uuid, "current", datetime.now(timezone.utc).isoformat()))
+    assert [connection.connection_id for connection in store.of_user(ANDREW.uuid)] == ["current"]
+    assert len(connection_items(live, ANDREW)) == 2  # TTL deletes within days; reads must not wait for it
+
+
+def test_the_management_endpoint_is_the_apis_host_under_the_stage() -> None:
+    assert management_endpoint_of("wss://abc123.execute-api.eu-west-1.amazonaws.com", "live") == \
+        "https://abc123.execute-api.eu-west-1.amazonaws.com/live"
+    assert management_endpoint_of("http://127.0.0.1:3002/", "/live") == "http://127.0.0.1:3002/live"
+    assert management_endpoint_of("ws://127.0.0.1:3002", "live") == "http://127.0.0.1:3002/live"
+    with pytest.raises(ConfigurationError):
+        management_endpoint_of("abc123.execute-api.eu-west-1.amazonaws.com", "live")
+    with pytest.raises(ConfigurationError, match="LIVE_CONNECTIONS_PER_USER"):
+        LiveSettings.from_environment({"WEBSOCKET_API_ENDPOINT": "wss://a", "WEBSOCKET_STAGE": "live",
+                                       "LIVE_CONNECTIONS_PER_USER": "0"})
+    with pytest.raises(ConfigurationError, match="WEBSOCKET_STAGE"):
+        LiveSettings.from_environment({"WEBSOCKET_API_ENDPOINT": "wss://a"})

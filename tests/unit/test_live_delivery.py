@@ -1,0 +1,218 @@
+"""Fan-out (``LiveDeliveryFunction``) with the table's real stream records (moto in-process) and the real local
+management API over HTTP: who gets which frame, gone connections, many connections, duplicates, order, and that
+a delivery failure leaves sending and the conversation lists alone."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from cruddur_messaging.data import keys
+from cruddur_messaging.data.connections import ConnectionStore
+from cruddur_messaging.models import LiveConnection
+from devtools.stream_reader import STREAM_FUNCTION, StreamReader
+from tests.support.api import ok
+from tests.support.client import Caller
+from tests.support.live import CONNECTION_FUNCTION, DELIVERY_FUNCTION, connect_event, delivery_mapping
+from tests.support.people import ANDREW, BAYKO, LONDO
+from tests.support.streams import batch, failed_sequence_numbers, redelivery
+from tests.support.table import query_all
+
+LONG_AGO = datetime.now(timezone.utc) - timedelta(hours=1)
+
+
+class Live:
+    """The stream as both consumers see it: the stream function moves the rows, the delivery function delivers."""
+
+    def __init__(self, aws, connections) -> None:
+        self.aws = aws
+        self.connections = connections
+        self.reader = StreamReader(aws.stream_arn, aws.resources)
+        self.mapping = delivery_mapping(aws)
+
+    def connect(self, person, connection_id: str) -> str:
+        self.connections.open(connection_id)
+        assert self.aws.invoke(CONNECTION_FUNCTION, connect_event(person, connection_id))["statusCode"] == 200
+        return connection_id
+
+    def connect_long_ago(self, person, connection_id: str, open_: bool = True) -> str:
+        """A connection recorded an hour ago (past the handshake grace), open or not."""
+        if open_:
+            self.connections.open(connection_id)
+        ConnectionStore(self.aws.table).add(LiveConnection(person.uuid, connection_id, LONG_AGO.isoformat()))
+        return connection_id
+
+    def records(self) -> list[dict]:
+        """New stream records, as the delivery mapping's filter lets them through; the stream function first
+        gets the message inserts (as its own mapping would), so the group rows it moves are in the stream too."""
+        records = self.reader.new_records()
+        stream_function_records = [record for record in records
+                                   if record["dynamodb"]["Keys"]["pk"]["S"].startswith(keys.MESSAGE_PREFIX)
+                                   and record["eventName"] == "INSERT"]
+        if stream_function_records:
+            assert self.aws.invoke(STREAM_FUNCTION, batch(stream_function_records)) == {"batchItemFailures": []}
+            records += self.reader.new_records()
+        return [record for record in records if self.mapping.accepts(record)]
+
+    def deliver(self, records: list[dict]) -> dict:
+        return self.aws.invoke(DELIVERY_FUNCTION, batch(records))
+
+
+@pytest.fixture
+def scene(live, connections) -> Live:
+    return Live(live, connections)
+
+
+def last_update(connections, connection_id: str) -> dict:
+    return [frame for frame in connections.frames[connection_id] if frame["type"] == "conversation.updated"][-1][
+        "conversation"]
+
+
+def message_frames(connections, connection_id: str) -> list[dict]:
+    return [frame for frame in connections.frames[connection_id] if frame["type"] == "message.created"]
+
+
+def test_both_members_get_the_message_and_their_own_list_item_and_a_stranger_nothing(scene, connections) -> None:
+    andrew_tabs = [scene.connect(ANDREW, "andrew-1"), scene.connect(ANDREW, "andrew-2")]
+    bayko = scene.connect(BAYKO, "bayko-1")
+    londo = scene.connect(LONDO, "londo-1")
+
+    started = ok(Caller(scene.aws, ANDREW).send("Hello Bayko", handle="bayko"))
+    group = started["message_group_uuid"]
+    records = scene.records()
+    # The new group's rows and message, then both rows' read state counted in place by the stream function.
+    assert [(record["dynamodb"]["Keys"]["pk"]["S"].split("#")[0], record["eventName"]) for record in records] == [
+        ("GRP", "INSERT"), ("GRP", "INSERT"), ("MSG", "INSERT"), ("GRP", "MODIFY"), ("GRP", "MODIFY")]
+    assert scene.deliver(records) == {"batchItemFailures": []}
+
+    message = {key: started[key] for key in ("uuid", "display_name", "handle", "message", "created_at")}
+    created = {"type": "message.created", "message_group_uuid": group, "message": message}
+    for tab in andrew_tabs:
+        assert message_frames(connections, tab) == [created]
+        # Each change of the row is a frame; the last one is the list item as list-groups shows it now.
+        assert connections.types(tab).count("conversation.updated") == 2
+        assert last_update(connections, tab) == {
+            "uuid": group, "display_name": "Andrew Bayko", "handle": "bayko", "message": "Hello Bayko",
+            "created_at": started["created_at"], "unread_count": 0, "last_read_at": started["created_at"]}
+    assert message_frames(connections, bayko) == [created]
+    assert last_update(connections, bayko) == {
+        "uuid": group, "display_name": "Andrew Brown", "handle": "andrewbrown", "message": "Hello Bayko",
+        "created_at": started["created_at"], "unread_count": 1, "last_read_at": None}
+    assert connections.frames[londo] == []
+
+
+def test_a_reply_moves_the_rows_and_both_lists_follow(scene, connections) -> None:
+    andrew, bayko = scene.connect(ANDREW, "andrew-1"), scene.connect(BAYKO, "bayko-1")
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko", "Hello")
+    scene.records()  # the start, not delivered: nobody was listening to it yet in this test
+
+    reply = ok(Caller(scene.aws, BAYKO).send("Hi Andrew", group=group))
+    assert scene.deliver(scene.records()) == {"batchItemFailures": []}
+
+    for connection_id, other, unread in ((andrew, "bayko", 1), (bayko, "andrewbrown", 0)):
+        assert message_frames(connections, connection_id)[-1]["message"]["uuid"] == reply["uuid"]
+        update = last_update(connections, connection_id)
+        assert {key: update[key] for key in ("uuid", "handle", "message", "created_at", "unread_count")} == {
+            "uuid": group, "handle": other, "message": "Hi Andrew", "created_at": reply["created_at"],
+            "unread_count": unread}
+
+
+def test_marking_read_on_one_device_updates_the_list_on_the_others(scene, connections) -> None:
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko", "Unread for now")
+    phone, laptop = scene.connect(BAYKO, "bayko-phone"), scene.connect(BAYKO, "bayko-laptop")
+    scene.records()
+
+    state = ok(Caller(scene.aws, BAYKO).mark_read(group))
+    assert state["unread_count"] == 0
+    records = scene.records()
+    assert [record["eventName"] for record in records] == ["MODIFY"]  # bayko's row, in place
+    assert scene.deliver(records) == {"batchItemFailures": []}
+    for device in (phone, laptop):
+        assert connections.types(device) == ["conversation.updated"]
+        assert last_update(connections, device)["unread_count"] == 0
+        assert last_update(connections, device)["last_read_at"] == state["last_read_at"]
+
+
+def test_a_gone_connection_is_deleted_on_the_spot_and_the_others_still_get_the_frame(scene, connections) -> None:
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko")
+    scene.records()
+    live_tab = scene.connect(BAYKO, "bayko-live")
+    scene.connect_long_ago(BAYKO, "bayko-closed-without-disconnect", open_=False)
+    handshaking = "bayko-still-in-handshake"  # recorded by $connect a moment ago, not open yet: 410 as well
+    assert scene.aws.invoke(CONNECTION_FUNCTION, connect_event(BAYKO, handshaking))["statusCode"] == 200
+
+    ok(Caller(scene.aws, ANDREW).send("Are you there?", group=group))
+    assert scene.deliver(scene.records()) == {"batchItemFailures": []}
+
+    assert [frame["message"]["message"] for frame in message_frames(connections, live_tab)] == ["Are you there?"]
+    remaining = sorted(item["sk"] for item in query_all(scene.aws.table, keys.connections_pk(BAYKO.uuid)))
+    assert remaining == [live_tab, handshaking]
+
+
+def test_many_connections_each_get_every_frame_once(scene, connections) -> None:
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko")
+    scene.records()
+    tabs = [scene.connect_long_ago(BAYKO, f"bayko-{number:02d}") for number in range(40)]
+
+    sent = ok(Caller(scene.aws, ANDREW).send("To every tab", group=group))
+    assert scene.deliver(scene.records()) == {"batchItemFailures": []}
+
+    for tab in tabs:
+        assert [frame["message"]["uuid"] for frame in message_frames(connections, tab)] == [sent["uuid"]]
+        assert connections.types(tab).count("conversation.updated") == 1
+    assert connections.posts == 2 * len(tabs)  # nothing to andrew, who has no connection
+
+
+def test_a_record_twice_in_a_batch_is_delivered_once_and_a_redelivered_batch_again(scene, connections) -> None:
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko")
+    scene.records()
+    tab = scene.connect(BAYKO, "bayko-1")
+    sent = ok(Caller(scene.aws, ANDREW).send("Once", group=group))
+    records = scene.records()
+
+    assert scene.deliver(records + records) == {"batchItemFailures": []}
+    assert [frame["message"]["uuid"] for frame in message_frames(connections, tab)] == [sent["uuid"]]
+    # Lambda may deliver a batch again (at least once): the same frame, with the same uuid for clients to drop.
+    assert scene.deliver(records) == {"batchItemFailures": []}
+    assert [frame["message"]["uuid"] for frame in message_frames(connections, tab)] == [sent["uuid"]] * 2
+
+
+def test_frames_keep_the_conversations_order_through_a_failure_and_its_redelivery(scene, connections) -> None:
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko")
+    scene.records()
+    andrew, bayko = scene.connect(ANDREW, "andrew-1"), scene.connect(BAYKO, "bayko-1")
+    sent = [ok(Caller(scene.aws, ANDREW).send(f"Message {number}", group=group))["uuid"] for number in range(4)]
+    messages = [record for record in scene.reader.new_records() if scene.mapping.accepts(record)]
+    assert len(messages) == 4
+
+    # bayko's connection takes the first two frames, then is stuck (its buffer full: 429) for the third.
+    first = scene.deliver(messages[:2])
+    connections.stuck.add(bayko)
+    response = scene.deliver(messages[2:])
+    assert failed_sequence_numbers(response) == [messages[2]["dynamodb"]["SequenceNumber"]]
+    assert [frame["message"]["uuid"] for frame in message_frames(connections, bayko)] == sent[:2]
+    # Nothing after the failed record was sent to anyone: it would overtake the record's redelivery.
+    assert [frame["message"]["uuid"] for frame in message_frames(connections, andrew)] == sent[:3]
+
+    connections.stuck.clear()
+    assert first == {"batchItemFailures": []}
+    assert scene.deliver(redelivery(messages[2:], response)) == {"batchItemFailures": []}
+    assert [frame["message"]["uuid"] for frame in message_frames(connections, bayko)] == sent
+    assert [frame["message"]["uuid"] for frame in message_frames(connections, andrew)] == [*sent[:3], *sent[2:]]
+
+
+def test_delivery_failures_leave_sending_and_the_lists_alone(live, monkeypatch) -> None:
+    """The management API unreachable: sends still succeed, the stream function still moves both rows, and only
+    the delivery function's own records are reported for a retry."""
+    monkeypatch.setenv("WEBSOCKET_API_ENDPOINT", "http://127.0.0.1:9")  # discard port: connection refused
+    scene = Live(live, connections=None)
+    ConnectionStore(live.table).add(LiveConnection(BAYKO.uuid, "bayko-1", LONG_AGO.isoformat()))
+
+    started = ok(Caller(live, ANDREW).send("Still stored", handle="bayko"))
+    records = scene.records()  # runs the stream function: it must succeed regardless
+    rows = [item for person in (ANDREW, BAYKO) for item in query_all(live.table, keys.group_rows_pk(person.uuid))]
+    assert {(row["message"], row["sk"]) for row in rows} == {("Still stored", started["created_at"])}
+    response = scene.deliver(records)
+    first_for_bayko = next(record for record in records if record["dynamodb"]["Keys"]["pk"]["S"] in (
+        keys.group_rows_pk(BAYKO.uuid), keys.messages_pk(started["message_group_uuid"])))
+    assert failed_sequence_numbers(response) == [first_for_bayko["dynamodb"]["SequenceNumber"]]
