@@ -5,21 +5,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cruddur_messaging.config import get_settings
 from cruddur_messaging.domain.identity import resolve_caller
 from cruddur_messaging.domain.list_groups import list_groups
-from cruddur_messaging.http.api import build_resolver, caller_sub, page_request, page_response
+from cruddur_messaging.http.api import HttpRequest, HttpResponse, page_request, page_response, respond
 from cruddur_messaging.observability import logger, metrics, tracer
 
 get_settings()
-app = build_resolver()
 
 
-@app.get("/api/message_groups")
-def get_message_groups():
-    caller = resolve_caller(caller_sub(app.current_event))
-    return page_response(app.current_event, list_groups(caller, page_request(app.current_event)))
+def get_message_groups(request: HttpRequest) -> HttpResponse:
+    caller = resolve_caller(request.caller_sub)
+    return page_response(request, list_groups(caller, page_request(request)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return respond(get_message_groups, event)

@@ -15,7 +15,7 @@ get_settings()
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     moves = BatchMoves(group_row_store(), event.get("Records") or [])

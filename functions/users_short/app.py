@@ -7,20 +7,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cruddur_messaging.config import get_settings
 from cruddur_messaging.domain.users_short import find_user_short
-from cruddur_messaging.http.api import build_resolver, json_response
+from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, respond
 from cruddur_messaging.observability import logger, metrics, tracer
 
 get_settings()
-app = build_resolver()
 
 
-@app.get("/api/users/<handle>/short")
-def get_user_short(handle: str):
-    return json_response(asdict(find_user_short(unquote(handle))))
+def get_user_short(request: HttpRequest) -> HttpResponse:
+    return json_response(asdict(find_user_short(unquote(request.path_parameter("handle")))))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return respond(get_user_short, event)
