@@ -62,6 +62,11 @@ bench: $(INSTALLED) ## benchmarks: the stream function's DynamoDB cost vs the tu
 	$(PY) -m bench.stream_bench
 	$(PY) -m bench.cold_start
 
+# --- the API described: openapi.json from the code (issue 12) -------------------------------------------------
+.PHONY: openapi
+openapi: $(INSTALLED) ## write openapi.json from the code (template routes, @operation contracts, models)
+	$(PY) -m devtools.openapi
+
 # --- cold starts from the sam build artifact (issue 12) -------------------------------------------------------
 # The layer does not ship boto3: the Lambda runtime's stands in, at the version the tests use, byte-compiled.
 LAMBDA_RUNTIME_SDK := .aws-sam/lambda-runtime

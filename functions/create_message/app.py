@@ -3,15 +3,51 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cruddur_messaging.config import get_settings
-from cruddur_messaging.domain.create_message import NewMessageRequest, create_message, idempotency_config
+from cruddur_messaging.domain.create_message import (
+    IDEMPOTENCY_KEY_MAX_LENGTH, NewMessageRequest, create_message, idempotency_config,
+)
 from cruddur_messaging.domain.identity import resolve_caller
 from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, respond
+from cruddur_messaging.http.contract import (
+    CALLER_ERRORS, HANDLE_SCHEMA, MESSAGE_SCHEMA, PRINTABLE_HEADER_PATTERN, SERVICE_ERRORS, Link, MessageInNewGroup,
+    Operation, Parameter, operation,
+)
+from cruddur_messaging.models import Message
 from cruddur_messaging.observability import logger, metrics, tracer
 
 get_settings()
 
 
+NEW_MESSAGE_BODY = {"oneOf": [
+    {"title": "Into a group", "type": "object", "required": ["message", "message_group_uuid"],
+     "properties": {"message": MESSAGE_SCHEMA, "message_group_uuid": {"type": "string", "format": "uuid"}},
+     "not": {"required": ["handle"]}},
+    {"title": "To a user", "type": "object", "required": ["message", "handle"],
+     "properties": {"message": MESSAGE_SCHEMA, "handle": HANDLE_SCHEMA},
+     "not": {"required": ["message_group_uuid"]}},
+]}
+
+
+@operation(Operation(
+    success=Message | MessageInNewGroup, request_body=NEW_MESSAGE_BODY,
+    parameters=(Parameter("Idempotency-Key", "header", {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
+                                                        "pattern": PRINTABLE_HEADER_PATTERN},
+                          "Any unique printable string: a retry with the same key and body within 24 hours returns "
+                          "the first response and writes nothing."),),
+    errors=CALLER_ERRORS + (
+        "invalid_json", "invalid_body", "invalid_message", "message_group_uuid_or_handle_required",
+        "invalid_message_group_uuid", "invalid_handle", "invalid_idempotency_key", "message_group_not_found",
+        "user_not_found", "request_in_progress", "message_blank", "message_exceed_max_chars", "message_self",
+        "idempotency_key_reused") + SERVICE_ERRORS,
+    links=(Link("ReadTheConversation", "get_messages", {"message_group_uuid": "$response.body#/message_group_uuid"}),
+           Link("ReadTheGroup", "get_messages", {"message_group_uuid": "$request.body#/message_group_uuid"}))))
 def post_message(request: HttpRequest) -> HttpResponse:
+    """Send a message into a group, or to a user by handle.
+
+    With `message_group_uuid`, into a group you are a member of (the answer is the message). With `handle`, to
+    that user: into the conversation you already share with them, or a new one (the answer also names the
+    group, `message_group_uuid`).
+    """
     caller = resolve_caller(request.caller_sub)
     message = NewMessageRequest.parse(request.json_body())
     return json_response(create_message(caller, message, request.headers.get("idempotency-key")))

@@ -8,12 +8,20 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cruddur_messaging.config import get_settings
 from cruddur_messaging.domain.users_short import find_user_short
 from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, respond
+from cruddur_messaging.http.contract import HANDLE_SCHEMA, SERVICE_ERRORS, Operation, Parameter, operation
+from cruddur_messaging.models import UserShort
 from cruddur_messaging.observability import logger, metrics, tracer
 
 get_settings()
 
 
+@operation(Operation(
+    success=UserShort,
+    parameters=(Parameter("handle", "path", HANDLE_SCHEMA, "The user's handle, with or without a leading `@`.",
+                          required=True),),
+    errors=("invalid_handle", "user_not_found") + SERVICE_ERRORS))
 def get_user_short(request: HttpRequest) -> HttpResponse:
+    """A user's public card; no token needed."""
     return json_response(asdict(find_user_short(unquote(request.path_parameter("handle")))))
 
 
