@@ -16,8 +16,8 @@ from devtools.functions import LAYER_PATH
 
 # PEP 552 flags of a .pyc: bit 0 = hash-based, bit 1 = check_source.
 UNCHECKED_HASH_FLAGS = 0b01
-# Half the layer of before (50 MB with its own boto3/botocore and no bytecode).
-MAX_LAYER_MB = 25
+# Half the layer of before (44 MB of files, with its own boto3/botocore and no bytecode).
+MAX_LAYER_MB = 22
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,13 @@ that holds behind API Gateway too, are in ``schemathesis.toml`` next to this fil
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import requests
 
 from devtools.openapi import DOCUMENT_PATH
 from tests.integration.local_stack.test_local_stack_e2e import RunningStack, sign_in
@@ -37,3 +40,14 @@ def test_the_api_keeps_its_document_under_fuzzing(stack: RunningStack, tmp_path:
                             env={**os.environ, "NO_COLOR": "1"})
     assert result.returncode == 0, f"{result.stdout[-20000:]}\n{result.stderr[-3000:]}\n{stack.logs()[-4000:]}"
     assert "Tested: 4" in result.stdout, result.stdout[-3000:]
+
+
+def test_the_local_api_serves_swagger_ui_and_the_document(stack: RunningStack) -> None:  # noqa: F811
+    page = requests.get(f"{stack.info.api_url}/swagger", timeout=20)
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    script = requests.get(f"{stack.info.api_url}/swagger/swagger-ui-bundle.js", timeout=20)
+    assert script.status_code == 200 and script.headers["content-type"].endswith("javascript")
+    document = requests.get(f"{stack.info.api_url}/openapi.json", timeout=20)
+    assert document.json() == json.loads(DOCUMENT_PATH.read_text())
+    # Not a route of the API: an unknown path next to it is still API Gateway's JSON 404.
+    assert requests.get(f"{stack.info.api_url}/swagger/nothing.js", timeout=20).json() == {"message": "Not Found"}
