@@ -23,7 +23,8 @@ from devtools.template import REPO_ROOT, FunctionSpec, function_specs, http_api_
 DOCUMENT_PATH = REPO_ROOT / "openapi.json"
 SCHEMA_REF = "#/components/schemas/{model}"
 SECURITY_SCHEME = "CognitoAccessToken"
-GATEWAY_ANSWERS = {401: "Unauthorized", 403: "Forbidden"}
+# What API Gateway itself answers on a protected route (its authorizer): {"message": "Unauthorized"} and the like.
+GATEWAY_STATUSES = (401, 403)
 DESCRIPTION = """\
 Direct messages between Cruddur users: your conversations, a conversation's messages, sending a message, and
 looking a user up.
@@ -101,11 +102,11 @@ def responses(contract: Any, schemas: Schemas, authorized: bool) -> dict[str, An
     for code in contract.errors:
         by_status.setdefault(ERROR_STATUSES[code], []).append(code)
     if authorized:
-        for status in GATEWAY_ANSWERS:
+        for status in GATEWAY_STATUSES:
             by_status.setdefault(status, [])
     for status in sorted(by_status):
         schema = error_schema(by_status[status]) if by_status[status] else None
-        if authorized and status in GATEWAY_ANSWERS:
+        if authorized and status in GATEWAY_STATUSES:
             gateway = {"$ref": SCHEMA_REF.format(model="GatewayError")}
             schema = {"oneOf": [schema, gateway]} if schema else gateway
         answer: dict[str, Any] = {"description": STATUS_DESCRIPTIONS[status],
