@@ -2,8 +2,9 @@
 the document's links (stateful sequences), all checks, with a real Cognito access token.
 
 No 5xx, no status, header or body outside the document, every error JSON. The exceptions, each with a reason
-that holds behind API Gateway too, are in ``schemathesis.toml`` next to this file. The run is bounded
-(``MAX_EXAMPLES`` per operation and phase); its seed is printed, and ``CRUDDUR_FUZZ_SEED`` replays one.
+that holds behind API Gateway too, are below and in ``schemathesis.toml`` and ``schemathesis_hooks.py`` next to
+this file. The run is bounded (``MAX_EXAMPLES`` per operation and phase); its seed is printed, and
+``CRUDDUR_FUZZ_SEED`` replays one.
 """
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from pathlib import Path
 
 import requests
 
+from devtools.functions import LAYER_PATH
 from devtools.openapi import DOCUMENT_PATH
+from devtools.template import REPO_ROOT
 from tests.integration.local_stack.test_local_stack_e2e import RunningStack, sign_in
 from tests.integration.local_stack.test_local_stack_e2e import stack  # noqa: F401 - the running stack fixture
 
 MAX_EXAMPLES = 25
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
@@ -37,7 +41,8 @@ def test_the_api_keeps_its_document_under_fuzzing(stack: RunningStack, tmp_path:
                *(["--seed", seed] if seed else [])]
     # In a directory of its own: schemathesis and hypothesis leave files where they run.
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "NO_COLOR": "1"})
+                            env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": str(HOOKS),
+                                 "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(LAYER_PATH)])})
     assert result.returncode == 0, f"{result.stdout[-20000:]}\n{result.stderr[-3000:]}\n{stack.logs()[-4000:]}"
     assert "Tested: 4" in result.stdout, result.stdout[-3000:]
 
