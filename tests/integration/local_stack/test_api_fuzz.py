@@ -14,9 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import requests
 
 from devtools.functions import LAYER_PATH
+from devtools.local_stack.stack_file import StackInfo
 from devtools.openapi import DOCUMENT_PATH
 from devtools.template import REPO_ROOT
 from tests.integration.local_stack.test_local_stack_e2e import RunningStack, sign_in
@@ -28,11 +30,21 @@ HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
+def stored_messages(info: StackInfo) -> int:
+    dynamodb = boto3.client("dynamodb", endpoint_url=info.aws_endpoint_url, region_name=info.region,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+    pages = dynamodb.get_paginator("scan").paginate(
+        TableName=info.table_name, Select="COUNT", FilterExpression="begins_with(pk, :msg)",
+        ExpressionAttributeValues={":msg": {"S": "MSG#"}})
+    return sum(page["Count"] for page in pages)
+
+
 def test_the_api_keeps_its_document_under_fuzzing(stack: RunningStack, tmp_path: Path) -> None:  # noqa: F811
     token = sign_in(stack.info, "andrewbrown")["AccessToken"]
+    messages_before = stored_messages(stack.info)
     seed = os.environ.get("CRUDDUR_FUZZ_SEED")
     command = [str(SCHEMATHESIS), "--config-file", str(CONFIG), "run", str(DOCUMENT_PATH),
-               "--url", stack.info.api_url, "--header", f"Authorization: Bearer {token}",
+               "--url", stack.info.api_url,
                # All checks but unsupported_method: API Gateway HTTP APIs answer a method that no route has with
                # 404 {"message":"Not Found"}, not the 405 it expects (the local API does the same).
                "--checks", "all", "--exclude-checks", "unsupported_method",
@@ -41,10 +53,13 @@ def test_the_api_keeps_its_document_under_fuzzing(stack: RunningStack, tmp_path:
                *(["--seed", seed] if seed else [])]
     # In a directory of its own: schemathesis and hypothesis leave files where they run.
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": str(HOOKS),
+                            env={**os.environ, "NO_COLOR": "1", "CRUDDUR_FUZZ_ACCESS_TOKEN": token,
+                                 "SCHEMATHESIS_HOOKS": str(HOOKS),
                                  "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(LAYER_PATH)])})
     assert result.returncode == 0, f"{result.stdout[-20000:]}\n{result.stderr[-3000:]}\n{stack.logs()[-4000:]}"
     assert "Tested: 4" in result.stdout, result.stdout[-3000:]
+    # The token was used: generated requests got past the authorizer and sent messages (links lead to real groups).
+    assert stored_messages(stack.info) > messages_before
 
 
 def test_the_local_api_serves_swagger_ui_and_the_document(stack: RunningStack) -> None:  # noqa: F811
