@@ -23,6 +23,7 @@ from devtools.environment import LOCAL_ACCOUNT_ID
 from devtools.local_stack.cors import CorsPolicy
 from devtools.local_stack.jwt_authorizer import InsufficientScope, JwtAuthorizer, Unauthorized
 from devtools.local_stack.runner import FunctionRunner
+from devtools.local_stack.swagger import serve as serve_api_docs
 from devtools.template import FunctionSpec
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,9 @@ class HttpApi:
 
     def handle(self, *, method: str, raw_path: str, raw_query: str, headers: list[tuple[str, str]], body: bytes,
                source_ip: str, protocol: str) -> HttpResponse:
+        api_docs = serve_api_docs(method, raw_path)  # /openapi.json and /swagger, outside the API's routes
+        if api_docs is not None:
+            return HttpResponse(*api_docs)
         lower = {name.lower(): value for name, value in headers}
         origin = lower.get("origin")
         if self.cors and method == "OPTIONS" and origin and "access-control-request-method" in lower:
@@ -247,6 +251,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
                  (time.monotonic() - started) * 1000)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _serve
+
+    def __getattr__(self, name: str) -> Any:  # other methods (TRACE...): a JSON 404 as from API Gateway, not a 501 page
+        return self._serve if name.startswith("do_") else super().__getattribute__(name)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
         log.debug(format, *args)

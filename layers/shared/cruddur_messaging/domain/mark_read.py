@@ -40,6 +40,7 @@ MAX_ATTEMPTS = 5
 # A read_at is the created_at of a message, taken by another function's clock: a little ahead of ours is fine,
 # far ahead is not a message time (and a marker far in the future would hide every later message for good).
 MAX_CLOCK_SKEW = timedelta(minutes=1)
+READ_AT_MAX_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def _marker_of(row: Item) -> str | None:
 
 def _aware_instant(raw: Any) -> datetime | None:
     """An ISO-8601 timestamp with an explicit offset; None for anything else (no offset is not a message time)."""
-    if not isinstance(raw, str) or len(raw) > 64:
+    if not isinstance(raw, str) or len(raw) > READ_AT_MAX_LENGTH:
         return None
     try:
         moment = datetime.fromisoformat(raw)
