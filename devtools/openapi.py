@@ -174,8 +174,11 @@ def build_document() -> dict[str, Any]:
                  "description": parameter.description, "schema": parameter.schema}
                 for parameter in contract.parameters]
         if contract.request_body is not None:
-            operation["requestBody"] = {"required": contract.request_body_required, "content": {
-                "application/json": {"schema": contract.request_body}}}
+            media_type: dict[str, Any] = {"schema": contract.request_body}
+            if contract.request_example is not None:
+                media_type["example"] = contract.request_example
+            operation["requestBody"] = {"required": contract.request_body_required,
+                                        "content": {"application/json": media_type}}
         operation["responses"] = responses(contract, schemas, route.authorized)
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     authorizer = api.default_authorizer

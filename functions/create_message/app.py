@@ -30,6 +30,7 @@ NEW_MESSAGE_BODY = {"oneOf": [
 
 @operation(Operation(
     success=Message | MessageInNewGroup, request_body=NEW_MESSAGE_BODY,
+    request_example={"message": "Hello! Are you coming to the meetup?", "handle": "@bayko"},
     parameters=(Parameter("Idempotency-Key", "header", {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
                                                         "pattern": PRINTABLE_HEADER_PATTERN},
                           "Any unique printable string: a retry with the same key and body within 24 hours returns "

@@ -64,6 +64,8 @@ class Operation:
     request_body: dict[str, Any] | None = None
     """The JSON schema of the request body (validated by the domain, whose rules it states)."""
     request_body_required: bool = True
+    request_example: dict[str, Any] | None = None
+    """A request body as a client would send it (Swagger UI shows it; schemathesis sends it first)."""
     success_headers: tuple[str, ...] = ()
     links: tuple[Link, ...] = ()
     """Where a 200 leads: other routes whose parameters its body (or request) provides."""
