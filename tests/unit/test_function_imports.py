@@ -57,3 +57,11 @@ def test_tracing_patches_only_botocore_and_psycopg2() -> None:
     patched = {name.split(".")[2] for name in modules
                if name.startswith("aws_xray_sdk.ext.") and name.endswith(".patch")}
     assert patched == {"botocore", "psycopg2"}
+
+
+@pytest.mark.parametrize("logical_id", sorted(set(SPECS) - {"MessageStreamFunction"}))
+def test_only_the_stream_function_loads_the_stream_record_classes(logical_id: str) -> None:
+    # Powertools' event data classes (every event source's, about 10 ms) parse stream records; mark-read shares
+    # the group rows' time arithmetic with the stream function, not its record parsing.
+    assert not {name for name in loaded_modules(logical_id)
+                if name.startswith("aws_lambda_powertools.utilities.data_classes")}

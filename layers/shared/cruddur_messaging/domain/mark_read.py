@@ -28,8 +28,7 @@ from cruddur_messaging.clock import format_timestamp
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.group_rows import GroupRowStore, Item, group_row_store
 from cruddur_messaging.data.read_state import read_state_store
-from cruddur_messaging.domain.row_times import instant_of_row, lower_bound
-from cruddur_messaging.domain.stream_records import instant_of
+from cruddur_messaging.domain.row_times import instant_of, instant_of_row, lower_bound
 from cruddur_messaging.domain.validation import parse_message_group_uuid
 from cruddur_messaging.errors import BadRequest, DependencyUnavailable, NotFound
 from cruddur_messaging.models import ReadMarkerChange, ReadState, User
