@@ -81,3 +81,20 @@ bench: $(INSTALLED) ## benchmarks: stream function cost vs the tutorial (moto), 
 LOAD_ARGS ?=
 load: $(INSTALLED) ## load + correctness run against `make dev` (16 clients, 30 s); LOAD_ARGS="--clients 4 --seconds 10"
 	$(PY) -m bench.load $(LOAD_ARGS)
+
+# --- the API described: openapi.json from the code (issue 12) -------------------------------------------------
+.PHONY: openapi
+openapi: $(INSTALLED) ## write openapi.json from the code (template routes, @operation contracts, models)
+	$(PY) -m devtools.openapi
+
+# --- cold starts from the sam build artifact (issue 12) -------------------------------------------------------
+# The layer does not ship boto3: the Lambda runtime's stands in, at the version the tests use, byte-compiled.
+LAMBDA_RUNTIME_SDK := .aws-sam/lambda-runtime
+$(LAMBDA_RUNTIME_SDK)/.installed: $(INSTALLED) requirements-dev.txt
+	rm -rf $(LAMBDA_RUNTIME_SDK)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile --target $(LAMBDA_RUNTIME_SDK) \
+		"boto3==$$($(PY) -c 'from importlib.metadata import version; print(version("boto3"))')"
+	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash $(LAMBDA_RUNTIME_SDK)
+	touch $@
+
+bench: build $(LAMBDA_RUNTIME_SDK)/.installed

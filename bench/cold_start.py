@@ -1,82 +1,148 @@
-"""``make bench``: how long each function's init phase (importing its handler module) takes on a cold start.
+"""``make bench``: each function's init (the import of its handler module) next to a bare ``import boto3``.
 
-Each measurement runs in a fresh interpreter with the function's environment, as a new Lambda container would,
-and times the import of the handler module (Powertools, boto3, psycopg2 and the layer). Nothing is called: the
-first request's own work (reading the database URL, connecting) is in the call budget, not here. The median of
-several runs is printed, with the slowest imports of one function from ``python -X importtime``. A measurement
-on this machine, not a timed test: compare runs, not absolute numbers against Lambda.
+Measured the way Lambda starts a function, from what ``sam build`` produced and nothing else:
+
+- a fresh ``python3.11 -I -B`` per measurement, from a virtualenv with nothing installed (the dev venv's extra
+  packages, awscrt among them, would change what botocore imports); ``-B`` because Lambda's file system is
+  read-only, so whatever bytecode the artifact lacks is compiled again on every cold start;
+- ``sys.path`` as in Lambda: ``.aws-sam/build/<Function>`` (/var/task), ``.aws-sam/build/SharedLayer/python``
+  (/opt/python), then the runtime's boto3 (/var/runtime): the layer does not ship boto3, so the boto3 version
+  the tests run with is installed by ``make bench`` into ``.aws-sam/lambda-runtime``, byte-compiled as the
+  runtime's is;
+- the function's environment from ``template.yaml`` and the variables Lambda sets, tracing on (no
+  ``POWERTOOLS_TRACE_DISABLED``): the Tracer loads the X-Ray SDK and patches as it would in AWS.
+
+Each round is one fresh interpreter that imports boto3, then the handler module (which needs boto3 anyway):
+init is the sum, and the ratio init / boto3 compares the two side by side in the same process. Times are the
+process's CPU time: the imports are CPU-bound, and on a shared machine CPU time does not count the moments
+other processes had the cores, which wall-clock time would. The goal: every function at most 1.5x
+``import boto3``. Then, per function, where its time beyond boto3 goes
+(``-X importtime``, self time summed per top-level package). A measurement, not a timed test.
 """
 from __future__ import annotations
 
-import os
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
 
-from devtools.environment import LocalResources, function_environment, template_context
-from devtools.template import REPO_ROOT, function_specs, load_template
+from devtools.environment import LocalResources, template_context
+from devtools.template import REPO_ROOT, FunctionSpec, function_specs, load_template
 
-RUNS = 5
-TOP_IMPORTS = 8
-MEASURE = """
-import time, sys
-started = time.perf_counter()
-from devtools.functions import load_handler_module
-from devtools.template import function_specs, load_template
-spec = function_specs(load_template(), {context!r})[{logical_id!r}]
-template_read = time.perf_counter()
-load_handler_module(spec)
-print((time.perf_counter() - template_read) * 1000)
+ROUNDS = 9
+TOP_PACKAGES = 6
+PROFILE_RUNS = 3
+BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
+LAYER_DIR = BUILD_DIR / "SharedLayer" / "python"
+RUNTIME_SDK_DIR = REPO_ROOT / ".aws-sam" / "lambda-runtime"
+MARK = "--- boto3 imported ---"
+TIMED_IMPORTS = """
+import importlib, sys, time
+sys.path[:0] = {path!r}
+started = time.process_time()
+import boto3
+boto3_imported = time.process_time()
+importlib.import_module({module!r})
+print((boto3_imported - started) * 1000, (time.process_time() - started) * 1000)
+"""
+PROFILED_IMPORT = """
+import importlib, sys
+sys.path[:0] = {path!r}
+import boto3
+print({mark!r}, file=sys.stderr, flush=True)
+importlib.import_module({module!r})
 """
 
 
-def _environment(logical_id: str) -> dict[str, str]:
-    resources = LocalResources(table_name="cruddur-messages")
-    return {**os.environ, **function_environment(resources, "http://127.0.0.1:1", logical_id),
-            "PYTHONPATH": str(REPO_ROOT), "POWERTOOLS_LOG_LEVEL": "WARNING"}
+def lambda_environment(spec: FunctionSpec) -> dict[str, str]:
+    """The template's variables for the function and those the Lambda runtime sets."""
+    return {
+        **spec.environment,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        "LAMBDA_TASK_ROOT": str(BUILD_DIR / spec.logical_id),
+        "_HANDLER": f"{spec.handler_module}.{spec.handler_function}",
+        "TZ": ":UTC",
+        "PATH": "/usr/bin:/bin",
+    }
 
 
-def _context() -> dict[str, str]:
-    resources = LocalResources(table_name="cruddur-messages")
-    return {key: value for key, value in template_context(resources, stream_arn="-").items()
-            if isinstance(value, (str, bool, list))}
+def lambda_path(spec: FunctionSpec) -> list[str]:
+    return [str(BUILD_DIR / spec.logical_id), str(LAYER_DIR), str(RUNTIME_SDK_DIR)]
 
 
-def import_milliseconds(logical_id: str) -> float:
-    code = MEASURE.format(context=_context(), logical_id=logical_id)
-    result = subprocess.run([sys.executable, "-c", code], env=_environment(logical_id), cwd=REPO_ROOT,
-                            capture_output=True, text=True, check=True)
-    return float(result.stdout.strip().splitlines()[-1])
+class ColdStarts:
+    def __init__(self, python: Path, specs: dict[str, FunctionSpec]) -> None:
+        self.python = python
+        self.specs = specs
+
+    def _run(self, code: str, spec: FunctionSpec, *flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(self.python), "-I", "-B", *flags, "-c", code], env=lambda_environment(spec),
+                              cwd=BUILD_DIR / spec.logical_id, capture_output=True, text=True, check=True)
+
+    def init_ms(self, spec: FunctionSpec) -> tuple[float, float]:
+        """CPU milliseconds of ``import boto3`` and of the whole init (boto3, then the handler module)."""
+        code = TIMED_IMPORTS.format(path=lambda_path(spec), module=spec.handler_module)
+        boto3_ms, init_ms = self._run(code, spec).stdout.split()[-2:]
+        return float(boto3_ms), float(init_ms)
+
+    def beyond_boto3(self, spec: FunctionSpec) -> list[tuple[float, str]]:
+        """Milliseconds per top-level package that the handler imports after boto3: self times summed per
+        package (no overlap), the smallest of a few ``-X importtime`` runs (wall-clock, so noisier)."""
+        code = PROFILED_IMPORT.format(path=lambda_path(spec), module=spec.handler_module, mark=MARK)
+        fastest: dict[str, float] = {}
+        for _ in range(PROFILE_RUNS):
+            per_package: dict[str, float] = defaultdict(float)
+            for line in self._run(code, spec, "-X", "importtime").stderr.partition(MARK)[2].splitlines():
+                found = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)
+                if found:
+                    per_package[found.group(2).split(".")[0]] += int(found.group(1)) / 1000
+            fastest = {name: min(ms, fastest.get(name, ms)) for name, ms in per_package.items()}
+        return sorted(((ms, name) for name, ms in fastest.items()), reverse=True)
 
 
-def slowest_imports(logical_id: str) -> list[tuple[int, str]]:
-    """``-X importtime`` of one cold start: the packages with the largest cumulative import time (a package's
-    figure includes what it imports, so they overlap)."""
-    code = MEASURE.format(context=_context(), logical_id=logical_id)
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", code], env=_environment(logical_id),
-                            cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-    packages: dict[str, int] = {}
-    for line in result.stderr.splitlines():
-        found = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s*(\S+)", line)
-        if found:
-            name = found.group(2).split(".")[0]
-            packages[name] = max(packages.get(name, 0), int(found.group(1)))
-    harness = {"devtools", "samcli", "samtranslator", "site", "encodings"}
-    return sorted(((micros, name) for name, micros in packages.items() if name not in harness),
-                  reverse=True)[:TOP_IMPORTS]
+def directory_mb(path: Path) -> float:
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file()) / 1e6
 
 
 def main() -> None:
-    specs = function_specs(load_template(), _context())
-    print(f"| function | init: handler import, median of {RUNS} fresh interpreters (ms) |")
-    print("|---|---:|")
-    for logical_id in specs:
-        runs = [import_milliseconds(logical_id) for _ in range(RUNS)]
-        print(f"| {logical_id} | {statistics.median(runs):.0f} |")
-    example = "CreateMessageFunction"
-    print(f"\nLargest imports of {example} (cumulative, overlapping, ms): " + ", ".join(
-        f"{name} {micros / 1000:.0f}" for micros, name in slowest_imports(example)))
+    missing = [path for path in (LAYER_DIR, RUNTIME_SDK_DIR) if not path.is_dir()]
+    if missing:
+        sys.exit(f"missing {', '.join(map(str, missing))}: run `make bench` (it builds them)")
+    resources = LocalResources(table_name="cruddur-messages")
+    specs = function_specs(load_template(), template_context(resources, stream_arn="-"))
+    with tempfile.TemporaryDirectory(prefix="cold-start-") as scratch:
+        base_python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+        subprocess.run([str(base_python), "-m", "venv", "--without-pip", scratch], check=True)
+        cold = ColdStarts(Path(scratch) / "bin" / "python", specs)
+        runs: dict[str, list[tuple[float, float]]] = {logical_id: [] for logical_id in specs}
+        for _ in range(ROUNDS):
+            for logical_id, spec in specs.items():
+                runs[logical_id].append(cold.init_ms(spec))
+        print(f"Cold start: init = import of the handler module, CPU time, median of {ROUNDS} fresh interpreters; "
+              f"layer {directory_mb(LAYER_DIR.parent):.0f} MB unzipped\n")
+        print("| function | init (ms) | `import boto3` (ms) | init / boto3 |")
+        print("|---|---:|---:|---:|")
+        for logical_id, pairs in runs.items():
+            boto3_ms = statistics.median(boto3 for boto3, _ in pairs)
+            init_ms = statistics.median(init for _, init in pairs)
+            ratio = statistics.median(init / boto3 for boto3, init in pairs)
+            print(f"| {logical_id} | {init_ms:.0f} | {boto3_ms:.0f} | {ratio:.2f} |")
+        print("\nBeyond boto3, per package (ms, -X importtime):")
+        for logical_id, spec in specs.items():
+            packages = cold.beyond_boto3(spec)
+            total = sum(ms for ms, _ in packages)
+            print(f"  {logical_id}: {total:.0f} = " + ", ".join(
+                f"{name} {ms:.1f}" for ms, name in packages[:TOP_PACKAGES]))
 
 
 if __name__ == "__main__":

@@ -115,6 +115,11 @@ class HttpRoute:
     authorized: bool
     scopes: tuple[str, ...] = ()
 
+    @property
+    def route_key(self) -> str:
+        """As API Gateway names the route (the event's ``routeKey``): ``"GET /api/message_groups"``."""
+        return f"{self.method} {self.path}"
+
 
 @dataclass(frozen=True)
 class StreamEvent:

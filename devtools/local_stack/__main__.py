@@ -50,6 +50,7 @@ def banner(info: StackInfo, stack_file: Path, cors_origins: Sequence[str]) -> st
         f"  HTTP API      {info.api_url}   routes of template.yaml, JWT authorizer, "
         f"CORS for {', '.join(cors_origins) or 'no origin'}",
         f"  WebSocket API {info.websocket_url}   live frames (subprotocols cruddur.v1 + an access token)",
+        f"  API docs      {info.api_url}/swagger   Swagger UI of {info.api_url}/openapi.json",
         f"  AWS endpoint  {info.aws_endpoint_url}   moto: DynamoDB (+Streams), Cognito, SQS, SSM, Secrets Manager",
         f"  PostgreSQL    {info.database_url}",
         f"  Cognito       user pool {info.user_pool_id}, app client {info.user_pool_client_id}",

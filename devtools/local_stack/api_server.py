@@ -36,6 +36,7 @@ from devtools.environment import LOCAL_ACCOUNT_ID
 from devtools.local_stack.cors import CorsPolicy
 from devtools.local_stack.jwt_authorizer import InsufficientScope, JwtAuthorizer, Unauthorized
 from devtools.local_stack.runner import FunctionRunner, InvocationFailed
+from devtools.local_stack.swagger import serve as serve_api_docs
 from devtools.template import FunctionSpec
 
 log = logging.getLogger(__name__)
@@ -201,6 +202,9 @@ class HttpApi:
 
     def handle(self, *, method: str, raw_path: str, raw_query: str, headers: list[tuple[str, str]], body: bytes,
                source_ip: str, protocol: str) -> HttpResponse:
+        api_docs = serve_api_docs(method, raw_path)  # /openapi.json and /swagger, outside the API's routes
+        if api_docs is not None:
+            return HttpResponse(*api_docs)
         lower = {name.lower(): value for name, value in headers}
         origin = lower.get("origin")
         if self.cors and method == "OPTIONS" and origin and "access-control-request-method" in lower:

@@ -3,21 +3,58 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cruddur_messaging.config import get_settings
-from cruddur_messaging.domain.create_message import NewMessageRequest, create_message, idempotency_config
+from cruddur_messaging.domain.create_message import (
+    IDEMPOTENCY_KEY_MAX_LENGTH, NewMessageRequest, create_message, idempotency_config,
+)
 from cruddur_messaging.domain.identity import resolve_caller
-from cruddur_messaging.http.api import build_resolver, caller_sub, json_body, json_response
+from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, respond
+from cruddur_messaging.http.contract import (
+    CALLER_ERRORS, HANDLE_SCHEMA, MESSAGE_SCHEMA, PRINTABLE_HEADER_PATTERN, SERVICE_ERRORS, Link, MessageInNewGroup,
+    Operation, Parameter, operation,
+)
+from cruddur_messaging.models import Message
 from cruddur_messaging.observability import logger, metrics, tracer
 
 get_settings()
-app = build_resolver()
 
 
-@app.post("/api/messages")
-def post_message():
-    event = app.current_event
-    caller = resolve_caller(caller_sub(event))
-    request = NewMessageRequest.parse(json_body(event))
-    return json_response(create_message(caller, request, event.headers.get("idempotency-key")))
+NEW_MESSAGE_BODY = {"oneOf": [
+    {"title": "Into a group", "type": "object", "required": ["message", "message_group_uuid"],
+     "properties": {"message": MESSAGE_SCHEMA, "message_group_uuid": {"type": "string", "format": "uuid"}},
+     "not": {"required": ["handle"]}},
+    {"title": "To a user", "type": "object", "required": ["message", "handle"],
+     "properties": {"message": MESSAGE_SCHEMA, "handle": HANDLE_SCHEMA},
+     "not": {"required": ["message_group_uuid"]}},
+]}
+
+
+@operation(Operation(
+    success=Message | MessageInNewGroup, request_body=NEW_MESSAGE_BODY,
+    request_example={"message": "Hello! Are you coming to the meetup?", "handle": "@bayko"},
+    parameters=(Parameter("Idempotency-Key", "header", {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH,
+                                                        "pattern": PRINTABLE_HEADER_PATTERN},
+                          "Any unique printable string: a retry with the same key and body within 24 hours returns "
+                          "the first response and writes nothing."),),
+    errors=CALLER_ERRORS + (
+        "invalid_json", "invalid_body", "invalid_message", "message_group_uuid_or_handle_required",
+        "invalid_message_group_uuid", "invalid_handle", "invalid_idempotency_key", "message_group_not_found",
+        "user_not_found", "request_in_progress", "message_blank", "message_exceed_max_chars", "message_self",
+        "idempotency_key_reused") + SERVICE_ERRORS,
+    links=(Link("ReadTheConversation", "get_messages", {"message_group_uuid": "$response.body#/message_group_uuid"}),
+           Link("ReadTheGroup", "get_messages", {"message_group_uuid": "$request.body#/message_group_uuid"}))))
+def post_message(request: HttpRequest) -> HttpResponse:
+    """Send a message into a group, or to a user by handle.
+
+    With `message_group_uuid`, into a group you are a member of (the answer is the message). With `handle`, to
+    that user: into the conversation you already share with them, or a new one (the answer also names the
+    group, `message_group_uuid`).
+    """
+    caller = resolve_caller(request.caller_sub)
+    message = NewMessageRequest.parse(request.json_body())
+    return json_response(create_message(caller, message, request.headers.get("idempotency-key")))
+
+
+ROUTES = {"POST /api/messages": post_message}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
@@ -25,4 +62,4 @@ def post_message():
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     idempotency_config().register_lambda_context(context)
-    return app.resolve(event, context)
+    return respond(ROUTES, event)

@@ -9,27 +9,56 @@ from cruddur_messaging.config import get_settings
 from cruddur_messaging.domain.identity import resolve_caller
 from cruddur_messaging.domain.list_groups import list_groups
 from cruddur_messaging.domain.unread_badge import unread_badge
-from cruddur_messaging.http.api import build_resolver, caller_sub, json_response, page_request, page_response
+from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, page_request, page_response, respond
+from cruddur_messaging.http.contract import (
+    CALLER_ERRORS, LINK_HEADER, PAGE_ERRORS, PAGE_PARAMETERS, SERVICE_ERRORS, Link, Operation, operation,
+)
+from cruddur_messaging.models import MessageGroupSummary, UnreadBadge
 from cruddur_messaging.observability import logger, metrics, tracer
 
 get_settings()
-app = build_resolver()
 
 
-@app.get("/api/message_groups")
-def get_message_groups():
-    caller = resolve_caller(caller_sub(app.current_event))
-    return page_response(app.current_event, list_groups(caller, page_request(app.current_event)))
+@operation(Operation(success=list[MessageGroupSummary], parameters=PAGE_PARAMETERS, success_headers=(LINK_HEADER,),
+                     errors=CALLER_ERRORS + PAGE_ERRORS + SERVICE_ERRORS,
+                     links=(Link("ReadTheNewestConversation", "get_messages",
+                                 {"message_group_uuid": "$response.body#/0/uuid"}),
+                            Link("LookUpTheOtherMember", "get_user_short", {"handle": "$response.body#/0/handle"}),
+                            Link("ReplyInTheNewestConversation", "post_message",
+                                 request_body={"message_group_uuid": "$response.body#/0/uuid"}),
+                            Link("MarkTheNewestConversationRead", "post_read",
+                                 {"message_group_uuid": "$response.body#/0/uuid"}))))
+def get_message_groups(request: HttpRequest) -> HttpResponse:
+    """The caller's conversations, newest first, with their read state.
+
+    `uuid` is the message group's; `display_name` and `handle` are the other member's; `message` and
+    `created_at` are the conversation's last message; `unread_count` is how many of the other member's messages
+    came after your read marker `last_read_at` (`null`: nothing read yet). A `Link: <...>; rel="next"` header
+    leads to the next page.
+    """
+    caller = resolve_caller(request.caller_sub)
+    return page_response(request, list_groups(caller, page_request(request)))
 
 
-@app.get("/api/message_groups/unread")
-def get_unread_badge():
-    caller = resolve_caller(caller_sub(app.current_event))
+@operation(Operation(success=UnreadBadge, errors=CALLER_ERRORS + SERVICE_ERRORS))
+def get_unread_badge(request: HttpRequest) -> HttpResponse:
+    """The Messages badge: how many conversations have unread messages, and how many messages in all.
+
+    `conversations` counts your conversations whose `unread_count` is above 0, `messages` adds those counts up:
+    the same figures the list of conversations shows.
+    """
+    caller = resolve_caller(request.caller_sub)
     return json_response(asdict(unread_badge(caller)))
+
+
+ROUTES = {
+    "GET /api/message_groups": get_message_groups,
+    "GET /api/message_groups/unread": get_unread_badge,
+}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return respond(ROUTES, event)

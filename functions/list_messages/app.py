@@ -5,22 +5,40 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cruddur_messaging.config import get_settings
 from cruddur_messaging.domain.identity import resolve_caller
 from cruddur_messaging.domain.list_messages import list_messages
-from cruddur_messaging.http.api import build_resolver, caller_sub, page_request, page_response
+from cruddur_messaging.http.api import HttpRequest, HttpResponse, page_request, page_response, respond
+from cruddur_messaging.http.contract import (
+    CALLER_ERRORS, LINK_HEADER, PAGE_ERRORS, PAGE_PARAMETERS, SERVICE_ERRORS, Link, Operation, Parameter,
+    operation,
+)
+from cruddur_messaging.models import Message
 from cruddur_messaging.observability import logger, metrics, tracer
 
 get_settings()
-app = build_resolver()
 
 
-@app.get("/api/messages/<message_group_uuid>")
-def get_messages(message_group_uuid: str):
-    caller = resolve_caller(caller_sub(app.current_event))
-    page = list_messages(caller, message_group_uuid, page_request(app.current_event))
-    return page_response(app.current_event, page)
+@operation(Operation(
+    success=list[Message], success_headers=(LINK_HEADER,),
+    parameters=(Parameter("message_group_uuid", "path", {"type": "string", "format": "uuid"}, "The conversation.",
+                          required=True), *PAGE_PARAMETERS),
+    errors=CALLER_ERRORS + PAGE_ERRORS + ("invalid_message_group_uuid", "message_group_not_found") + SERVICE_ERRORS,
+    links=(Link("LookUpTheSender", "get_user_short", {"handle": "$response.body#/0/handle"}),)))
+def get_messages(request: HttpRequest) -> HttpResponse:
+    """A page of a conversation, oldest first, for its members only.
+
+    The first page holds the newest messages; `Link: <...>; rel="next"` leads to older ones. `uuid` is the
+    message's; `display_name` and `handle` are the sender's. A group you are not a member of is a 404, as one
+    that does not exist.
+    """
+    caller = resolve_caller(request.caller_sub)
+    page = list_messages(caller, request.path_parameter("message_group_uuid"), page_request(request))
+    return page_response(request, page)
+
+
+ROUTES = {"GET /api/messages/{message_group_uuid}": get_messages}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return respond(ROUTES, event)

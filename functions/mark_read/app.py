@@ -4,24 +4,48 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cruddur_messaging.config import get_settings
 from cruddur_messaging.domain.identity import resolve_caller
-from cruddur_messaging.domain.mark_read import MarkReadRequest, mark_read
-from cruddur_messaging.http.api import build_resolver, caller_sub, json_body, json_response
+from cruddur_messaging.domain.mark_read import MAX_CLOCK_SKEW, READ_AT_MAX_LENGTH, MarkReadRequest, mark_read
+from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, respond
+from cruddur_messaging.http.contract import CALLER_ERRORS, SERVICE_ERRORS, Link, Operation, Parameter, operation
+from cruddur_messaging.models import ReadState
 from cruddur_messaging.observability import logger, metrics, tracer
 
 get_settings()
-app = build_resolver()
+
+MARK_READ_BODY = {"type": "object", "properties": {"read_at": {
+    "type": "string", "format": "date-time", "maxLength": READ_AT_MAX_LENGTH, "nullable": True,
+    "description": "The `created_at` of a message, with any offset (answered in UTC; other ISO 8601 forms with an "
+                   "offset are accepted too); at most "
+                   f"{int(MAX_CLOCK_SKEW.total_seconds())} seconds ahead of the server's clock, since no message "
+                   "has a later time. Absent or null: the newest message."}}}
 
 
-@app.post("/api/message_groups/<message_group_uuid>/read")
-def post_read(message_group_uuid: str):
-    event = app.current_event
-    caller = resolve_caller(caller_sub(event))
-    request = MarkReadRequest.parse(json_body(event) if event.body else {})
-    return json_response(mark_read(caller, message_group_uuid, request).state.to_body())
+@operation(Operation(
+    success=ReadState,
+    parameters=(Parameter("message_group_uuid", "path", {"type": "string", "format": "uuid"}, "The conversation.",
+                          required=True),),
+    request_body=MARK_READ_BODY, request_body_required=False,
+    errors=CALLER_ERRORS + ("invalid_json", "invalid_body", "invalid_read_at", "invalid_message_group_uuid",
+                            "message_group_not_found") + SERVICE_ERRORS,
+    links=(Link("ReadTheConversation", "get_messages",
+                {"message_group_uuid": "$response.body#/message_group_uuid"}),)))
+def post_read(request: HttpRequest) -> HttpResponse:
+    """Mark a conversation read, up to a message or to the newest one.
+
+    Your read marker moves to `read_at` (the `created_at` of a message; without a body or `read_at`, the newest
+    message), forward only: an older `read_at` changes nothing and answers the current state. The answer is your
+    read state of the conversation. A group you are not a member of is a 404, as one that does not exist.
+    """
+    caller = resolve_caller(request.caller_sub)
+    body = MarkReadRequest.parse(request.json_body() if request.has_body else {})
+    return json_response(mark_read(caller, request.path_parameter("message_group_uuid"), body).state.to_body())
+
+
+ROUTES = {"POST /api/message_groups/{message_group_uuid}/read": post_read}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return respond(ROUTES, event)

@@ -21,7 +21,10 @@ import psycopg2.errors
 import psycopg2.extensions
 
 from cruddur_messaging.errors import DependencyUnavailable
-from cruddur_messaging.observability import logger
+from cruddur_messaging.observability import logger, tracer
+
+# Each query a subsegment of the invocation's trace (statement and database, never the parameters).
+tracer.patch(("psycopg2",))
 
 SQL_DIR = Path(__file__).parent / "sql"
 CONNECT_TIMEOUT_SECONDS = 3

@@ -28,8 +28,7 @@ from cruddur_messaging.clock import format_timestamp
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.group_rows import GroupRowStore, Item, group_row_store
 from cruddur_messaging.data.read_state import read_state_store
-from cruddur_messaging.domain.row_times import instant_of_row, lower_bound
-from cruddur_messaging.domain.stream_records import instant_of
+from cruddur_messaging.domain.row_times import instant_of, instant_of_row, lower_bound
 from cruddur_messaging.domain.validation import parse_message_group_uuid
 from cruddur_messaging.errors import BadRequest, DependencyUnavailable, NotFound
 from cruddur_messaging.models import ReadMarkerChange, ReadState, User
@@ -40,6 +39,7 @@ MAX_ATTEMPTS = 5
 # A read_at is the created_at of a message, taken by another function's clock: a little ahead of ours is fine,
 # far ahead is not a message time (and a marker far in the future would hide every later message for good).
 MAX_CLOCK_SKEW = timedelta(minutes=1)
+READ_AT_MAX_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def _marker_of(row: Item) -> str | None:
 
 def _aware_instant(raw: Any) -> datetime | None:
     """An ISO-8601 timestamp with an explicit offset; None for anything else (no offset is not a message time)."""
-    if not isinstance(raw, str) or len(raw) > 64:
+    if not isinstance(raw, str) or len(raw) > READ_AT_MAX_LENGTH:
         return None
     try:
         moment = datetime.fromisoformat(raw)

@@ -6,12 +6,13 @@ writer's local time (any offset, no microseconds when they were zero), which doe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from cruddur_messaging.clock import format_timestamp
 from cruddur_messaging.data import keys
+from cruddur_messaging.domain.row_times import instant_of
 
 
 class MalformedRecord(ValueError):
@@ -59,15 +60,6 @@ def new_message_of(record: DynamoDBRecord) -> NewMessage | None:
         raise MalformedRecord(f"the message's sk is not a timestamp: {sk!r}")
     return NewMessage(message_group_uuid=group_uuid, at=at, text=text,
                       sequence_number=str(stream.get("SequenceNumber", "")), sender_uuid=_string(image, "user_uuid"))
-
-
-def instant_of(text: str) -> datetime | None:
-    """The instant an ``sk`` names, whatever ISO-8601 form it has (no offset means UTC); None if none."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _string(attributes: object, name: str) -> str | None:

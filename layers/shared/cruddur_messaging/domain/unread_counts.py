@@ -43,8 +43,8 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from cruddur_messaging.clock import format_timestamp
-from cruddur_messaging.domain.row_times import instant_of_row
-from cruddur_messaging.domain.stream_records import NewMessage, instant_of
+from cruddur_messaging.domain.row_times import instant_of, instant_of_row
+from cruddur_messaging.domain.stream_records import NewMessage
 
 
 @dataclass(frozen=True)
