@@ -1,11 +1,12 @@
 """``python -m devtools.local_stack.moto_launcher``: moto's server as the local stack runs it.
 
-``moto.server`` with four changes, made in this process before it serves anything:
+``moto.server`` with five changes, made in this process before it serves anything:
 
 - DynamoDB and DynamoDB Streams requests are served one at a time (moto's models are not safe under concurrent
   requests: a transaction could be seen half applied, or undo another request's write);
 - transactions roll back item by item (``moto_transactions``): their cost no longer grows with the table;
 - the data operations' answers are serialized as plain JSON (``moto_responses``), about 3.5x faster per ``Query``;
+- a table query reads only its partition, not the whole table sorted (``moto_queries``);
 - with ``--state-dir``, DynamoDB items and stream records and the Cognito user pools are kept on disk after
   every request that may have changed them, and come back on the next start (``moto_state``).
 """
@@ -27,7 +28,7 @@ from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
-from devtools.local_stack import moto_responses, moto_transactions
+from devtools.local_stack import moto_queries, moto_responses, moto_transactions
 from devtools.local_stack.moto_state import COGNITO_FILE, DYNAMODB_FILE, CognitoState, DynamoDBState
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ def _restore_cognito(state: CognitoState) -> None:
 def build_application(state_dir: Path | None) -> StatefulApplication:
     moto_transactions.install()
     moto_responses.install()
+    moto_queries.install()
     dynamodb = cognito = None
     if state_dir is not None:
         state_dir.mkdir(parents=True, exist_ok=True)
