@@ -1,5 +1,5 @@
-"""DynamoDB Streams, second consumer: posts ``message.created`` and ``conversation.updated`` frames to the
-members' open connections (see ``cruddur_messaging.domain.live_delivery`` for where and why)."""
+"""DynamoDB Streams, second consumer: posts ``message.created``, ``conversation.updated`` and ``read`` frames to
+the members' open connections (see ``cruddur_messaging.domain.live_delivery`` for where and why)."""
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cruddur_messaging.config import get_live_settings, get_settings

@@ -637,10 +637,14 @@ def test_the_delivery_function_reads_members_and_connections_and_posts_frames(fu
         assert records and functions.invoke(LIVE_DELIVERY, {"Records": records}) == {"batchItemFailures": []}
 
     deliver_new_records()  # the tutorial-era conversation: members found through the index; bayko-gone is 410
-    ok(Caller(functions, ANDREW).send("A new conversation", handle="londo"))  # members: the membership item
+    started = ok(Caller(functions, ANDREW).send("A new conversation", handle="londo"))  # the membership item
     deliver_new_records()
     assert len(connections.frames["bayko-open"]) == len(seeded) + 1  # every message, and their own row
     assert connections.types("andrewbrown-open")[-2:] == ["conversation.updated", "message.created"]
+    cold_start()  # a container that has seen none of the conversation's rows: londo's handle through the index
+    ok(Caller(functions, LONDO).mark_read(started["message_group_uuid"]))
+    deliver_new_records()
+    assert connections.frames["andrewbrown-open"][-1]["type"] == "read"
 
     assert_within_policy(functions, LIVE_DELIVERY, {
         ("dynamodb:GetItem", "GROUP#", None),

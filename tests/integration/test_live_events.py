@@ -26,7 +26,11 @@ def test_the_delivery_batch_is_delivered(live, seeded, connections) -> None:
     assert live.invoke(CONNECTION_FUNCTION, {**load_event("live-connect"), "requestContext": {
         **load_event("live-connect")["requestContext"], "connectionId": connection_id}})["statusCode"] == 200
     assert live.invoke(DELIVERY_FUNCTION, load_event("live-delivery-batch")) == {"batchItemFailures": []}
-    assert connections.types(connection_id) == ["message.created"]  # andrewbrown's; the row in it is bayko's
+    # andrewbrown's message, then bayko reading it; the row in it is bayko's (its list item goes to bayko).
+    assert connections.types(connection_id) == ["message.created", "read"]
+    assert connections.frames[connection_id][-1] == {
+        "type": "read", "message_group_uuid": "5ae290ed-55d1-47a0-bc6d-fe2bc2700399", "handle": "bayko",
+        "last_read_at": "2026-11-21T04:12:53.293000+00:00"}
 
 
 def test_the_authorizer_event_carries_no_real_token_and_is_refused(monkeypatch) -> None:

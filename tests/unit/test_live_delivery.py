@@ -1,6 +1,6 @@
 """Fan-out (``LiveDeliveryFunction``) with the table's real stream records (moto in-process) and the real local
-management API over HTTP: who gets which frame, gone connections, many connections, duplicates, order, and that
-a delivery failure leaves sending and the conversation lists alone."""
+management API over HTTP: who gets which frame, gone connections, many connections, duplicates, order, read
+frames, and that a delivery failure leaves sending and the conversation lists alone."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -12,6 +12,7 @@ from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.models import LiveConnection
 from devtools.stream_reader import STREAM_FUNCTION, StreamReader
 from tests.support.api import ok
+from tests.support.calls import record_calls
 from tests.support.client import Caller
 from tests.support.live import CONNECTION_FUNCTION, DELIVERY_FUNCTION, connect_event, delivery_mapping
 from tests.support.people import ANDREW, BAYKO, LONDO
@@ -72,6 +73,14 @@ def message_frames(connections, connection_id: str) -> list[dict]:
     return [frame for frame in connections.frames[connection_id] if frame["type"] == "message.created"]
 
 
+def read_frames(connections, connection_id: str) -> list[dict]:
+    return [frame for frame in connections.frames[connection_id] if frame["type"] == "read"]
+
+
+def read_frame(group: str, reader, last_read_at: str) -> dict:
+    return {"type": "read", "message_group_uuid": group, "handle": reader.handle, "last_read_at": last_read_at}
+
+
 def test_both_members_get_the_message_and_their_own_list_item_and_a_stranger_nothing(scene, connections) -> None:
     andrew_tabs = [scene.connect(ANDREW, "andrew-1"), scene.connect(ANDREW, "andrew-2")]
     bayko = scene.connect(BAYKO, "bayko-1")
@@ -98,6 +107,10 @@ def test_both_members_get_the_message_and_their_own_list_item_and_a_stranger_not
     assert last_update(connections, bayko) == {
         "uuid": group, "display_name": "Andrew Brown", "handle": "andrewbrown", "message": "Hello Bayko",
         "created_at": started["created_at"], "unread_count": 1, "last_read_at": None}
+    # The stream function starts the sender's row read up to the first message, in place: an update like
+    # mark-read's, so it is announced too (true, and once per conversation); later sends move the row instead.
+    assert read_frames(connections, bayko) == [read_frame(group, ANDREW, started["created_at"])]
+    assert all(read_frames(connections, tab) == [] for tab in andrew_tabs)
     assert connections.frames[londo] == []
 
 
@@ -216,3 +229,121 @@ def test_delivery_failures_leave_sending_and_the_lists_alone(live, monkeypatch) 
     first_for_bayko = next(record for record in records if record["dynamodb"]["Keys"]["pk"]["S"] in (
         keys.group_rows_pk(BAYKO.uuid), keys.messages_pk(started["message_group_uuid"])))
     assert failed_sequence_numbers(response) == [first_for_bayko["dynamodb"]["SequenceNumber"]]
+
+
+def test_marking_read_sends_the_other_member_one_read_frame_and_the_reader_and_a_stranger_none(
+        scene, connections) -> None:
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko", "Seen yet?")
+    scene.records()  # the start, not delivered: nobody was listening yet
+    andrew_tabs = [scene.connect(ANDREW, "andrew-1"), scene.connect(ANDREW, "andrew-2")]
+    bayko, londo = scene.connect(BAYKO, "bayko-1"), scene.connect(LONDO, "londo-1")
+
+    state = ok(Caller(scene.aws, BAYKO).mark_read(group))
+    records = scene.records()
+    assert [(record["eventName"], record["dynamodb"]["Keys"]["pk"]["S"]) for record in records] == [
+        ("MODIFY", keys.group_rows_pk(BAYKO.uuid))]
+    assert scene.deliver(records) == {"batchItemFailures": []}
+
+    for tab in andrew_tabs:
+        assert connections.frames[tab] == [read_frame(group, BAYKO, state["last_read_at"])]
+    assert connections.types(bayko) == ["conversation.updated"]  # the reader's own list, no read frame
+    assert connections.frames[londo] == []
+
+
+def test_only_a_marker_that_moves_sends_a_read_frame(scene, connections) -> None:
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko", "First")
+    second = ok(Caller(scene.aws, ANDREW).send("Second", group=group))
+    scene.records()
+    andrew = scene.connect(ANDREW, "andrew-1")
+    bayko = Caller(scene.aws, BAYKO)
+
+    moved = ok(bayko.mark_read(group))
+    assert scene.deliver(scene.records()) == {"batchItemFailures": []}
+    assert read_frames(connections, andrew) == [read_frame(group, BAYKO, second["created_at"])]
+
+    # An older read_at changes nothing: 200 with the current state, no write, so no record and no frame.
+    assert ok(bayko.mark_read(group, read_at="2026-01-01T00:00:00.000000+00:00")) == moved
+    assert scene.records() == []
+
+    # Two of andrew's messages stream in the wrong order: the later moves the rows, the earlier makes the stream
+    # function recount bayko's row in place - an update whose marker stays where it was.
+    third, fourth = (ok(Caller(scene.aws, ANDREW).send(text, group=group)) for text in ("Third", "Fourth"))
+    inserts = [record for record in scene.reader.new_records()
+               if record["dynamodb"]["Keys"]["pk"]["S"] == keys.messages_pk(group)]
+    for message_record in reversed(inserts):
+        assert scene.aws.invoke(STREAM_FUNCTION, batch([message_record])) == {"batchItemFailures": []}
+    records = inserts + [record for record in scene.reader.new_records() if scene.mapping.accepts(record)]
+    recounts = [record for record in records if record["eventName"] == "MODIFY"
+                and record["dynamodb"]["Keys"]["pk"]["S"] == keys.group_rows_pk(BAYKO.uuid)]
+    assert recounts and all(record["dynamodb"]["OldImage"]["last_read_at"] == record["dynamodb"]["NewImage"][
+        "last_read_at"] for record in recounts)
+    # A reply moves bayko's row and marks it read ("sending marks read"): andrew gets the message, no read frame.
+    reply = ok(bayko.send("Got them all", group=group))
+    assert scene.deliver(records + scene.records()) == {"batchItemFailures": []}
+
+    assert [frame["message"]["uuid"] for frame in message_frames(connections, andrew)] == [
+        third["uuid"], fourth["uuid"], reply["uuid"]]
+    assert read_frames(connections, andrew) == [read_frame(group, BAYKO, second["created_at"])]
+
+
+def test_a_redelivered_read_is_at_most_the_same_frame_again(scene, connections) -> None:
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko")
+    scene.records()
+    andrew = scene.connect(ANDREW, "andrew-1")
+    state = ok(Caller(scene.aws, BAYKO).mark_read(group))
+    records = scene.records()
+    expected = read_frame(group, BAYKO, state["last_read_at"])
+
+    assert scene.deliver(records + records) == {"batchItemFailures": []}
+    assert read_frames(connections, andrew) == [expected]
+    assert scene.deliver(records) == {"batchItemFailures": []}  # Lambda delivering the batch again
+    assert read_frames(connections, andrew) == [expected, expected]
+
+
+def test_a_reader_whose_handle_is_not_in_the_index_yet_is_retried_until_it_is(scene, connections) -> None:
+    """The index shows a group's rows a moment after they are written; here the other member's row (the one
+    that names the reader) is taken out of the table and put back, as the index would lag it."""
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko")
+    scene.records()
+    andrew, bayko = scene.connect(ANDREW, "andrew-1"), scene.connect(BAYKO, "bayko-1")
+    state = ok(Caller(scene.aws, BAYKO).mark_read(group))
+    records = scene.records()
+    [andrews_row] = query_all(scene.aws.table, keys.group_rows_pk(ANDREW.uuid))
+    scene.aws.table.delete_item(Key={"pk": andrews_row["pk"], "sk": andrews_row["sk"]})
+
+    response = scene.deliver(records)
+    assert failed_sequence_numbers(response) == [records[0]["dynamodb"]["SequenceNumber"]]
+    assert connections.frames[andrew] == connections.frames[bayko] == []  # nothing of the record went out
+
+    scene.aws.table.put_item(Item=andrews_row)
+    scene.reader.new_records()  # the row's own records: not this test's
+    assert scene.deliver(redelivery(records, response)) == {"batchItemFailures": []}
+    assert connections.frames[andrew] == [read_frame(group, BAYKO, state["last_read_at"])]
+    assert connections.types(bayko) == ["conversation.updated"]
+
+
+def test_a_read_costs_both_members_connections_and_the_handle_once_per_container(scene, connections,
+                                                                                 monkeypatch) -> None:
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko")
+    scene.records()  # not delivered: this container has seen no row of the conversation
+    scene.connect(ANDREW, "andrew-1")
+    scene.connect(BAYKO, "bayko-1")
+    calls = record_calls(monkeypatch)
+
+    def delivery_calls(records: list[dict]) -> list[tuple[str, str]]:
+        calls.clear()
+        assert scene.deliver(records) == {"batchItemFailures": []}
+        return sorted(("index" if "IndexName" in params else
+                       params["KeyConditionExpression"].get_expression()["values"][1].split("#")[0], operation)
+                      for operation, params in ((name, params) for service, name, params in calls.aws
+                                                if service == "dynamodb"))
+
+    ok(Caller(scene.aws, BAYKO).mark_read(group))
+    assert delivery_calls(scene.records()) == [("CONN", "Query"), ("CONN", "Query"), ("index", "Query")]
+    assert connections.posts == 2  # andrew's read frame, bayko's list item
+
+    # The rows a new message moves name both members: a container that delivered them knows the handles.
+    ok(Caller(scene.aws, ANDREW).send("One more", group=group))
+    scene.deliver(scene.records())
+    ok(Caller(scene.aws, BAYKO).mark_read(group))
+    assert delivery_calls(scene.records()) == [("CONN", "Query"), ("CONN", "Query")]

@@ -106,18 +106,15 @@ class ReadState:
 class ReadMarkerChange:
     """What marking a conversation read did: the reader's state now, and whether their marker moved.
 
-    The seam for real-time delivery: when ``moved``, the other member's connections get ``read_frame()``
-    (CONTRACT.md sections 6 and 7), so a client can show "Seen".
+    A marker that moved changed the reader's group row in place; the table's stream carries that change (old and
+    new image) to ``LiveDeliveryFunction``, which sends the other member the ``read`` frame (``read_frame``), so
+    marking read itself stays within its two requests.
     """
 
     state: ReadState
     moved: bool
     reader: User
     other_member_uuid: str
-
-    def read_frame(self) -> dict[str, object]:
-        return {"type": "read", "message_group_uuid": self.state.message_group_uuid, "handle": self.reader.handle,
-                "last_read_at": self.state.last_read_at}
 
 
 @dataclass(frozen=True)
@@ -166,6 +163,11 @@ def message_created_frame(message_group_uuid: str, message: Message) -> dict[str
 def conversation_updated_frame(conversation: MessageGroupSummary) -> dict[str, object]:
     """To each member: their own list-groups item of the conversation."""
     return {"type": "conversation.updated", "conversation": asdict(conversation)}
+
+
+def read_frame(message_group_uuid: str, handle: str, last_read_at: str) -> dict[str, object]:
+    """To the other member: ``handle`` has read the conversation up to ``last_read_at`` (a client shows "Seen")."""
+    return {"type": "read", "message_group_uuid": message_group_uuid, "handle": handle, "last_read_at": last_read_at}
 
 
 PONG_FRAME: dict[str, object] = {"type": "pong"}

@@ -1,6 +1,7 @@
 """Live delivery end to end, with real sockets: ``make dev`` as a process of its own, two members and a stranger
-connected to its WebSocket API with real Cognito tokens, messages sent over HTTP, and what each socket receives
-checked for shape, order and recipient; bad tokens refused at the handshake; the management API's 410."""
+connected to its WebSocket API with real Cognito tokens, messages sent and a conversation marked read over HTTP,
+and what each socket receives checked for shape, order and recipient; bad tokens refused at the handshake; the
+management API's 410."""
 from __future__ import annotations
 
 import json
@@ -64,7 +65,7 @@ def refusal_status(stack: RunningStack, **arguments: Any) -> int:
     return refused.value.response.status_code
 
 
-def test_both_members_see_each_message_live_and_a_stranger_sees_nothing(stack, tokens) -> None:
+def test_both_members_see_each_message_and_read_live_and_a_stranger_sees_nothing(stack, tokens) -> None:
     info = stack.info
     group = info.seed_message_group_uuid
     with open_socket(stack, tokens["andrewbrown"]) as andrew, \
@@ -107,6 +108,17 @@ def test_both_members_see_each_message_live_and_a_stranger_sees_nothing(stack, t
             assert updates[-1]["created_at"] == sent[-1]["created_at"]
             assert set(updates[-1]) == {"uuid", "display_name", "handle", "message", "created_at", "unread_count",
                                         "last_read_at"}
+
+        # bayko reads them: andrew's socket is told ("Seen"), bayko's own gets the list item read, londo nothing.
+        response = post(info, f"/api/message_groups/{group}/read", tokens["bayko"], {})
+        assert response.status_code == 200, stack.logs()
+        assert response.json()["last_read_at"] == sent[-1]["created_at"]
+        seen = {"type": "read", "message_group_uuid": group, "handle": "bayko", "last_read_at": sent[-1]["created_at"]}
+        assert seen in frames(andrew, until=lambda received: seen in received)
+        bayko_frames = frames(bayko, until=lambda received: any(
+            frame["type"] == "conversation.updated" and frame["conversation"]["unread_count"] == 0
+            and frame["conversation"]["last_read_at"] == sent[-1]["created_at"] for frame in received))
+        assert not [frame for frame in bayko_frames if frame["type"] == "read" and frame["handle"] == "bayko"]
         assert nothing_arrives(londo)
 
 

@@ -18,14 +18,14 @@ def test_schema_load_creates_the_template_table_once(stack: Stack, capsys: pytes
     first = stack.run("ddb/schema-load")
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == (f"created table {stack.table_name} "
-                                    "(index message-group-sk-index; stream NEW_IMAGE)")
+                                    "(index message-group-sk-index; stream NEW_AND_OLD_IMAGES)")
     table = stack.client("dynamodb").describe_table(TableName=stack.table_name)["Table"]
     assert {(key["AttributeName"], key["KeyType"]) for key in table["KeySchema"]} == {("pk", "HASH"), ("sk", "RANGE")}
     index, = table["GlobalSecondaryIndexes"]
     assert index["IndexName"] == "message-group-sk-index"
     assert [key["AttributeName"] for key in index["KeySchema"]] == ["message_group_uuid", "sk"]
     assert index["Projection"]["ProjectionType"] == "ALL"
-    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     ttl = stack.client("dynamodb").describe_time_to_live(TableName=stack.table_name)["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiration"}
 

@@ -108,6 +108,17 @@ class MessageStore:
         owners = frozenset(keys.owner_of_group_rows_pk(row["pk"]) for row in rows)
         return Membership(message_group_uuid, owners, recorded=False) if owners else None
 
+    def handles_named_in_group_rows(self, message_group_uuid: str) -> dict[str, str]:
+        """The handle of each member as the group's rows name them (a member's handle is on the *other* member's
+        row), by member uuid, through the index: one query for both."""
+        with dynamodb_errors_as_unavailable():
+            rows = self._table.query(
+                IndexName=self._group_index_name,
+                KeyConditionExpression=Key("message_group_uuid").eq(message_group_uuid),
+                ProjectionExpression="user_uuid, user_handle",
+            )["Items"]
+        return {row["user_uuid"]: row["user_handle"] for row in rows if "user_uuid" in row and "user_handle" in row}
+
     def save_membership(self, membership: Membership, created_at: str) -> None:
         """Records a legacy group's members so later checks are one consistent read; never overwrites."""
         self._put_if_absent({**keys.membership_key(membership.message_group_uuid),

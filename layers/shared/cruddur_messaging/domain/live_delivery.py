@@ -1,4 +1,5 @@
-"""Fan-out: every new message and every conversation list change, to the open connections it concerns.
+"""Fan-out: every new message, every conversation list change and every read marker that moves, to the open
+connections it concerns.
 
 **Where it runs.** In ``LiveDeliveryFunction``, a second consumer of the table's stream with its own event
 source mapping and filter (inserts of ``MSG#`` items, inserts and updates of ``GRP#`` rows), chosen over the
@@ -21,11 +22,31 @@ message unread, the owner marked it read, a new conversation wrote it - becomes 
 connection of its owner, the row being exactly their list-groups item (read state included). So the list frame
 follows the list itself, and costs no read but the owner's connections.
 
+**Read frames** ("Seen"). The table's stream carries old and new images (``NEW_AND_OLD_IMAGES``), so an updated
+group row says whether its owner's ``last_read_at`` moved forward; when it did, the *other* member (the row's
+``user_uuid``) gets ``read`` with the owner's handle. Marking read is an in-place ``UpdateItem`` that only ever
+moves the marker forward, so each marker move is exactly one such record; a request that changes nothing writes
+nothing, and no record follows. Mark-read itself stays within its two requests. The owner's handle is not on
+their own row (a row names the other member) but on the other member's row of the group: every group row that
+passes through here teaches the container the handle it names, and a handle not seen yet costs one query of
+the group's rows through the index (both handles at once), remembered per container like the members.
+
+*Sending marks read*, but sends no ``read`` frame: the stream function moves the sender's row to a new key
+(a delete and a put, not an update), and the other member already gets the sender's ``message.created``, which
+says more (a reply; a "Seen" under one's own last message has no place once the other has answered). Where the
+stream function writes a marker in place - the first message of a new conversation (the sender's row starts
+read up to it), a late record of the owner's own message - the record is an update like mark-read's and cannot
+be told from one without a read or an extra attribute, so it does send a ``read`` frame; it is true (a sender
+has read what came before their message), at most one per new conversation, and clients apply it as any other.
+A record without an old image (written while the stream was ``NEW_IMAGE``) sends no ``read`` frame: whether the
+marker moved cannot be told.
+
 **Guarantees.** Records are delivered in stream order, one after another, so frames of a conversation arrive in
 order. A connection found gone (410) is deleted on the spot. A transient failure (throttling, an unreachable
 endpoint) stops the batch at that record and reports it as the batch's item failure: Lambda redelivers from it,
 so nothing after it overtakes it, and connections that already had it get it again (at least once: frames carry
-uuids, clients drop duplicates). A record that appears twice in one batch is delivered once.
+uuids, clients drop duplicates; a ``read`` frame again carries the same marker). A record that appears twice in
+one batch is delivered once.
 """
 from __future__ import annotations
 
@@ -49,12 +70,14 @@ from cruddur_messaging.models import (
     MessageGroupSummary,
     conversation_updated_frame,
     message_created_frame,
+    read_frame,
 )
 from cruddur_messaging.observability import logger, metrics
 
 # A connection recorded this recently may still be in its handshake, when the management API answers 410 too.
 HANDSHAKE_GRACE = timedelta(seconds=10)
-# Groups whose members a warm container remembers (members never change; the bound only caps memory).
+# Groups whose members (and members' handles) a warm container remembers (they never change; the bound only caps
+# memory).
 MEMBER_CACHE_SIZE = 10_000
 # Parallel posts per record: one member's many tabs, or two members, do not queue behind each other.
 POST_CONCURRENCY = 16
@@ -73,27 +96,54 @@ class Frame:
     body: dict[str, Any]
 
 
-def frame_of(record: Record, members_of: Callable[[str], frozenset[str]]) -> Frame | None:
-    """The frame a stream record announces, or None for a record that announces none (anything but an inserted
-    message or an inserted or updated group row, or an image without the attributes a frame needs)."""
+class HandleNotIndexedYet(Exception):
+    """The group's rows in the index do not name the reader yet (a group created a moment ago): the record is
+    retried, as for any transient failure."""
+
+
+def frames_of(record: Record, members_of: Callable[[str], frozenset[str]],
+              handles: MemberHandles) -> list[Frame]:
+    """The frames a stream record announces: none for anything but an inserted message or an inserted or updated
+    group row, or an image without the attributes a frame needs."""
     stream = record.get("dynamodb") or {}
-    if record.get("eventName") not in ("INSERT", "MODIFY") or "NewImage" not in stream:
-        return None
-    item = {name: _deserializer.deserialize(value) for name, value in stream["NewImage"].items()}
+    event_name = record.get("eventName")
+    if event_name not in ("INSERT", "MODIFY") or "NewImage" not in stream:
+        return []
+    item = _image(stream["NewImage"])
     pk = str(item.get("pk", ""))
     try:
-        if pk.startswith(keys.MESSAGE_PREFIX) and record["eventName"] == "INSERT":
+        if pk.startswith(keys.MESSAGE_PREFIX) and event_name == "INSERT":
             group_uuid = keys.group_of_messages_pk(pk)
             message = Message(uuid=item["message_uuid"], display_name=item["user_display_name"],
                               handle=item["user_handle"], message=item["message"], created_at=item["sk"])
-            return Frame(tuple(sorted(members_of(group_uuid))), message_created_frame(group_uuid, message))
+            return [Frame(tuple(sorted(members_of(group_uuid))), message_created_frame(group_uuid, message))]
         if pk.startswith(keys.GROUP_ROW_PREFIX):
-            conversation = MessageGroupSummary.of_row(item)
-            return Frame((keys.owner_of_group_rows_pk(pk),), conversation_updated_frame(conversation))
+            handles.learn(item)
+            owner_uuid = keys.owner_of_group_rows_pk(pk)
+            frames = [Frame((owner_uuid,), conversation_updated_frame(MessageGroupSummary.of_row(item)))]
+            if event_name == "MODIFY" and _marker_moved(stream.get("OldImage"), item):
+                group_uuid = item["message_group_uuid"]
+                frames.append(Frame((item["user_uuid"],),
+                                    read_frame(group_uuid, handles(group_uuid, owner_uuid), item["last_read_at"])))
+            return frames
     except KeyError as missing:
         logger.warning("stream record without what its frame needs",
                        extra={"missing": str(missing), "event_id": record.get("eventID")})
-    return None
+    return []
+
+
+def _marker_moved(old_image: dict[str, Any] | None, row: dict[str, Any]) -> bool:
+    """Whether the row's ``last_read_at`` is ahead of the old image's. Markers are canonical timestamps, compared
+    as text as mark-read's own condition compares them. Without an old image it cannot be told: False."""
+    marker = row.get("last_read_at")
+    if old_image is None or not isinstance(marker, str):
+        return False
+    before = _image(old_image).get("last_read_at")
+    return not isinstance(before, str) or marker > before
+
+
+def _image(image: dict[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in image.items()}
 
 
 class GroupMembers:
@@ -118,6 +168,37 @@ class GroupMembers:
         return membership.member_uuids
 
 
+class MemberHandles:
+    """The handle each member of a group goes by in the group's rows (on the other member's row, so the handle
+    the other member's list shows), remembered per container: handles on the rows never change."""
+
+    def __init__(self, store: MessageStore, capacity: int = MEMBER_CACHE_SIZE) -> None:
+        self._store = store
+        self._capacity = capacity
+        self._handles: dict[tuple[str, str], str] = {}
+
+    def learn(self, row: dict[str, Any]) -> None:
+        """A group row names the other member and their handle: remembered at no cost."""
+        group_uuid, user_uuid, handle = row.get("message_group_uuid"), row.get("user_uuid"), row.get("user_handle")
+        if isinstance(group_uuid, str) and isinstance(user_uuid, str) and isinstance(handle, str):
+            self._remember(group_uuid, user_uuid, handle)
+
+    def __call__(self, message_group_uuid: str, user_uuid: str) -> str:
+        handle = self._handles.get((message_group_uuid, user_uuid))
+        if handle is None:
+            for named_uuid, named_handle in self._store.handles_named_in_group_rows(message_group_uuid).items():
+                self._remember(message_group_uuid, named_uuid, named_handle)
+            handle = self._handles.get((message_group_uuid, user_uuid))
+        if handle is None:
+            raise HandleNotIndexedYet(message_group_uuid)
+        return handle
+
+    def _remember(self, message_group_uuid: str, user_uuid: str, handle: str) -> None:
+        if len(self._handles) >= self._capacity:
+            self._handles.clear()
+        self._handles[(message_group_uuid, user_uuid)] = handle
+
+
 @dataclass
 class DeliveryCounts:
     delivered: int = 0
@@ -136,6 +217,7 @@ class LiveDelivery:
     connections: ConnectionStore
     gateway: ConnectionGateway
     members_of: Callable[[str], frozenset[str]]
+    handles: MemberHandles
     executor: ThreadPoolExecutor
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     counts: DeliveryCounts = field(default_factory=DeliveryCounts)
@@ -153,6 +235,10 @@ class LiveDelivery:
                 return _failure(record)
             try:
                 delivered = self._deliver_record(record)
+            except HandleNotIndexedYet as not_yet:
+                logger.info("reader's handle not in the group index yet; the record is retried",
+                            extra={"message_group_uuid": str(not_yet), "event_id": event_id})
+                delivered = False
             except DependencyUnavailable:
                 delivered = False
             if not delivered:
@@ -166,14 +252,12 @@ class LiveDelivery:
                 metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
     def _deliver_record(self, record: Record) -> bool:
-        """True when every connection took the frame, was gone or refused it for good."""
-        frame = frame_of(record, self.members_of)
-        if frame is None:
-            return True
-        targets = [connection for user_uuid in frame.recipients for connection in self._connections(user_uuid)]
-        outcomes = list(self.executor.map(lambda connection: self.gateway.post(connection.connection_id, frame.body),
+        """True when every connection took its frames, was gone or refused them for good."""
+        targets = [(connection, frame.body) for frame in frames_of(record, self.members_of, self.handles)
+                   for user_uuid in frame.recipients for connection in self._connections(user_uuid)]
+        outcomes = list(self.executor.map(lambda target: self.gateway.post(target[0].connection_id, target[1]),
                                           targets))
-        for connection, outcome in zip(targets, outcomes):
+        for (connection, _), outcome in zip(targets, outcomes):
             self.counts.add(outcome)
             if outcome is Delivery.GONE:
                 self._forget(connection)
@@ -201,10 +285,16 @@ def _group_members() -> GroupMembers:
 
 
 @lru_cache(maxsize=1)
+def _member_handles() -> MemberHandles:
+    return MemberHandles(message_store())
+
+
+@lru_cache(maxsize=1)
 def _post_executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=POST_CONCURRENCY, thread_name_prefix="post-to-connection")
 
 
 def live_delivery() -> LiveDelivery:
-    """A delivery for one invocation, over the container's clients, member cache and post pool."""
-    return LiveDelivery(connection_store(), connection_gateway(), _group_members(), _post_executor())
+    """A delivery for one invocation, over the container's clients, member and handle caches and post pool."""
+    return LiveDelivery(connection_store(), connection_gateway(), _group_members(), _member_handles(),
+                        _post_executor())
