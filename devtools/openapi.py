@@ -25,6 +25,9 @@ SCHEMA_REF = "#/components/schemas/{model}"
 SECURITY_SCHEME = "CognitoAccessToken"
 # What API Gateway itself answers on a protected route (its authorizer): {"message": "Unauthorized"} and the like.
 GATEWAY_STATUSES = (401, 403)
+# What API Gateway answers itself on any route when a request is over its limits (10,240 bytes of request line or
+# of headers, 10 MB of body): {"message": ...}, before any function runs.
+GATEWAY_LIMIT_STATUSES = (413, 414, 431)
 DESCRIPTION = """\
 Direct messages between Cruddur users: your conversations, a conversation's messages, sending a message,
 marking a conversation read (and the unread badge), and looking a user up.
@@ -122,9 +125,11 @@ def responses(contract: Any, schemas: Schemas, authorized: bool) -> dict[str, An
     if authorized:
         for status in GATEWAY_STATUSES:
             by_status.setdefault(status, [])
+    for status in GATEWAY_LIMIT_STATUSES:
+        by_status.setdefault(status, [])
     for status in sorted(by_status):
         schema = error_schema(by_status[status]) if by_status[status] else None
-        if authorized and status in GATEWAY_STATUSES:
+        if status in GATEWAY_LIMIT_STATUSES or (authorized and status in GATEWAY_STATUSES):
             gateway = {"$ref": SCHEMA_REF.format(model="GatewayError")}
             schema = {"oneOf": [schema, gateway]} if schema else gateway
         answer: dict[str, Any] = {"description": STATUS_DESCRIPTIONS[status],
@@ -141,6 +146,9 @@ STATUS_DESCRIPTIONS = {
     403: "A token without the API's scope (from API Gateway), or a caller who is not a Cruddur user.",
     404: "No such resource, or one you may not see (a group you are not a member of).",
     409: "A request with this Idempotency-Key is still being processed: retry later.",
+    413: "The body is over API Gateway's 10 MB (from API Gateway).",
+    414: "The request line is over API Gateway's 10,240 bytes (from API Gateway).",
+    431: "The headers are over API Gateway's 10,240 bytes (from API Gateway).",
     422: "A well-formed request that breaks a rule.",
     500: "A bug on our side.",
     503: "A dependency is unavailable: retry later (with the same Idempotency-Key, a write is not repeated).",
