@@ -49,3 +49,20 @@ def test_every_module_of_the_layer_is_byte_compiled_for_a_read_only_file_system(
 def test_the_layer_is_at_most_half_its_old_size(layer: Path) -> None:
     size_mb = sum(path.stat().st_size for path in layer.rglob("*") if path.is_file()) / 1e6
     assert size_mb <= MAX_LAYER_MB
+
+
+def test_the_authorizer_function_is_built_byte_compiled_with_its_own_wheels(tmp_path: Path) -> None:
+    """LiveAuthorizerFunction brings PyJWT and cryptography itself (functions/live_authorizer/Makefile): compiled
+    like the layer, or its cold start pays for compiling them."""
+    function_dir = LAYER_PATH.parents[1] / "functions" / "live_authorizer"
+    subprocess.run(["make", "-s", "-C", str(function_dir), "build-LiveAuthorizerFunction", f"ARTIFACTS_DIR={tmp_path}",
+                    f"PYTHON={sys.executable}"], check=True, capture_output=True, text=True,
+                   env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    assert (tmp_path / "app.py").is_file() and (tmp_path / "jwt").is_dir() and (tmp_path / "cryptography").is_dir()
+    tag = sys.implementation.cache_tag
+    sources = list(tmp_path.rglob("*.py"))
+    assert sources
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        assert compiled.is_file(), source
+        assert int.from_bytes(compiled.read_bytes()[4:8], "little") == UNCHECKED_HASH_FLAGS, source
