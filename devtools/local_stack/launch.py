@@ -13,7 +13,10 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
+
+import boto3
+import psutil
 
 from devtools.local_stack.stack_file import StackInfo, read_stack_file
 from devtools.template import REPO_ROOT
@@ -40,11 +43,34 @@ class RunningStack:
     def logs(self) -> str:
         return f"--- stdout\n{self.stdout.read_text()}\n--- stderr (tail)\n{self.stderr.read_text()[-6000:]}"
 
+    def function_workers(self) -> dict[int, str]:
+        """pid -> function name of every execution environment the stack runs now."""
+        workers = {}
+        for child in psutil.Process(self.process.pid).children(recursive=True):
+            try:
+                if "devtools.lambda_runtime" in child.cmdline():
+                    workers[child.pid] = child.environ()["AWS_LAMBDA_FUNCTION_NAME"]
+            except psutil.NoSuchProcess:
+                continue
+        return workers
+
+    def access_token(self, handle: str) -> str:
+        """A Cognito access token of a local user (InitiateAuth, USER_PASSWORD_AUTH)."""
+        user = self.info.user(handle)
+        cognito = boto3.client("cognito-idp", endpoint_url=self.info.aws_endpoint_url, region_name=self.info.region,
+                               aws_access_key_id="testing", aws_secret_access_key="testing")
+        return cognito.initiate_auth(ClientId=self.info.user_pool_client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                     AuthParameters={"USERNAME": user.username, "PASSWORD": user.password},
+                                     )["AuthenticationResult"]["AccessToken"]
+
 
 @contextmanager
-def running_stack(data_dir: Path, ready_timeout_seconds: float = READY_TIMEOUT_SECONDS) -> Iterator[RunningStack]:
+def running_stack(data_dir: Path, ready_timeout_seconds: float = READY_TIMEOUT_SECONDS,
+                  variables: Mapping[str, str] | None = None) -> Iterator[RunningStack]:
+    """Starts ``python -m devtools.local_stack`` with ``variables`` (e.g. ``CRUDDUR_MAX_ENVIRONMENTS``) added."""
     stdout, stderr = data_dir / "stdout.log", data_dir / "stderr.log"
     environment = {name: value for name, value in os.environ.items() if not name.startswith("CRUDDUR_")}
+    environment.update(variables or {})
     environment.update(CRUDDUR_AWS_PORT=str(free_port()), CRUDDUR_API_PORT=str(free_port()),
                        CRUDDUR_WS_PORT=str(free_port()), CRUDDUR_WS_MANAGEMENT_PORT=str(free_port()),
                        CRUDDUR_LOCAL_DIR=str(data_dir))

@@ -35,15 +35,20 @@ def test_the_layer_ships_no_boto3_the_runtime_provides_it(layer: Path) -> None:
     assert not {"boto3", "botocore", "s3transfer"} & {path.name for path in layer.iterdir()}
 
 
-def test_every_module_of_the_layer_is_byte_compiled_for_a_read_only_file_system(layer: Path) -> None:
+def assert_byte_compiled(root: Path) -> None:
+    """Every module under ``root`` has an unchecked-hash .pyc for this Python, as a read-only /opt needs."""
     tag = sys.implementation.cache_tag
-    sources = list(layer.rglob("*.py"))
+    sources = list(root.rglob("*.py"))
     assert sources
     for source in sources:
         compiled = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
         assert compiled.is_file(), source
         flags = int.from_bytes(compiled.read_bytes()[4:8], "little")
         assert flags == UNCHECKED_HASH_FLAGS, source
+
+
+def test_every_module_of_the_layer_is_byte_compiled_for_a_read_only_file_system(layer: Path) -> None:
+    assert_byte_compiled(layer)
 
 
 def test_the_layer_is_at_most_half_its_old_size(layer: Path) -> None:
@@ -59,10 +64,4 @@ def test_the_authorizer_function_is_built_byte_compiled_with_its_own_wheels(tmp_
                     f"PYTHON={sys.executable}"], check=True, capture_output=True, text=True,
                    env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     assert (tmp_path / "app.py").is_file() and (tmp_path / "jwt").is_dir() and (tmp_path / "cryptography").is_dir()
-    tag = sys.implementation.cache_tag
-    sources = list(tmp_path.rglob("*.py"))
-    assert sources
-    for source in sources:
-        compiled = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
-        assert compiled.is_file(), source
-        assert int.from_bytes(compiled.read_bytes()[4:8], "little") == UNCHECKED_HASH_FLAGS, source
+    assert_byte_compiled(tmp_path)

@@ -20,8 +20,8 @@ import pytest
 import requests
 
 from devtools.environment import LocalResources, template_context
+from devtools.local_stack.launch import RunningStack, running_stack
 from devtools.template import REPO_ROOT, function_specs, load_template
-from tests.support.local_stack import StackProcess, running_stack
 
 MAX_ENVIRONMENTS = 3
 CLIENTS = 12
@@ -30,18 +30,18 @@ FUNCTIONS = set(function_specs(load_template(), template_context(LocalResources(
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     with running_stack(tmp_path_factory.mktemp("local-stack-concurrency"),
-                       {"CRUDDUR_MAX_ENVIRONMENTS": str(MAX_ENVIRONMENTS)}) as running:
+                       variables={"CRUDDUR_MAX_ENVIRONMENTS": str(MAX_ENVIRONMENTS)}) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def tokens(stack: StackProcess) -> dict[str, str]:
+def tokens(stack: RunningStack) -> dict[str, str]:
     return {handle: stack.access_token(handle) for handle in ("andrewbrown", "bayko", "londo")}
 
 
-def call(stack: StackProcess, method: str, path: str, token: str | None = None,
+def call(stack: RunningStack, method: str, path: str, token: str | None = None,
          body: dict[str, Any] | None = None) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return requests.request(method, f"{stack.info.api_url}{path}", json=body, headers=headers, timeout=60)
@@ -54,7 +54,7 @@ def eventually(check: Callable[[], bool], seconds: float = 30) -> None:
         time.sleep(0.25)
 
 
-def test_concurrent_requests_never_carry_another_requests_data(stack: StackProcess, tokens: dict[str, str]) -> None:
+def test_concurrent_requests_never_carry_another_requests_data(stack: RunningStack, tokens: dict[str, str]) -> None:
     group = stack.info.seed_message_group_uuid
     started = call(stack, "POST", "/api/messages", tokens["andrewbrown"], {"message": "Londo, a word.",
                                                                            "handle": "londo"})
@@ -114,7 +114,7 @@ def test_concurrent_requests_never_carry_another_requests_data(stack: StackProce
     assert problems == [], f"{len(problems)} of {CLIENTS * REQUESTS_PER_CLIENT} responses: {problems[:5]}"
 
 
-def test_concurrent_invocations_get_environments_of_their_own(stack: StackProcess, tokens: dict[str, str]) -> None:
+def test_concurrent_invocations_get_environments_of_their_own(stack: RunningStack, tokens: dict[str, str]) -> None:
     group = stack.info.seed_message_group_uuid
 
     def burst() -> None:
@@ -143,7 +143,7 @@ def test_concurrent_invocations_get_environments_of_their_own(stack: StackProces
         assert not [variable for variable in environ if variable.startswith(("CRUDDUR_", "PYTEST", "VIRTUAL_ENV"))]
 
 
-def test_sequential_invocations_reuse_a_warm_environment(stack: StackProcess) -> None:
+def test_sequential_invocations_reuse_a_warm_environment(stack: RunningStack) -> None:
     assert call(stack, "GET", "/api/users/@bayko/short").status_code == 200
 
     def users_short_environments() -> set[int]:
@@ -156,7 +156,7 @@ def test_sequential_invocations_reuse_a_warm_environment(stack: StackProcess) ->
     assert users_short_environments() == warm
 
 
-def test_the_stream_poller_invokes_through_an_execution_environment(stack: StackProcess,
+def test_the_stream_poller_invokes_through_an_execution_environment(stack: RunningStack,
                                                                      tokens: dict[str, str]) -> None:
     text = f"poller check {uuid.uuid4()}"
     sent = call(stack, "POST", "/api/messages", tokens["bayko"],
@@ -167,7 +167,7 @@ def test_the_stream_poller_invokes_through_an_execution_environment(stack: Stack
     assert "MessageStreamFunction" in stack.function_workers().values()
 
 
-def test_make_invoke_runs_the_function_in_an_execution_environment(stack: StackProcess) -> None:
+def test_make_invoke_runs_the_function_in_an_execution_environment(stack: RunningStack) -> None:
     environment = {name: value for name, value in os.environ.items() if not name.startswith("CRUDDUR_")}
     result = subprocess.run([sys.executable, "-m", "devtools.local_stack.invoke", "UsersShortFunction",
                              "events/users-short.json"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
@@ -183,7 +183,7 @@ def test_make_invoke_runs_the_function_in_an_execution_environment(stack: StackP
     (b"TRACE /api/messages HTTP/1.1\r\nHost: x\r\n\r\n", 404, "Not Found"),
     (b"GET /api/message_groups HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400, "Bad Request"),
 ])
-def test_the_apis_own_answers_are_json(stack: StackProcess, raw: bytes, status: int, message: str) -> None:
+def test_the_apis_own_answers_are_json(stack: RunningStack, raw: bytes, status: int, message: str) -> None:
     port = int(stack.info.api_url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
         client.sendall(raw)
