@@ -7,18 +7,21 @@ cursor signing secret and the stream failure queue.
 """
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import boto3
 
 from devtools.template import (
     TABLE_LOGICAL_ID,
     FunctionSpec,
+    TemplateResolutionError,
     function_specs,
     load_template,
     parameter_defaults,
+    resolve,
     table_definition,
     time_to_live_attribute,
 )
@@ -47,15 +50,23 @@ class LocalResources:
     # live functions post to under the stage): the local WebSocket API's management port.
     websocket_api_endpoint: str = "http://127.0.0.1:3002"
 
+    @property
+    def physical_names(self) -> dict[str, str]:
+        """What ``provision`` creates under names of its own, by logical id (the template leaves them to AWS)."""
+        return {"CursorSigningSecret": self.cursor_secret_name, "MessageStreamFailureQueue": self.failure_queue_name}
+
 
 def template_context(resources: LocalResources, template: Mapping[str, Any] | None = None,
-                     stream_arn: str | None = None) -> dict[str, Any]:
+                     stream_arn: str | None = None) -> "TemplateContext":
     """Values standing in for the template's parameters, resources and pseudo parameters.
 
-    ``stream_arn`` is the table's stream, known only once the table exists; the stream function's event needs it.
+    Parameters and pseudo parameters are given here; a resource's Ref and attributes are derived from its type on
+    first use (:data:`STAND_INS`), so a new resource of a known type needs nothing here, and a Ref to a resource of
+    another type fails loudly. ``stream_arn`` is the table's stream, known only once the table exists; the stream
+    function's event needs it.
     """
     template = template or load_template()
-    context: dict[str, Any] = {
+    context = TemplateContext(template, resources, {
         **COGNITO_STAND_INS,
         **parameter_defaults(template),
         **resources.parameters,
@@ -65,22 +76,114 @@ def template_context(resources: LocalResources, template: Mapping[str, Any] | No
         "AWS::URLSuffix": "amazonaws.com",
         "TableName": resources.table_name,
         "DatabaseUrlParameterName": resources.database_url_parameter,
-        "MessagesTable": resources.table_name,
-        "MessagesTable.Arn": f"arn:aws:dynamodb:{resources.region}:{LOCAL_ACCOUNT_ID}:table/{resources.table_name}",
-        "CursorSigningSecret": resources.cursor_secret_name,
-        "MessageStreamFailureQueue": resources.failure_queue_name,
-        "MessageStreamFailureQueue.Arn":
-            f"arn:aws:sqs:{resources.region}:{LOCAL_ACCOUNT_ID}:{resources.failure_queue_name}",
-        "MessageStreamFailureQueue.QueueName": resources.failure_queue_name,
-        "SharedLayer": "local-shared-layer",
-        "LiveWebSocketApi": WEBSOCKET_API_ID,
-        "LiveWebSocketApi.ApiEndpoint": resources.websocket_api_endpoint,
-    }
+    })
     if stream_arn is not None:
         context[f"{TABLE_LOGICAL_ID}.StreamArn"] = stream_arn
     for name in template.get("Conditions", {}):
         context[f"Condition:{name}"] = False
     return context
+
+
+# A resource's local stand-in: its attributes by name, its Ref under "" (see :class:`TemplateContext`).
+StandIn = Callable[["TemplateContext", str, Mapping[str, Any]], dict[str, Any]]
+
+
+class TemplateContext(dict):
+    """``template_context``'s values; a resource's stand-in is derived from its type when first looked up."""
+
+    def __init__(self, template: Mapping[str, Any], resources: LocalResources, values: Mapping[str, Any]) -> None:
+        super().__init__(values)
+        self.template = template
+        self.resources = resources
+
+    def __missing__(self, key: str) -> Any:
+        logical_id, _, attribute = key.partition(".")
+        resource = self.template.get("Resources", {}).get(logical_id)
+        if resource is None:
+            raise TemplateResolutionError(f"no local value for {key} (neither a parameter with a value, a pseudo "
+                                          "parameter, a condition nor a resource of the template)")
+        resource_type = resource.get("Type")
+        stand_in = STAND_INS.get(resource_type)
+        if stand_in is None:
+            raise TemplateResolutionError(f"{key}: resources of type {resource_type} have no local stand-in "
+                                          "(add one to devtools.environment.STAND_INS)")
+        for name, value in stand_in(self, logical_id, resource.get("Properties", {})).items():
+            self.setdefault(f"{logical_id}.{name}" if name else logical_id, value)
+        if key not in self:
+            raise TemplateResolutionError(f"{key}: a local {resource_type} has no attribute {attribute}")
+        return self[key]
+
+    def arn(self, service: str, resource: str, region: bool = True) -> str:
+        return (f"arn:{self['AWS::Partition']}:{service}:{self['AWS::Region'] if region else ''}:"
+                f"{self['AWS::AccountId']}:{resource}")
+
+    def physical_name(self, logical_id: str, properties: Mapping[str, Any], name_property: str) -> str:
+        """The name ``provision`` gives the resource, else the one the template declares, else ``local-<id>``."""
+        if logical_id in self.resources.physical_names:
+            return self.resources.physical_names[logical_id]
+        if name_property in properties:
+            return str(resolve(properties[name_property], self, f"Resources.{logical_id}.Properties.{name_property}"))
+        return local_id(logical_id)
+
+
+def local_id(logical_id: str) -> str:
+    """``SharedLayer`` -> ``local-shared-layer``: the stand-in for an identifier that exists only in AWS."""
+    return "local-" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", logical_id).lower()
+
+
+def _table(context: TemplateContext, logical_id: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    # StreamArn exists once the table does: template_context(stream_arn=...) gives it.
+    name = context.physical_name(logical_id, properties, "TableName")
+    return {"": name, "Arn": context.arn("dynamodb", f"table/{name}")}
+
+
+def _queue(context: TemplateContext, logical_id: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    # Ref is the queue's URL in AWS; its name serves locally wherever a QueueUrl is looked up by name.
+    name = context.physical_name(logical_id, properties, "QueueName")
+    return {"": name, "QueueName": name, "Arn": context.arn("sqs", name)}
+
+
+def _secret(context: TemplateContext, logical_id: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    # Ref is the secret's ARN in AWS; Secrets Manager takes its name wherever it takes the ARN (SecretId).
+    return {"": context.physical_name(logical_id, properties, "Name")}
+
+
+def _layer(context: TemplateContext, logical_id: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    # Locally a layer is its source on the functions' path: its version ARN has no counterpart.
+    return {"": local_id(logical_id)}
+
+
+def _log_group(context: TemplateContext, logical_id: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    name = context.physical_name(logical_id, properties, "LogGroupName")
+    return {"": name, "Arn": context.arn("logs", f"log-group:{name}:*")}
+
+
+def _role(context: TemplateContext, logical_id: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    name = context.physical_name(logical_id, properties, "RoleName")
+    return {"": name, "Arn": context.arn("iam", f"role/{name}", region=False)}
+
+
+def _function(context: TemplateContext, logical_id: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    # Local functions are named by their logical id (AWS_LAMBDA_FUNCTION_NAME, the WebSocket API's integrations).
+    return {"": logical_id, "Arn": context.arn("lambda", f"function:{logical_id}")}
+
+
+def _api(context: TemplateContext, logical_id: str, properties: Mapping[str, Any]) -> dict[str, Any]:
+    if properties.get("ProtocolType") != "WEBSOCKET":
+        raise TemplateResolutionError(f"{logical_id}: only a WebSocket AWS::ApiGatewayV2::Api runs locally")
+    return {"": WEBSOCKET_API_ID, "ApiEndpoint": context.resources.websocket_api_endpoint}
+
+
+STAND_INS: dict[str, StandIn] = {
+    "AWS::DynamoDB::Table": _table,
+    "AWS::SQS::Queue": _queue,
+    "AWS::SecretsManager::Secret": _secret,
+    "AWS::Serverless::LayerVersion": _layer,
+    "AWS::Logs::LogGroup": _log_group,
+    "AWS::IAM::Role": _role,
+    "AWS::Serverless::Function": _function,
+    "AWS::ApiGatewayV2::Api": _api,
+}
 
 
 def local_function_specs(resources: LocalResources, stream_arn: str) -> dict[str, FunctionSpec]:

@@ -7,6 +7,7 @@ parameter and resource logical ids to the local values standing in for them (a t
 from __future__ import annotations
 
 import re
+from collections import ChainMap
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -41,57 +42,89 @@ def parameter_defaults(template: Mapping[str, Any]) -> dict[str, Any]:
     return defaults
 
 
-def resolve(value: Any, context: Mapping[str, Any]) -> Any:
+class TemplateResolutionError(KeyError):
+    """A value of the template that cannot be resolved locally: an intrinsic function :func:`resolve` does not
+    implement, or a Ref / attribute nothing stands in for. A KeyError, as a missing lookup always was."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+RESOLVED_FUNCTIONS = ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::If", "Fn::Equals", "Fn::Not")
+
+
+def resolve(value: Any, context: Mapping[str, Any], where: str = "") -> Any:
     """Resolves Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::If and Fn::Equals/Not against ``context``.
 
     ``context`` maps a parameter or logical id to its value, and ``"Logical.Attribute"`` to an attribute.
-    Conditions are looked up under ``"Condition:<name>"``. A Ref or attribute missing from it raises KeyError,
-    so a local stand-in that forgot a value fails loudly instead of passing the literal through.
+    Conditions are looked up under ``"Condition:<name>"``. Any other intrinsic function (``Fn::Select``,
+    ``Fn::ImportValue``...), and a Ref or attribute missing from ``context``, raise
+    :class:`TemplateResolutionError` naming it and ``where`` it appears (a path such as
+    ``Resources.X.Properties.Y``), so nothing unresolved is ever passed through as a literal.
     """
     if isinstance(value, list):
-        resolved = [resolve(item, context) for item in value]
+        resolved = [resolve(item, context, f"{where}[{index}]") for index, item in enumerate(value)]
         return [item for item in resolved if item is not _NO_VALUE]
     if not isinstance(value, Mapping):
         return value
-    if len(value) == 1:
+    functions = [key for key in value if key == "Ref" or str(key).startswith("Fn::")]
+    if functions:
+        if len(value) != 1 or functions[0] not in RESOLVED_FUNCTIONS:
+            raise TemplateResolutionError(
+                f"{where or 'template'}: {', '.join(functions)} is not resolved locally (only "
+                f"{', '.join(RESOLVED_FUNCTIONS)}, each alone in its mapping)")
         (key, arg), = value.items()
-        if key == "Ref":
-            return _NO_VALUE if arg == "AWS::NoValue" else context[arg]
-        if key == "Fn::GetAtt":
-            logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-            return context[f"{logical}.{attribute}"]
-        if key == "Fn::Sub":
-            return _substitute(arg, context)
-        if key == "Fn::Join":
-            separator, items = arg
-            return separator.join(str(item) for item in resolve(items, context))
-        if key == "Fn::If":
-            condition, when_true, when_false = arg
-            return resolve(when_true if context[f"Condition:{condition}"] else when_false, context)
-        if key == "Fn::Equals":
-            left, right = resolve(arg, context)
-            return left == right
-        if key == "Fn::Not":
-            return not resolve(arg[0], context)
-    resolved = {key: resolve(item, context) for key, item in value.items()}
+        return _resolve_function(key, arg, context, f"{where}.{key}" if where else key)
+    resolved = {key: resolve(item, context, f"{where}.{key}" if where else str(key)) for key, item in value.items()}
     return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
 
 
-def _substitute(arg: Any, context: Mapping[str, Any]) -> str:
-    text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], resolve(arg[1], context))
+def _resolve_function(key: str, arg: Any, context: Mapping[str, Any], where: str) -> Any:
+    if key == "Ref":
+        return _NO_VALUE if arg == "AWS::NoValue" else _look_up(context, arg, where)
+    if key == "Fn::GetAtt":
+        logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+        return _look_up(context, f"{logical}.{attribute}", where)
+    if key == "Fn::Sub":
+        return _substitute(arg, context, where)
+    if key == "Fn::Join":
+        separator, items = arg
+        return separator.join(str(item) for item in resolve(items, context, where))
+    if key == "Fn::If":
+        condition, when_true, when_false = arg
+        chosen = when_true if _look_up(context, f"Condition:{condition}", where) else when_false
+        return resolve(chosen, context, where)
+    if key == "Fn::Equals":
+        left, right = resolve(arg, context, where)
+        return left == right
+    return not resolve(arg[0], context, where)  # Fn::Not
+
+
+def _look_up(context: Mapping[str, Any], name: str, where: str) -> Any:
+    try:
+        return context[name]
+    except TemplateResolutionError as error:
+        raise TemplateResolutionError(f"{where}: {error}") from None
+    except KeyError:
+        raise TemplateResolutionError(f"{where}: no local value for {name}") from None
+
+
+def _substitute(arg: Any, context: Mapping[str, Any], where: str) -> str:
+    text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], resolve(arg[1], context, where))
 
     def lookup(match: re.Match[str]) -> str:
         name = match.group(1)
         if name in variables:
             return str(variables[name])
-        return str(context[name])
+        return str(_look_up(context, name, where))
 
     return re.sub(r"\$\{([^}!]+)\}", lookup, text)
 
 
 def table_definition(template: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
     """``create_table`` arguments for the messages table, exactly as the template declares it."""
-    properties = resolve(template["Resources"][TABLE_LOGICAL_ID]["Properties"], context)
+    properties = resolve(template["Resources"][TABLE_LOGICAL_ID]["Properties"], context,
+                         f"Resources.{TABLE_LOGICAL_ID}.Properties")
     definition = {
         key: properties[key]
         for key in ("TableName", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode",
@@ -165,13 +198,15 @@ def function_specs(template: Mapping[str, Any], context: Mapping[str, Any]) -> d
                                         authorized=auth.get("Authorizer") != "NONE",
                                         scopes=tuple(auth.get("AuthorizationScopes", ()))))
             elif event["Type"] == "DynamoDB":
-                stream_events.append(StreamEvent(event_name, resolve(event_properties, context)))
+                stream_events.append(StreamEvent(event_name, resolve(
+                    event_properties, context, f"Resources.{logical_id}.Properties.Events.{event_name}.Properties")))
         specs[logical_id] = FunctionSpec(
             logical_id=logical_id,
             code_dir=REPO_ROOT / properties["CodeUri"],
             handler_module=module,
             handler_function=function,
-            environment={key: str(value) for key, value in resolve(environment, context).items()},
+            environment={key: str(value) for key, value in resolve(
+                environment, context, f"Resources.{logical_id}.Properties.Environment.Variables").items()},
             timeout_seconds=int(properties.get("Timeout", globals_.get("Timeout", 3))),
             memory_mb=int(properties.get("MemorySize", globals_.get("MemorySize", 128))),
             routes=routes,
@@ -210,7 +245,8 @@ def http_api_spec(template: Mapping[str, Any], context: Mapping[str, Any]) -> Ht
     if auth.get("DefaultAuthorizer"):
         name = auth["DefaultAuthorizer"]
         config = auth["Authorizers"][name]
-        jwt = resolve(config["JwtConfiguration"], context)
+        jwt = resolve(config["JwtConfiguration"], context,
+                      f"Resources.{logical_id}.Properties.Auth.Authorizers.{name}.JwtConfiguration")
         authorizer = JwtAuthorizerSpec(
             name=name,
             identity_source=config.get("IdentitySource", "$request.header.Authorization"),
@@ -219,7 +255,8 @@ def http_api_spec(template: Mapping[str, Any], context: Mapping[str, Any]) -> Ht
         )
     cors = properties.get("CorsConfiguration")
     return HttpApiSpec(logical_id=logical_id, default_authorizer=authorizer,
-                       cors=resolve(cors, context) if cors is not None else None)
+                       cors=resolve(cors, context, f"Resources.{logical_id}.Properties.CorsConfiguration")
+                       if cors is not None else None)
 
 
 @dataclass(frozen=True)
@@ -256,20 +293,17 @@ def websocket_api_spec(template: Mapping[str, Any], context: Mapping[str, Any]) 
     if len(apis) > 1:
         raise ValueError(f"expected at most one WebSocket API in the template, found {len(apis)}")
     [api_id] = apis
-    # The API's own resources stand for themselves (a Ref to an integration names it); functions by their ARN.
-    function_arn = f"arn:aws:lambda:{context.get('AWS::Region')}:{context.get('AWS::AccountId')}:function:"
-    local = {
-        **context,
-        **{logical_id: logical_id for logical_id, resource in resources.items()
-           if str(resource.get("Type", "")).startswith("AWS::ApiGatewayV2::")},
-        **{f"{logical_id}.Arn": f"{function_arn}{logical_id}" for logical_id, resource in resources.items()
-           if resource.get("Type") == "AWS::Serverless::Function"},
-    }
+    # The API's own resources stand for themselves (a Ref to an integration names it); functions come from
+    # ``context`` by their ARN. A ChainMap, not a copy: ``context`` may derive its values on first use.
+    local = ChainMap({logical_id: logical_id for logical_id, resource in resources.items()
+                      if str(resource.get("Type", "")).startswith("AWS::ApiGatewayV2::")}, context)
 
     def of_api(kind: str) -> dict[str, dict[str, Any]]:
-        return {logical_id: resolve(resource.get("Properties", {}), local) for logical_id, resource in resources.items()
+        return {logical_id: resolve(resource.get("Properties", {}), local, f"Resources.{logical_id}.Properties")
+                for logical_id, resource in resources.items()
                 if resource.get("Type") == f"AWS::ApiGatewayV2::{kind}"
-                and resolve(resource.get("Properties", {}).get("ApiId"), local) == api_id}
+                and resolve(resource.get("Properties", {}).get("ApiId"), local,
+                            f"Resources.{logical_id}.Properties.ApiId") == api_id}
 
     def function_in(uri: str) -> str:
         match = _FUNCTION_IN_URI.search(uri)
@@ -293,5 +327,6 @@ def websocket_api_spec(template: Mapping[str, Any], context: Mapping[str, Any]) 
     stages = [properties["StageName"] for properties in of_api("Stage").values()]
     selection = resources[api_id]["Properties"].get("RouteSelectionExpression", "$request.body.action")
     return WebSocketApiSpec(logical_id=api_id, stage=stages[0] if stages else "$default",
-                            route_selection_expression=resolve(selection, local),
+                            route_selection_expression=resolve(
+                                selection, local, f"Resources.{api_id}.Properties.RouteSelectionExpression"),
                             routes=routes)

@@ -2,7 +2,10 @@
 
 The token (from the authorizer's identity source, with or without ``Bearer``) must be an RS256 JWT signed by a
 key of the issuer's JWKS, from the configured ``issuer``, for one of the configured audiences (``aud``, or
-``client_id`` in Cognito access tokens), unexpired, and a Cognito *access* token (``token_use``). The JWKS is
+``client_id`` in Cognito access tokens), unexpired and not before its ``nbf``, and carry one of the route's
+``AuthorizationScopes`` in ``scope`` when the route declares any. Nothing else: like API Gateway, no ``token_use``
+check, so a Cognito ID token (which has no ``scope``) is refused only by a route's scopes; every authorized route
+of ``template.yaml`` declares them (tests/unit/local_stack/test_local_jwt_authorizer.py). The JWKS is
 fetched from the local endpoint where AWS would fetch ``{issuer}/.well-known/jwks.json``, cached for five
 minutes, and fetched again when a token names a key it has not seen (at most once per cooldown, so that tokens
 with made-up key ids cannot make it fetch on every request).
@@ -83,7 +86,7 @@ class JwtAuthorizer:
                 key.key,
                 algorithms=["RS256"],
                 issuer=self.spec.issuer,
-                options={"require": ["exp", "iss", "token_use"], "verify_aud": False},
+                options={"require": ["exp", "iss"], "verify_aud": False},
             )
         except jwt.PyJWKClientConnectionError as error:
             raise Unauthorized(f"cannot fetch the JWKS: {error}") from error
@@ -93,8 +96,6 @@ class JwtAuthorizer:
         audiences = audience if isinstance(audience, list) else [audience]
         if not any(item in self.spec.audience for item in audiences):
             raise Unauthorized("the token is for another client")
-        if claims.get("token_use") != "access":
-            raise Unauthorized("not an access token")
         token_scopes = str(claims.get("scope", "")).split()
         if required_scopes and not set(required_scopes) & set(token_scopes):
             raise InsufficientScope(f"none of the scopes {list(required_scopes)}")

@@ -172,12 +172,14 @@ def test_tokens_the_jwt_authorizer_refuses(stack: RunningStack) -> None:
         "missing": None,
         "tampered": tampered(tokens["AccessToken"]),
         "foreign client": sign_in(info, "andrewbrown", client_id=foreign_client)["AccessToken"],
-        "id token": tokens["IdToken"],
         "garbage": "not.a.jwt",
     }
     for name, token in refused.items():
         response = get(info, "/api/message_groups", token)
         assert (response.status_code, response.json()) == (401, {"message": "Unauthorized"}), name
+    # A valid ID token carries no scope: the route's AuthorizationScopes refuse it, with API Gateway's 403.
+    response = get(info, "/api/message_groups", tokens["IdToken"])
+    assert (response.status_code, response.json()) == (403, {"message": "Forbidden"})
     assert get(info, "/api/message_groups", tokens["AccessToken"]).status_code == 200
 
 

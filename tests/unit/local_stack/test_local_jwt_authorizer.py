@@ -19,7 +19,8 @@ from devtools.local_stack.jwt_authorizer import (
     claim_as_string,
     jwks_url,
 )
-from devtools.template import JwtAuthorizerSpec
+from devtools.environment import LocalResources, template_context
+from devtools.template import JwtAuthorizerSpec, function_specs, http_api_spec, load_template
 
 POOL = "us-east-1_Local"
 ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL}"
@@ -101,14 +102,37 @@ def test_a_valid_access_token_passes_its_claims_as_strings(authorizer: JwtAuthor
     {"iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"},
     {"client_id": "another-client"},
     {"client_id": None, "aud": "another-client"},
-    {"token_use": "id", "client_id": None, "aud": CLIENT},
-    {"token_use": None},
     {"exp": int(time.time()) - 10},
     {"exp": None},
+    {"nbf": int(time.time()) + 600},
 ])
 def test_tokens_the_http_api_would_refuse(authorizer: JwtAuthorizer, claims: dict[str, Any]) -> None:
     with pytest.raises(Unauthorized):
         authorize(authorizer, f"Bearer {token(**claims)}")
+
+
+# A Cognito ID token: the app client in ``aud``, no ``client_id`` and no ``scope``.
+ID_TOKEN_CLAIMS = {"token_use": "id", "client_id": None, "aud": CLIENT, "scope": None, "email": "a@example.com"}
+
+
+def test_id_tokens_are_refused_by_the_routes_scopes_only_as_api_gateway_does(authorizer: JwtAuthorizer) -> None:
+    # API Gateway's JWT authorizer has no token_use check: a valid ID token passes a route without
+    # AuthorizationScopes, and a route with them answers 403 (not 401), as for any valid token without the scope.
+    id_token = token(**ID_TOKEN_CLAIMS)
+    assert authorize(authorizer, f"Bearer {id_token}").claims["token_use"] == "id"
+    with pytest.raises(InsufficientScope):
+        authorizer.authorize({"authorization": f"Bearer {id_token}"}, ("aws.cognito.signin.user.admin",))
+    assert authorize(authorizer, f"Bearer {token(token_use=None)}").claims["sub"] == "sub-1"
+
+
+def test_every_authorized_route_of_the_template_declares_scopes() -> None:
+    # Without AuthorizationScopes a route accepts Cognito ID tokens in AWS (see the test above).
+    specs = function_specs(load_template(), template_context(LocalResources(table_name="t"), stream_arn="-"))
+    routes = [route for spec in specs.values() for route in spec.routes]
+    authorized = [route for route in routes if route.authorized]
+    assert authorized, "the template has no authorized routes: the check below would check nothing"
+    assert [route.route_key for route in authorized if not route.scopes] == []
+    assert http_api_spec(load_template(), template_context(LocalResources(table_name="t"))).default_authorizer
 
 
 def test_routes_with_authorization_scopes_need_one_of_them(authorizer: JwtAuthorizer) -> None:
