@@ -18,19 +18,17 @@ from functools import lru_cache
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
-from boto3.dynamodb.types import TypeDeserializer
-from botocore.exceptions import ClientError
 
 from cruddur_messaging.config import get_settings
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
+from cruddur_messaging.data.transactions import CONDITION_FAILED, NO_REASON, TransactionCancelled, write_transaction
 from cruddur_messaging.errors import DependencyUnavailable
 
 Item = dict[str, Any]
 
 # Cancellation reasons after which reading the rows again and retrying can succeed.
 _RETRYABLE_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
-_deserializer = TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -87,8 +85,8 @@ class GroupRowStore:
         ``source``, one of ``rows``, is the row ``new_row`` was made from: its delete also requires the read
         state it was read with.
         """
-        deletes = [
-            {"Delete": {
+        deletes = {
+            f"delete:{row['sk']}": {"Delete": {
                 "TableName": self._table.name,
                 "Key": {"pk": row["pk"], "sk": row["sk"]},
                 **(unchanged_row_condition(message_group_uuid, row) if row is source
@@ -96,19 +94,17 @@ class GroupRowStore:
                          "ExpressionAttributeValues": {":group": message_group_uuid}}),
             }}
             for row in rows
-        ]
+        }
         put = {"Put": {
             "TableName": self._table.name,
             "Item": new_row,
             "ConditionExpression": "attribute_not_exists(pk)",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }}
-        client = self._table.meta.client
         try:
-            with dynamodb_errors_as_unavailable():
-                client.transact_write_items(TransactItems=[*deletes, put])
-        except client.exceptions.TransactionCanceledException as error:
-            return _outcome_of_cancellation(message_group_uuid, new_row, error)
+            write_transaction(self._table.meta.client, {**deletes, "put": put})
+        except TransactionCancelled as cancelled:
+            return _outcome_of_cancellation(message_group_uuid, new_row, list(deletes), cancelled)
         return MOVED
 
     def _query_all(self, arguments: dict[str, Any]) -> list[Item]:
@@ -136,38 +132,30 @@ def unchanged_row_condition(message_group_uuid: str, row: Item) -> dict[str, Any
     return {"ConditionExpression": " AND ".join(parts), "ExpressionAttributeValues": values}
 
 
-def plain_item(item: Item | None) -> Item:
-    """An item from an error response (a cancellation reason, a refused condition): those are not run through the
-    resource's type translation."""
-    return {name: _deserializer.deserialize(value) if isinstance(value, dict) else value
-            for name, value in (item or {}).items()}
-
-
-def _outcome_of_cancellation(message_group_uuid: str, new_row: Item, error: ClientError) -> MoveOutcome:
-    """Reads the per-item reasons of a cancelled move (the deletes first, the put last)."""
-    reasons = error.response.get("CancellationReasons") or []
-    codes = [reason.get("Code") or "None" for reason in reasons]
-    if not codes or any(code not in _RETRYABLE_REASONS | {"None"} for code in codes):
+def _outcome_of_cancellation(message_group_uuid: str, new_row: Item, delete_names: list[str],
+                             cancelled: TransactionCancelled) -> MoveOutcome:
+    """Reads the reasons of a cancelled move: those of the deletes (``delete_names``) and of the put."""
+    codes = cancelled.codes
+    if not cancelled.reasons or any(code not in _RETRYABLE_REASONS | {NO_REASON} for code in codes):
         # Throttling, a validation error...: nothing that reading the rows again would fix.
-        raise DependencyUnavailable(f"moving a group row was cancelled: {codes or 'no reasons given'}") from error
-    *delete_codes, put_code = codes
-    put_refused = put_code == "ConditionalCheckFailed"
-    if put_refused and all(code == "ConditionalCheckFailed" for code in delete_codes) \
-            and plain_item(reasons[-1].get("Item")) == new_row:
+        raise DependencyUnavailable(f"moving a group row was cancelled: {codes or 'no reasons given'}") from cancelled
+    delete_codes = [cancelled.reason(name).code for name in delete_names]
+    put = cancelled.reason("put")
+    if put.condition_failed and all(code == CONDITION_FAILED for code in delete_codes) and put.item == new_row:
         # Every row we read is gone and the new one stands as we put it: this move already happened.
         return MOVED
-    taken_by_this_group = put_refused and _group_of(reasons[-1].get("Item")) == message_group_uuid
+    taken_by_this_group = put.condition_failed and _group_of(put.item) == message_group_uuid
     return MoveOutcome(
         moved=False,
-        rows_changed=any(code != "None" for code in delete_codes) or put_code == "TransactionConflict"
+        rows_changed=any(code != NO_REASON for code in delete_codes) or put.code == "TransactionConflict"
         or taken_by_this_group,
-        slot_taken=put_refused and not taken_by_this_group,
+        slot_taken=put.condition_failed and not taken_by_this_group,
     )
 
 
 def _group_of(item: Item | None) -> str | None:
     """The ``message_group_uuid`` of the item on a taken key (None when it is not a group row)."""
-    value = plain_item(item).get("message_group_uuid")
+    value = (item or {}).get("message_group_uuid")
     return value if isinstance(value, str) else None
 
 

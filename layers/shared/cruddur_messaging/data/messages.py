@@ -23,6 +23,7 @@ from cruddur_messaging.clock import next_microsecond
 from cruddur_messaging.config import get_settings
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
+from cruddur_messaging.data.transactions import CONDITION_FAILED, TransactionCancelled, write_transaction
 from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.models import Membership, User
 from cruddur_messaging.observability import logger
@@ -180,34 +181,34 @@ class MessageStore:
         still running (TransactionInProgressException), the caller tells our own group from another by the pair.
         """
         message = message_item(message_group_uuid, sender, text, message_uuid, created_at)
-        items = [
-            {**keys.pair_key(sender.uuid, recipient.uuid), "group_uuid": message_group_uuid},
-            {**keys.membership_key(message_group_uuid), "member_uuids": sorted((sender.uuid, recipient.uuid)),
-             "created_at": created_at},
-            group_row(message_group_uuid, owner=sender, other=recipient, text=text, at=created_at),
-            group_row(message_group_uuid, owner=recipient, other=sender, text=text, at=created_at),
-            message,
-        ]
+        items = {
+            "pair": {**keys.pair_key(sender.uuid, recipient.uuid), "group_uuid": message_group_uuid},
+            "membership": {**keys.membership_key(message_group_uuid),
+                           "member_uuids": sorted((sender.uuid, recipient.uuid)), "created_at": created_at},
+            f"row:{sender.uuid}": group_row(message_group_uuid, owner=sender, other=recipient, text=text,
+                                            at=created_at),
+            f"row:{recipient.uuid}": group_row(message_group_uuid, owner=recipient, other=sender, text=text,
+                                               at=created_at),
+            "message": message,
+        }
         client = self._table.meta.client
         try:
-            with dynamodb_errors_as_unavailable():
-                client.transact_write_items(TransactItems=[
-                    {"Put": {"TableName": self._table.name, "Item": item,
-                             "ConditionExpression": "attribute_not_exists(pk)"}}
-                    for item in items
-                ])
-        except client.exceptions.TransactionCanceledException as error:
-            reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                raise PairAlreadyHasGroup(message_group_uuid, message) from error
-            if "ConditionalCheckFailed" in reasons:
-                raise SlotTaken(created_at) from error
-            if "TransactionConflict" in reasons:
+            write_transaction(client, {
+                name: {"Put": {"TableName": self._table.name, "Item": item,
+                               "ConditionExpression": "attribute_not_exists(pk)"}}
+                for name, item in items.items()
+            })
+        except TransactionCancelled as cancelled:
+            if cancelled.reasons and cancelled.reason("pair").condition_failed:
+                raise PairAlreadyHasGroup(message_group_uuid, message) from cancelled
+            if cancelled.any_code(CONDITION_FAILED):
+                raise SlotTaken(created_at) from cancelled
+            if cancelled.any_code("TransactionConflict"):
                 # A concurrent transaction on the same pair: treat like a lost race and look again.
-                raise PairAlreadyHasGroup(message_group_uuid, message) from error
+                raise PairAlreadyHasGroup(message_group_uuid, message) from cancelled
             # Throttled items (ThrottlingError, ProvisionedThroughputExceeded...): nothing was written, retry later.
-            logger.warning("transaction cancelled", extra={"reasons": reasons})
-            raise DependencyUnavailable("The message store is temporarily unavailable.") from error
+            logger.warning("transaction cancelled", extra={"reasons": cancelled.codes})
+            raise DependencyUnavailable("The message store is temporarily unavailable.") from cancelled
         except client.exceptions.TransactionInProgressException as error:
             # The SDK resent it while DynamoDB was still applying the first send: look at the pair again.
             raise PairAlreadyHasGroup(message_group_uuid, message) from error

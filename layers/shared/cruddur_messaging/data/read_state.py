@@ -18,7 +18,8 @@ from botocore.exceptions import ClientError
 from cruddur_messaging.clock import next_microsecond
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
-from cruddur_messaging.data.group_rows import Item, plain_item, unchanged_row_condition
+from cruddur_messaging.data.group_rows import Item, unchanged_row_condition
+from cruddur_messaging.data.transactions import plain_item
 
 
 @dataclass(frozen=True)
