@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid as uuid_module
 from dataclasses import dataclass
 
+from cruddur_messaging.models import User
 from tests.support.events import SEED_COGNITO_IDS, SEED_USER_UUIDS
 
 UNKNOWN_COGNITO_USER_ID = "5f0e1c2d-8a7b-4c3d-9e8f-0a1b2c3d4eff"
@@ -15,6 +16,11 @@ class Person:
     display_name: str
     uuid: str
     cognito_user_id: str | None = None
+
+    @property
+    def user(self) -> User:
+        """The person as the data layer's stores take a sender or recipient."""
+        return User(uuid=self.uuid, handle=self.handle, display_name=self.display_name)
 
 
 def seed_person(handle: str, display_name: str) -> Person:

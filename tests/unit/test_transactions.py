@@ -19,13 +19,12 @@ from cruddur_messaging.data.group_rows import MOVED, GroupRowStore, MoveOutcome
 from cruddur_messaging.data.messages import MessageStore, PairAlreadyHasGroup, SlotTaken
 from cruddur_messaging.data.transactions import CancellationReason, TransactionCancelled, write_transaction
 from cruddur_messaging.models import User
+from tests.support import people
 from tests.support.streams import CallCounter, Hooks
 from tests.support.table import snapshot
 
 INDEX = "message-group-sk-index"
-ANDREW = User(uuid="8d1b9c3e-2f4a-4b6c-9d7e-0a1b2c3d4e01", handle="andrewbrown", display_name="Andrew Brown")
-BAYKO = User(uuid="8d1b9c3e-2f4a-4b6c-9d7e-0a1b2c3d4e02", handle="bayko", display_name="Andrew Bayko")
-LONDO = User(uuid="8d1b9c3e-2f4a-4b6c-9d7e-0a1b2c3d4e03", handle="londo", display_name="Londo Mollari")
+ANDREW, BAYKO, LONDO = people.ANDREW.user, people.BAYKO.user, people.LONDO.user
 GROUP = "11111111-1111-4111-8111-111111111111"
 OTHER_GROUP = "22222222-2222-4222-8222-222222222222"
 T0 = "2026-03-04T05:06:07.000000+00:00"
