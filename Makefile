@@ -69,13 +69,6 @@ invoke: $(INSTALLED) ## run one function against `make dev`: make invoke FN=List
 token: $(INSTALLED) ## print a local user's Cognito access token: make token USER=bayko (default andrewbrown)
 	@$(PY) -m devtools.local_stack.access_token "$(TOKEN_USER)"
 
-# --- the stream function's cost (issue 3) ----------------------------------------------------------------------
-.PHONY: bench
-bench: $(INSTALLED) ## benchmarks: stream function cost vs the tutorial (moto), cold-start init per function, live delivery
-	$(PY) -m bench.stream_bench
-	$(PY) -m bench.cold_start
-	$(PY) -m bench.delivery
-
 # --- load and correctness against the local stack (issue 8) ------------------------------------------------------
 .PHONY: load
 LOAD_ARGS ?=
@@ -97,4 +90,9 @@ $(LAMBDA_RUNTIME_SDK)/.installed: $(INSTALLED) requirements-dev.txt
 	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash $(LAMBDA_RUNTIME_SDK)
 	touch $@
 
-bench: build $(LAMBDA_RUNTIME_SDK)/.installed
+# --- benchmarks: the stream function's cost (issue 3), cold starts (issue 12), live delivery (issue 10) ---------
+.PHONY: bench
+bench: $(INSTALLED) build $(LAMBDA_RUNTIME_SDK)/.installed ## benchmarks: stream function cost vs the tutorial (moto), cold-start init per function, live delivery
+	$(PY) -m bench.stream_bench
+	$(PY) -m bench.cold_start
+	$(PY) -m bench.delivery
