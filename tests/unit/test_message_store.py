@@ -142,7 +142,7 @@ class TestListing:
 class TestMembership:
     def test_unknown_group_has_no_members(self, store: MessageStore, aws) -> None:
         assert store.get_membership(GROUP) is None
-        assert store.members_of(GROUP, record=True) is None
+        assert store.members_of(GROUP, recording_for=ANDREW.uuid) is None
         assert store.pair_group(ANDREW.uuid, BAYKO.uuid) is None
         assert census(aws.table) == {}
 
@@ -168,9 +168,12 @@ class TestMembership:
         assert store.find_pair_group(BAYKO.uuid, ANDREW.uuid) == GROUP
         assert store.get_membership(GROUP) == Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
 
-    def test_members_found_through_the_rows_are_recorded_when_asked(self, store: MessageStore, aws) -> None:
+    def test_members_found_through_the_rows_are_recorded_for_a_member_only(self, store: MessageStore, aws) -> None:
         put_tutorial_rows(aws.table, GROUP)
-        assert store.members_of(GROUP, record=True) == Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
+        members = Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
+        assert store.members_of(GROUP, recording_for=LONDO.uuid) == members
+        assert store.get_membership(GROUP) is None  # a stranger's request writes nothing
+        assert store.members_of(GROUP, recording_for=ANDREW.uuid) == members
         assert store.get_membership(GROUP) == Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
 
 

@@ -104,17 +104,18 @@ class MessageStore:
         members = recorded_members(self._table, message_group_uuid)
         return Membership(message_group_uuid, members) if members is not None else None
 
-    def members_of(self, message_group_uuid: str, *, record: bool = False) -> Membership | None:
+    def members_of(self, message_group_uuid: str, *, recording_for: str | None = None) -> Membership | None:
         """The group's members: its membership item, or for a group written the tutorial's way, what
-        ``data.tutorial_data`` reads off its rows. ``record`` (functions allowed to put membership items) makes
-        the latter an item, so the next check is one read."""
+        ``data.tutorial_data`` reads off its rows. ``recording_for`` (a caller of a function allowed to put
+        membership items) makes the latter an item when that caller is a member, so the next check is one read;
+        a stranger's request writes nothing."""
         membership = self.get_membership(message_group_uuid)
         if membership is not None:
             return membership
         members = self._tutorial.members(message_group_uuid)
         if members is None:
             return None
-        if record:
+        if recording_for in members:
             self._tutorial.record_members(message_group_uuid, members)
         return Membership(message_group_uuid, members)
 

@@ -14,7 +14,7 @@ def require_membership(store: MessageStore, message_group_uuid: str, caller: Use
     A stranger gets the same 404 as for a group that does not exist, so group uuids reveal nothing.
     ``record``: the caller's function may write membership items (create-message); see ``MessageStore.members_of``.
     """
-    membership = store.members_of(message_group_uuid, record=record)
+    membership = store.members_of(message_group_uuid, recording_for=caller.uuid if record else None)
     if membership is None or not membership.includes(caller.uuid):
         logger.info("group access denied", extra={"message_group_uuid": message_group_uuid,
                                                    "group_exists": membership is not None})
