@@ -13,7 +13,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from cruddur_messaging.clock import format_timestamp
+from cruddur_messaging.clock import format_timestamp, parse_timestamp
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
 from cruddur_messaging.models import LiveConnection
@@ -28,7 +28,7 @@ class ConnectionStore:
         self._table = table
 
     def add(self, connection: LiveConnection) -> None:
-        connected_at = datetime.fromisoformat(connection.connected_at)
+        connected_at = parse_timestamp(connection.connected_at)
         item = {
             "pk": keys.connections_pk(connection.user_uuid),
             "sk": connection.connection_id,
