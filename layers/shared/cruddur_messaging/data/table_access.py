@@ -27,24 +27,24 @@ def recorded_members(table: Any, message_group_uuid: str) -> frozenset[str] | No
     return frozenset(item["member_uuids"]) if item else None
 
 
-def query_pages(table: Any, arguments: dict[str, Any]) -> Iterator[list[Item]]:
-    """The items of a query, one page (``LastEvaluatedKey``) at a time; a caller may stop early."""
+def query_pages(table: Any, arguments: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The responses of a query, one page (``LastEvaluatedKey``) at a time; a caller may stop early."""
     while True:
         with dynamodb_errors_as_unavailable():
             response = table.query(**arguments)
-        yield response["Items"]
+        yield response
         if "LastEvaluatedKey" not in response:
             return
         arguments = {**arguments, "ExclusiveStartKey": response["LastEvaluatedKey"]}
 
 
 def query_all(table: Any, arguments: dict[str, Any]) -> list[Item]:
-    return [item for page in query_pages(table, arguments) for item in page]
+    return [item for page in query_pages(table, arguments) for item in page["Items"]]
 
 
 def first_of_query(table: Any, arguments: dict[str, Any]) -> Item | None:
     """The first item a (filtered) query finds: pages are read only until one holds it."""
-    return next((page[0] for page in query_pages(table, arguments) if page), None)
+    return next((page["Items"][0] for page in query_pages(table, arguments) if page["Items"]), None)
 
 
 def group_rows_in_index(table: Any, group_index_name: str, message_group_uuid: str,
