@@ -16,6 +16,7 @@ COMMANDS = {
     "ddb/drop": "devtools.ops.ddb:DROP",
     "ddb/scan": "devtools.ops.ddb:SCAN",
     "ddb/seed": "devtools.ops.ddb_seed:SEED",
+    "ddb/migrate": "devtools.ops.ddb_migrate:MIGRATE",
     "ddb/patterns/get-conversation": "devtools.ops.patterns:GET_CONVERSATION",
     "ddb/patterns/list-conversations": "devtools.ops.patterns:LIST_CONVERSATIONS",
     "db/create": "devtools.ops.db:CREATE",

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import ClientError
 
-from cruddur_messaging.clock import format_timestamp
+from cruddur_messaging.clock import format_timestamp, parse_timestamp
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.messages import group_row, message_item
+from cruddur_messaging.data.table_access import first_of_query, membership_item, pair_item, put_if_absent
 from cruddur_messaging.models import User
 from devtools.ops.cli import Command
 from devtools.ops.database import find_users
@@ -77,7 +77,7 @@ def conversation_items(conversation: Conversation, users: Mapping[str, User],
     """Every item of the conversation when its first message is at ``first_message_at``."""
     group = conversation.message_group_uuid
     first, second = (users[handle] for handle in conversation.members)
-    start = datetime.fromisoformat(first_message_at)
+    start = parse_timestamp(first_message_at)
     messages = [
         message_item(group, users[handle], text, str(uuid.uuid5(uuid.UUID(group), str(number))),
                      format_timestamp(start + number * MESSAGE_INTERVAL))
@@ -85,9 +85,8 @@ def conversation_items(conversation: Conversation, users: Mapping[str, User],
     ]
     last = messages[-1]
     return ConversationItems(
-        membership={**keys.membership_key(group), "member_uuids": sorted((first.uuid, second.uuid)),
-                    "created_at": first_message_at},
-        pair={**keys.pair_key(first.uuid, second.uuid), "group_uuid": group},
+        membership=membership_item(group, {first.uuid, second.uuid}, first_message_at),
+        pair=pair_item(first.uuid, second.uuid, group),
         messages=messages,
         group_rows=[group_row(group, owner=owner, other=other, text=last["message"], at=last["sk"])
                     for owner, other in ((first, second), (second, first))],
@@ -135,11 +134,11 @@ def seed_conversation(table: Any, users: Mapping[str, User], conversation: Conve
                         items.messages[0]["sk"], items.messages[-1]["sk"])
     report.count("membership", claimed)
     for message in items.messages:
-        report.count("messages", _put_if_absent(table, message))
+        report.count("messages", put_if_absent(table, message))
     for row in items.group_rows:
         has_row = _has_group_row(table, row["pk"], conversation.message_group_uuid)
-        report.count("group rows", not has_row and _put_if_absent(table, row))
-    pair_written = _put_if_absent(table, items.pair)
+        report.count("group rows", not has_row and put_if_absent(table, row))
+    pair_written = put_if_absent(table, items.pair)
     report.count("pair", pair_written)
     if not pair_written:
         paired_group = table.get_item(Key=keys.pair_key(*items.membership["member_uuids"]),
@@ -166,7 +165,7 @@ def _claim_membership(table: Any, conversation: Conversation, proposed: Item) ->
         if stray:
             raise OpsError(f"message group {group} already holds messages that bin/ddb/seed did not write; "
                            "drop the table to seed it again")
-        if _put_if_absent(table, proposed):
+        if put_if_absent(table, proposed):
             return proposed, True
         existing = table.get_item(Key=keys.membership_key(group), ConsistentRead=True)["Item"]
     if set(existing["member_uuids"]) != set(proposed["member_uuids"]):
@@ -176,29 +175,12 @@ def _claim_membership(table: Any, conversation: Conversation, proposed: Item) ->
 
 
 def _has_group_row(table: Any, owner_pk: str, message_group_uuid: str) -> bool:
-    arguments: dict[str, Any] = {
+    return first_of_query(table, {
         "KeyConditionExpression": Key("pk").eq(owner_pk),
         "FilterExpression": Attr("message_group_uuid").eq(message_group_uuid),
         "ProjectionExpression": "pk",
         "ConsistentRead": True,
-    }
-    while True:
-        response = table.query(**arguments)
-        if response["Items"]:
-            return True
-        if "LastEvaluatedKey" not in response:
-            return False
-        arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-
-def _put_if_absent(table: Any, item: Item) -> bool:
-    try:
-        table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists())
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    }) is not None
 
 
 def seed(args: argparse.Namespace, target: Target) -> None:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
 from boto3.dynamodb.types import Binary
+
+from cruddur_messaging.clock import instant_of
 
 LOCAL_TIME_FORMAT = "%Y-%m-%d %I:%M %p %Z"
 ELLIPSIS = "…"
@@ -16,13 +17,8 @@ ELLIPSIS = "…"
 def local_time(timestamp: str) -> str:
     """A stored timestamp in the operator's time zone (TZ). Items written the tutorial's way carry the writer's
     local offset and may lack microseconds; anything unparseable is shown as stored."""
-    try:
-        moment = datetime.fromisoformat(timestamp)
-    except ValueError:
-        return timestamp
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone().strftime(LOCAL_TIME_FORMAT)
+    moment = instant_of(timestamp)
+    return moment.astimezone().strftime(LOCAL_TIME_FORMAT) if moment else timestamp
 
 
 def columns(rows: Iterable[Sequence[str]]) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import pytest
 
+from devtools.ops.ddb_migrate import migrate_table
 from devtools.stream_reader import STREAM_FUNCTION, StreamReader
 from tests.support.api import assert_error, body, ok
 from tests.support.calls import CallLog, record_calls, writes_to
@@ -68,6 +69,13 @@ def legacy_group(aws) -> str:
     seed_conversation(tutorial_client(aws), SEED_GROUP_UUID, ANDREW, BAYKO, SEEDED_AT, lines=["old", "times"])
     ok(Caller(aws, ANDREW).list_groups())  # the caller's row and configuration cached, no write to the group
     return SEED_GROUP_UUID
+
+
+def migrated_legacy_group(aws) -> str:
+    """The legacy group after ``bin/ddb/migrate`` wrote its membership and pair items."""
+    group = legacy_group(aws)
+    migrate_table(aws.table)
+    return group
 
 
 def warmed_for_idempotency(aws) -> str:
@@ -154,6 +162,19 @@ BUDGET: dict[str, Scenario] = {
     "start a conversation with a legacy partner, first time": Scenario(
         ["GetItem", "Query", "PutItem", "PutItem", "PutItem"], ["user_by_handle"],
         legacy_group,
+        lambda aws, _: Caller(aws, ANDREW).send("budgeted", handle="bayko")),
+    # The same data once bin/ddb/migrate ran: the same requests as for a group the API wrote, no fallback read.
+    "list-messages, migrated legacy group": Scenario(
+        ["GetItem", "Query"], [],
+        migrated_legacy_group,
+        lambda aws, group: Caller(aws, ANDREW).list_messages(group)),
+    "create-message, first post into a migrated legacy group": Scenario(
+        ["GetItem", "PutItem"], [],
+        migrated_legacy_group,
+        lambda aws, group: Caller(aws, ANDREW).send("budgeted", group=group)),
+    "start a conversation with a migrated legacy partner": Scenario(
+        ["GetItem", "PutItem"], ["user_by_handle"],
+        migrated_legacy_group,
         lambda aws, _: Caller(aws, ANDREW).send("budgeted", handle="bayko")),
 }
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from cruddur_messaging.data.tutorial_data import TutorialData
+from devtools.ops.ddb_migrate import migrate_table
 from tests.support.api import assert_error, ok
 from tests.support.client import Caller
 from tests.support.events import SEED_GROUP_UUID, load_event, with_body
@@ -86,3 +88,22 @@ def test_new_partner_next_to_legacy_data_gets_a_new_group(aws, seeded) -> None:
     created = ok(aws.invoke("CreateMessageFunction", load_event("create-message-new-conversation")))
     assert created["message_group_uuid"] != SEED_GROUP_UUID
     assert [group["handle"] for group in ok(Caller(aws, ANDREW).list_groups())] == ["londo", "bayko"]
+
+
+def test_a_migrated_table_is_served_without_the_tutorial_fallback(aws, seeded, monkeypatch) -> None:
+    """After bin/ddb/migrate, the adapter for tutorial-era data is never asked: reads, sends, the access check of a
+    stranger and the reuse of the pair's group all go by the membership and pair items."""
+    report = migrate_table(aws.table)
+    assert (report.written["membership"], report.written["pair"]) == (1, 1)
+
+    def fallback(*args, **kwargs):
+        raise AssertionError("a fallback read on a migrated table")
+
+    for method in ("members", "record_members", "pair_group"):
+        monkeypatch.setattr(TutorialData, method, fallback)
+    andrew, bayko = Caller(aws, ANDREW), Caller(aws, BAYKO)
+    assert len(ok(andrew.list_messages(SEED_GROUP_UUID))) == len(seeded)
+    ok(bayko.send("After the upgrade", group=SEED_GROUP_UUID))
+    assert andrew.start_conversation("bayko", "Still us") == SEED_GROUP_UUID
+    assert_error(Caller(aws, LONDO).list_messages(SEED_GROUP_UUID), 404, "message_group_not_found")
+    assert census(aws.table) == {"GRP#": 2, "MSG#": len(seeded) + 2, "PAIR#": 1, "GROUP#": 1}

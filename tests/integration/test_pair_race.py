@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from cruddur_messaging.data.messages import MessageStore
+from cruddur_messaging.data.tutorial_data import TutorialData
 from tests.support.api import ok
 from tests.support.client import create_message_event
 from tests.support.concurrency import separate_container, serialize_moto
@@ -29,11 +30,11 @@ def race(aws, monkeypatch: pytest.MonkeyPatch):
     barrier = threading.Barrier(RACERS, timeout=20)
     arrived = threading.local()
     transactions: list[str] = []
-    find_legacy_pair_group = MessageStore.find_legacy_pair_group
+    tutorial_pair_group = TutorialData.pair_group
     create_group = MessageStore.create_group
 
-    def lookup_then_wait(store, owner_uuid, other_uuid):
-        found = find_legacy_pair_group(store, owner_uuid, other_uuid)
+    def lookup_then_wait(tutorial, owner_uuid, other_uuid):
+        found = tutorial_pair_group(tutorial, owner_uuid, other_uuid)
         if not getattr(arrived, "done", False):  # only each request's first look, before its first attempt
             arrived.done = True
             assert found is None
@@ -44,7 +45,7 @@ def race(aws, monkeypatch: pytest.MonkeyPatch):
         transactions.append(message_group_uuid)
         return create_group(store, message_group_uuid, *args, **kwargs)
 
-    monkeypatch.setattr(MessageStore, "find_legacy_pair_group", lookup_then_wait)
+    monkeypatch.setattr(TutorialData, "pair_group", lookup_then_wait)
     monkeypatch.setattr(MessageStore, "create_group", counted_create_group)
     return transactions
 

@@ -7,6 +7,7 @@ import pytest
 
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.messages import MessageStore, PairAlreadyHasGroup, SlotTaken
+from cruddur_messaging.data.table_access import pair_item
 from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.models import Membership
 from tests.support import people
@@ -89,7 +90,7 @@ class TestCreateGroup:
         assert messages_in(aws.table, OTHER_GROUP) == []
 
     def test_pair_item_alone_blocks_the_whole_transaction(self, store: MessageStore, aws) -> None:
-        store.save_pair(ANDREW.uuid, LONDO.uuid, GROUP)
+        aws.table.put_item(Item=pair_item(ANDREW.uuid, LONDO.uuid, GROUP))
         before = snapshot(aws.table)
         with pytest.raises(PairAlreadyHasGroup):
             store.create_group(OTHER_GROUP, ANDREW, LONDO, "Hi", "m-1", AT)
@@ -139,9 +140,11 @@ class TestListing:
 
 
 class TestMembership:
-    def test_unknown_group_has_no_members(self, store: MessageStore) -> None:
+    def test_unknown_group_has_no_members(self, store: MessageStore, aws) -> None:
         assert store.get_membership(GROUP) is None
-        assert store.find_members_through_group_rows(GROUP) is None
+        assert store.members_of(GROUP, recording_for=ANDREW.uuid) is None
+        assert store.pair_group(ANDREW.uuid, BAYKO.uuid) is None
+        assert census(aws.table) == {}
 
     def test_membership_read_is_strongly_consistent(self, store: MessageStore, aws, monkeypatch) -> None:
         calls = []
@@ -156,21 +159,28 @@ class TestMembership:
         assert calls == [{"Key": keys.membership_key(GROUP), "ConsistentRead": True}]
 
     def test_legacy_group_members_are_the_owners_of_its_rows(self, store: MessageStore, aws) -> None:
-        for owner, other in ((ANDREW, BAYKO), (BAYKO, ANDREW)):
-            aws.table.put_item(Item={"pk": f"GRP#{owner.uuid}", "sk": AT, "message_group_uuid": GROUP,
-                                     "message": "x", "user_uuid": other.uuid, "user_display_name": other.display_name,
-                                     "user_handle": other.handle})
-        members = store.find_members_through_group_rows(GROUP)
-        assert members == Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}), recorded=False)
-        assert store.find_legacy_pair_group(ANDREW.uuid, BAYKO.uuid) == GROUP
-        assert store.find_legacy_pair_group(ANDREW.uuid, LONDO.uuid) is None
+        put_tutorial_rows(aws.table, GROUP)
+        assert store.members_of(GROUP) == Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
+        assert store.get_membership(GROUP) is None  # a read records nothing
+        assert store.pair_group(ANDREW.uuid, LONDO.uuid) is None
+        assert store.pair_group(ANDREW.uuid, BAYKO.uuid) == GROUP
+        # Found once through the rows, the pair and the membership are items from now on.
+        assert store.find_pair_group(BAYKO.uuid, ANDREW.uuid) == GROUP
+        assert store.get_membership(GROUP) == Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
 
-    def test_save_membership_never_overwrites(self, store: MessageStore) -> None:
-        store.save_membership(Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid})), AT)
-        store.save_membership(Membership(GROUP, frozenset({LONDO.uuid, BAYKO.uuid})), AT)
-        assert store.get_membership(GROUP).member_uuids == {ANDREW.uuid, BAYKO.uuid}
+    def test_members_found_through_the_rows_are_recorded_for_a_member_only(self, store: MessageStore, aws) -> None:
+        put_tutorial_rows(aws.table, GROUP)
+        members = Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
+        assert store.members_of(GROUP, recording_for=LONDO.uuid) == members
+        assert store.get_membership(GROUP) is None  # a stranger's request writes nothing
+        assert store.members_of(GROUP, recording_for=ANDREW.uuid) == members
+        assert store.get_membership(GROUP) == Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
 
-    def test_save_pair_never_overwrites(self, store: MessageStore) -> None:
-        store.save_pair(ANDREW.uuid, BAYKO.uuid, GROUP)
-        store.save_pair(BAYKO.uuid, ANDREW.uuid, OTHER_GROUP)
-        assert store.find_pair_group(ANDREW.uuid, BAYKO.uuid) == GROUP
+
+def put_tutorial_rows(table, group_uuid: str, members=(ANDREW, BAYKO), at: str = AT) -> None:
+    """Both group rows of a conversation written the tutorial's way (no membership item, no pair item)."""
+    first, second = members
+    for owner, other in ((first, second), (second, first)):
+        table.put_item(Item={"pk": f"GRP#{owner.uuid}", "sk": at, "message_group_uuid": group_uuid,
+                             "message": "x", "user_uuid": other.uuid, "user_display_name": other.display_name,
+                             "user_handle": other.handle})

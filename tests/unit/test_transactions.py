@@ -17,6 +17,7 @@ import pytest
 from cruddur_messaging.data import group_rows, messages, transactions
 from cruddur_messaging.data.group_rows import MOVED, GroupRowStore, MoveOutcome
 from cruddur_messaging.data.messages import MessageStore, PairAlreadyHasGroup, SlotTaken
+from cruddur_messaging.data.table_access import pair_item
 from cruddur_messaging.data.transactions import CancellationReason, TransactionCancelled, write_transaction
 from cruddur_messaging.models import User
 from tests.support import people
@@ -92,7 +93,7 @@ class TestCreateGroupInEveryOrder:
     def test_an_existing_pair_is_told_from_a_taken_slot_whatever_the_order(self, aws, send_order, wire) -> None:
         store = MessageStore(aws.table, INDEX)
         store.create_group(GROUP, ANDREW, BAYKO, "with bayko", "m-1", T0)   # GRP#andrew at T0 is taken now
-        store.save_pair(ANDREW.uuid, LONDO.uuid, OTHER_GROUP)                # and andrew-londo has a group
+        aws.table.put_item(Item=pair_item(ANDREW.uuid, LONDO.uuid, OTHER_GROUP))  # and andrew-londo has a group
         before = snapshot(aws.table)
         for order in every_order(self.NAMES):
             send_order.order = order

@@ -83,8 +83,6 @@ class Membership:
 
     message_group_uuid: str
     member_uuids: frozenset[str]
-    recorded: bool = True
-    """False for a group written the tutorial's way, whose members were read off its group rows."""
 
     def includes(self, user_uuid: str) -> bool:
         return user_uuid in self.member_uuids

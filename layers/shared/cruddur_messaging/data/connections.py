@@ -13,9 +13,10 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from cruddur_messaging.clock import format_timestamp
+from cruddur_messaging.clock import format_timestamp, parse_timestamp
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
+from cruddur_messaging.data.table_access import query_all
 from cruddur_messaging.models import LiveConnection
 
 # API Gateway's maximum connection duration, plus a margin for clock skew and TTL's own delay.
@@ -28,7 +29,7 @@ class ConnectionStore:
         self._table = table
 
     def add(self, connection: LiveConnection) -> None:
-        connected_at = datetime.fromisoformat(connection.connected_at)
+        connected_at = parse_timestamp(connection.connected_at)
         item = {
             "pk": keys.connections_pk(connection.user_uuid),
             "sk": connection.connection_id,
@@ -46,14 +47,7 @@ class ConnectionStore:
         now_epoch = int((now or datetime.now(timezone.utc)).timestamp())
         arguments: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(keys.connections_pk(user_uuid)),
                                      "ConsistentRead": True}
-        items: list[dict[str, Any]] = []
-        with dynamodb_errors_as_unavailable():
-            while True:
-                page = self._table.query(**arguments)
-                items.extend(page["Items"])
-                if "LastEvaluatedKey" not in page:
-                    break
-                arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = query_all(self._table, arguments)
         live = [item for item in items if int(item.get(TIME_TO_LIVE_ATTRIBUTE, now_epoch + 1)) > now_epoch]
         connections = [LiveConnection(user_uuid=user_uuid, connection_id=item["sk"],
                                       connected_at=item.get("connected_at", "")) for item in live]

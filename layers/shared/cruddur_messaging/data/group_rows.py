@@ -13,6 +13,7 @@ as it put it, and that counts as moved.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -21,7 +22,8 @@ from boto3.dynamodb.conditions import Attr, Key
 
 from cruddur_messaging.config import get_settings
 from cruddur_messaging.data import keys
-from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
+from cruddur_messaging.data.dynamodb import messages_table
+from cruddur_messaging.data.table_access import group_rows_in_index, query_all, recorded_members
 from cruddur_messaging.data.transactions import CONDITION_FAILED, NO_REASON, TransactionCancelled, write_transaction
 from cruddur_messaging.errors import DependencyUnavailable
 
@@ -53,10 +55,7 @@ class GroupRowStore:
     def rows_in_index(self, message_group_uuid: str) -> list[Item]:
         """The group's rows as ``message-group-sk-index`` has them: eventually consistent, so possibly rows
         that were moved since (their old key) or without a row written a moment ago."""
-        return self._query_all({
-            "IndexName": self._group_index_name,
-            "KeyConditionExpression": Key("message_group_uuid").eq(message_group_uuid),
-        })
+        return group_rows_in_index(self._table, self._group_index_name, message_group_uuid)
 
     def owner_rows(self, owner_uuid: str, message_group_uuid: str, since: str | None) -> list[Item]:
         """The owner's rows of the group, read strongly consistently from the table.
@@ -67,17 +66,32 @@ class GroupRowStore:
         condition = Key("pk").eq(keys.group_rows_pk(owner_uuid))
         if since is not None:
             condition = condition & Key("sk").gte(since)
-        return self._query_all({
+        return query_all(self._table, {
             "KeyConditionExpression": condition,
             "FilterExpression": Attr("message_group_uuid").eq(message_group_uuid),
             "ConsistentRead": True,
         })
 
     def members(self, message_group_uuid: str) -> frozenset[str] | None:
-        """The members recorded for the group (groups written the tutorial's way have no record)."""
-        with dynamodb_errors_as_unavailable():
-            item = self._table.get_item(Key=keys.membership_key(message_group_uuid), ConsistentRead=True).get("Item")
-        return frozenset(item["member_uuids"]) if item else None
+        """The members the group's membership item records (groups written the tutorial's way have none)."""
+        return recorded_members(self._table, message_group_uuid)
+
+    def rows_to_move(self, message_group_uuid: str) -> dict[str, list[Item]]:
+        """Each member's rows of the group, by owner: as the index has them, one query for both members.
+
+        Rows reach the index a moment after they are written (a group created just now), so with fewer than two
+        owners there, the members the table records get their rows read from the table. A group written the
+        tutorial's way records none (``data.tutorial_data``): its members are the owners of its rows, which is
+        what the index shows.
+        """
+        rows_by_owner: dict[str, list[Item]] = defaultdict(list)
+        for row in self.rows_in_index(message_group_uuid):
+            rows_by_owner[keys.owner_of_group_rows_pk(row["pk"])].append(row)
+        if len(rows_by_owner) < 2:
+            for member_uuid in sorted(self.members(message_group_uuid) or ()):
+                if member_uuid not in rows_by_owner:
+                    rows_by_owner[member_uuid] = self.owner_rows(member_uuid, message_group_uuid, since=None)
+        return dict(rows_by_owner)
 
     def move(self, message_group_uuid: str, rows: list[Item], new_row: Item, source: Item | None = None) -> MoveOutcome:
         """Replaces ``rows`` (one owner's rows of the group, as read) by ``new_row``, atomically.
@@ -106,16 +120,6 @@ class GroupRowStore:
         except TransactionCancelled as cancelled:
             return _outcome_of_cancellation(message_group_uuid, new_row, list(deletes), cancelled)
         return MOVED
-
-    def _query_all(self, arguments: dict[str, Any]) -> list[Item]:
-        items: list[Item] = []
-        while True:
-            with dynamodb_errors_as_unavailable():
-                response = self._table.query(**arguments)
-            items.extend(response["Items"])
-            if "LastEvaluatedKey" not in response:
-                return items
-            arguments = {**arguments, "ExclusiveStartKey": response["LastEvaluatedKey"]}
 
 
 def unchanged_row_condition(message_group_uuid: str, row: Item) -> dict[str, Any]:

@@ -7,8 +7,8 @@ that fails if the pair already has a group.
 Every conditional write also recognises itself: when DynamoDB applied a request but its response was lost, the
 SDK sends it again, and that retry meets the item it wrote. A message's condition accepts its own
 ``message_uuid``; a new group's transaction is recognised by the caller (the pair then names the group it
-tried to create, see ``domain.create_message``); the legacy membership and pair saves accept any item already
-there.
+tried to create, see ``domain.create_message``); the membership and pair items recorded for a tutorial-era group
+(``data.tutorial_data``) accept any item already there.
 """
 from __future__ import annotations
 
@@ -23,7 +23,14 @@ from cruddur_messaging.clock import next_microsecond
 from cruddur_messaging.config import get_settings
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
+from cruddur_messaging.data.table_access import (
+    group_rows_in_index,
+    membership_item,
+    pair_item,
+    recorded_members,
+)
 from cruddur_messaging.data.transactions import CONDITION_FAILED, TransactionCancelled, write_transaction
+from cruddur_messaging.data.tutorial_data import TutorialData
 from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.models import Membership, User
 from cruddur_messaging.observability import logger
@@ -64,6 +71,7 @@ class MessageStore:
     def __init__(self, table: Any, group_index_name: str) -> None:
         self._table = table
         self._group_index_name = group_index_name
+        self._tutorial = TutorialData(table, group_index_name)
 
     @property
     def table_name(self) -> str:
@@ -91,63 +99,44 @@ class MessageStore:
         return QueryPage(items=items[:limit], has_more=len(items) > limit)
 
     def get_membership(self, message_group_uuid: str) -> Membership | None:
-        """Strongly consistent, so a group's creator can read it in the very next request."""
-        with dynamodb_errors_as_unavailable():
-            item = self._table.get_item(Key=keys.membership_key(message_group_uuid), ConsistentRead=True).get("Item")
-        if item is None:
-            return None
-        return Membership(message_group_uuid, frozenset(item["member_uuids"]))
+        """The group's membership item (strongly consistent, so a group's creator can read it in the very next
+        request); None without one."""
+        members = recorded_members(self._table, message_group_uuid)
+        return Membership(message_group_uuid, members) if members is not None else None
 
-    def find_members_through_group_rows(self, message_group_uuid: str) -> Membership | None:
-        """Members of a group written the tutorial's way (no membership item): the owners of its group rows."""
-        with dynamodb_errors_as_unavailable():
-            rows = self._table.query(
-                IndexName=self._group_index_name,
-                KeyConditionExpression=Key("message_group_uuid").eq(message_group_uuid),
-                ProjectionExpression="pk",
-            )["Items"]
-        owners = frozenset(keys.owner_of_group_rows_pk(row["pk"]) for row in rows)
-        return Membership(message_group_uuid, owners, recorded=False) if owners else None
+    def members_of(self, message_group_uuid: str, *, recording_for: str | None = None) -> Membership | None:
+        """The group's members: its membership item, or for a group written the tutorial's way, what
+        ``data.tutorial_data`` reads off its rows. ``recording_for`` (a caller of a function allowed to put
+        membership items) makes the latter an item when that caller is a member, so the next check is one read;
+        a stranger's request writes nothing."""
+        membership = self.get_membership(message_group_uuid)
+        if membership is not None:
+            return membership
+        members = self._tutorial.members(message_group_uuid)
+        if members is None:
+            return None
+        if recording_for in members:
+            self._tutorial.record_members(message_group_uuid, members)
+        return Membership(message_group_uuid, members)
 
     def handles_named_in_group_rows(self, message_group_uuid: str) -> dict[str, str]:
         """The handle of each member as the group's rows name them (a member's handle is on the *other* member's
         row), by member uuid, through the index: one query for both."""
-        with dynamodb_errors_as_unavailable():
-            rows = self._table.query(
-                IndexName=self._group_index_name,
-                KeyConditionExpression=Key("message_group_uuid").eq(message_group_uuid),
-                ProjectionExpression="user_uuid, user_handle",
-            )["Items"]
+        rows = group_rows_in_index(self._table, self._group_index_name, message_group_uuid,
+                                   projection="user_uuid, user_handle")
         return {row["user_uuid"]: row["user_handle"] for row in rows if "user_uuid" in row and "user_handle" in row}
 
-    def save_membership(self, membership: Membership, created_at: str) -> None:
-        """Records a legacy group's members so later checks are one consistent read; never overwrites."""
-        self._put_if_absent({**keys.membership_key(membership.message_group_uuid),
-                             "member_uuids": sorted(membership.member_uuids), "created_at": created_at})
-
     def find_pair_group(self, user_uuid: str, other_user_uuid: str) -> str | None:
+        """The group of the pair's item; None without one."""
         with dynamodb_errors_as_unavailable():
             item = self._table.get_item(Key=keys.pair_key(user_uuid, other_user_uuid), ConsistentRead=True).get("Item")
         return item["group_uuid"] if item else None
 
-    def find_legacy_pair_group(self, owner_uuid: str, other_user_uuid: str) -> str | None:
-        """A 1:1 group written the tutorial's way: the owner's group row whose other member is ``other``."""
-        arguments: dict[str, Any] = {
-            "KeyConditionExpression": Key("pk").eq(keys.group_rows_pk(owner_uuid)),
-            "FilterExpression": Attr("user_uuid").eq(other_user_uuid),
-            "ProjectionExpression": "message_group_uuid",
-        }
-        while True:
-            with dynamodb_errors_as_unavailable():
-                response = self._table.query(**arguments)
-            if response["Items"]:
-                return response["Items"][0]["message_group_uuid"]
-            if "LastEvaluatedKey" not in response:
-                return None
-            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def save_pair(self, user_uuid: str, other_user_uuid: str, message_group_uuid: str) -> None:
-        self._put_if_absent({**keys.pair_key(user_uuid, other_user_uuid), "group_uuid": message_group_uuid})
+    def pair_group(self, user_uuid: str, other_user_uuid: str) -> str | None:
+        """The pair's group: its pair item, or for a conversation written the tutorial's way, the user's group row
+        naming the other (``data.tutorial_data``, which then records the pair and the membership)."""
+        return self.find_pair_group(user_uuid, other_user_uuid) or self._tutorial.pair_group(user_uuid,
+                                                                                             other_user_uuid)
 
     def put_message(self, message_group_uuid: str, sender: User, text: str, message_uuid: str,
                     created_at: str) -> Item:
@@ -182,9 +171,8 @@ class MessageStore:
         """
         message = message_item(message_group_uuid, sender, text, message_uuid, created_at)
         items = {
-            "pair": {**keys.pair_key(sender.uuid, recipient.uuid), "group_uuid": message_group_uuid},
-            "membership": {**keys.membership_key(message_group_uuid),
-                           "member_uuids": sorted((sender.uuid, recipient.uuid)), "created_at": created_at},
+            "pair": pair_item(sender.uuid, recipient.uuid, message_group_uuid),
+            "membership": membership_item(message_group_uuid, {sender.uuid, recipient.uuid}, created_at),
             f"row:{sender.uuid}": group_row(message_group_uuid, owner=sender, other=recipient, text=text,
                                             at=created_at),
             f"row:{recipient.uuid}": group_row(message_group_uuid, owner=recipient, other=sender, text=text,
@@ -213,15 +201,6 @@ class MessageStore:
             # The SDK resent it while DynamoDB was still applying the first send: look at the pair again.
             raise PairAlreadyHasGroup(message_group_uuid, message) from error
         return message
-
-    def _put_if_absent(self, item: Item) -> None:
-        """Whoever wrote the item first, it is there: a refusal, the SDK's retry of our own put included, is fine."""
-        try:
-            with dynamodb_errors_as_unavailable():
-                self._table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists())
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
 
 
 def message_item(message_group_uuid: str, sender: User, text: str, message_uuid: str, created_at: str) -> Item:

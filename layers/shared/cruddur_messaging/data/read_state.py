@@ -19,6 +19,7 @@ from cruddur_messaging.clock import next_microsecond
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
 from cruddur_messaging.data.group_rows import Item, unchanged_row_condition
+from cruddur_messaging.data.table_access import query_all, query_pages
 from cruddur_messaging.data.transactions import plain_item
 
 
@@ -46,14 +47,7 @@ class ReadStateStore:
             "Select": "COUNT",
             "ConsistentRead": True,
         }
-        count = 0
-        while True:
-            with dynamodb_errors_as_unavailable():
-                response = self._table.query(**arguments)
-            count += response["Count"]
-            if "LastEvaluatedKey" not in response:
-                return count
-            arguments = {**arguments, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+        return sum(page["Count"] for page in query_pages(self._table, arguments))
 
     def replace_read_state(self, message_group_uuid: str, row: Item, unread_count: int,
                            last_read_at: str | None) -> WriteOutcome:
@@ -92,15 +86,8 @@ class ReadStateStore:
             "FilterExpression": Attr("unread_count").gt(0),
             "ProjectionExpression": "unread_count",
         }
-        conversations = messages = 0
-        while True:
-            with dynamodb_errors_as_unavailable():
-                response = self._table.query(**arguments)
-            conversations += len(response["Items"])
-            messages += sum(int(item["unread_count"]) for item in response["Items"])
-            if "LastEvaluatedKey" not in response:
-                return conversations, messages
-            arguments = {**arguments, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+        counts = [int(item["unread_count"]) for item in query_all(self._table, arguments)]
+        return len(counts), sum(counts)
 
     def _update(self, row: Item, update: str, condition: str, values: dict[str, Any]) -> WriteOutcome:
         try:

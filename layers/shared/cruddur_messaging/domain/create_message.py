@@ -1,7 +1,7 @@
 """Patterns C and D: send into a group the caller belongs to, or start (or resume) a 1:1 conversation.
 
-Starting a conversation reuses the pair's group when there is one (a pair item, or for data written the
-tutorial's way, the sender's group row naming the other user). Otherwise the pair item, the membership, both
+Starting a conversation reuses the pair's group when there is one (its pair item, or for data written the
+tutorial's way, what ``data.tutorial_data`` finds). Otherwise the pair item, the membership, both
 group rows and the first message are written in one transaction; the pair item's condition makes two racing
 requests end with one group, the loser posting into it.
 
@@ -53,7 +53,7 @@ from cruddur_messaging.errors import (
     RuleViolation,
     WriteOutcomeUnknown,
 )
-from cruddur_messaging.models import MESSAGE_MAX_CHARS, CreatedMessage, Membership, User
+from cruddur_messaging.models import MESSAGE_MAX_CHARS, CreatedMessage, User
 from cruddur_messaging.observability import logger, metrics
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
@@ -163,11 +163,7 @@ def _idempotent_create() -> Callable[..., dict[str, str]]:
 def _create(caller: User, request: NewMessageRequest, plan: SendPlan) -> CreatedMessage:
     store = message_store()
     if request.message_group_uuid is not None:
-        membership = require_membership(store, request.message_group_uuid, caller)
-        if not membership.recorded and len(membership.member_uuids) == 2:
-            # Tutorial data: record the members so the next check is one consistent read. Only with both owners
-            # seen: the index lags the table, and a row caught mid-move must not lock its owner out for good.
-            store.save_membership(membership, utc_now())
+        require_membership(store, request.message_group_uuid, caller, record=True)
         return CreatedMessage(message=_post(store, request.message_group_uuid, caller, request.message, plan))
     return _start_conversation(store, caller, request.handle or "", request.message, plan)
 
@@ -198,7 +194,7 @@ def _start_conversation(store: MessageStore, caller: User, handle: str, text: st
         raise RuleViolation("You cannot start a conversation with yourself.", code="message_self")
 
     for _ in range(MAX_START_ATTEMPTS):
-        existing = store.find_pair_group(caller.uuid, recipient.uuid) or _legacy_pair_group(store, caller, recipient)
+        existing = store.pair_group(caller.uuid, recipient.uuid)
         if existing == plan.group_uuid:
             # Only this request's transaction writes the planned group: it went through (its answer was lost, and
             # the SDK's retry of it was refused, or an earlier attempt with this key ended in a 503).
@@ -231,13 +227,3 @@ def _create_group(store: MessageStore, caller: User, recipient: User, text: str,
             except SlotTaken:
                 plan = replace(plan, created_at=next_microsecond(plan.created_at))
     raise DependencyUnavailable("Could not start the conversation; please retry.")
-
-
-def _legacy_pair_group(store: MessageStore, caller: User, recipient: User) -> str | None:
-    """A group the pair already has from data written the tutorial's way; remembered as a pair from now on."""
-    group_uuid = store.find_legacy_pair_group(caller.uuid, recipient.uuid)
-    if group_uuid:
-        store.save_pair(caller.uuid, recipient.uuid, group_uuid)
-        store.save_membership(Membership(group_uuid, frozenset({caller.uuid, recipient.uuid})), utc_now())
-    return group_uuid
-

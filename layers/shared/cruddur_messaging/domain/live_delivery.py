@@ -158,8 +158,7 @@ class GroupMembers:
         cached = self._members.get(message_group_uuid)
         if cached is not None:
             return cached
-        membership = (self._store.get_membership(message_group_uuid)
-                      or self._store.find_members_through_group_rows(message_group_uuid))
+        membership = self._store.members_of(message_group_uuid)
         if membership is None:
             return frozenset()  # not remembered: a group whose membership is still being written
         if len(self._members) >= self._capacity:

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cruddur_messaging.clock import format_timestamp
+from cruddur_messaging.clock import format_timestamp, instant_of, parse_timestamp
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.group_rows import GroupRowStore, Item, group_row_store
 from cruddur_messaging.data.read_state import read_state_store
-from cruddur_messaging.domain.row_times import instant_of, instant_of_row, lower_bound
+from cruddur_messaging.domain.row_times import instant_of_row, lower_bound
 from cruddur_messaging.domain.validation import parse_message_group_uuid
 from cruddur_messaging.errors import BadRequest, DependencyUnavailable, NotFound
 from cruddur_messaging.models import ReadMarkerChange, ReadState, User
@@ -128,9 +128,6 @@ def _aware_instant(raw: Any) -> datetime | None:
     if not isinstance(raw, str) or len(raw) > READ_AT_MAX_LENGTH:
         return None
     try:
-        moment = datetime.fromisoformat(raw)
-        if moment.tzinfo is None:
-            return None
-        return moment.astimezone(timezone.utc)
+        return parse_timestamp(raw, naive_is_utc=False).astimezone(timezone.utc)
     except (ValueError, OverflowError):  # OverflowError: an offset that takes it out of the years 1-9999
         return None

@@ -7,14 +7,14 @@ from cruddur_messaging.models import Membership, User
 from cruddur_messaging.observability import logger
 
 
-def require_membership(store: MessageStore, message_group_uuid: str, caller: User) -> Membership:
+def require_membership(store: MessageStore, message_group_uuid: str, caller: User, *,
+                       record: bool = False) -> Membership:
     """The group's membership if the caller belongs to it.
 
     A stranger gets the same 404 as for a group that does not exist, so group uuids reveal nothing.
-    Groups written the tutorial's way have no membership item; their members are the owners of their group
-    rows, read through the index.
+    ``record``: the caller's function may write membership items (create-message); see ``MessageStore.members_of``.
     """
-    membership = store.get_membership(message_group_uuid) or store.find_members_through_group_rows(message_group_uuid)
+    membership = store.members_of(message_group_uuid, recording_for=caller.uuid if record else None)
     if membership is None or not membership.includes(caller.uuid):
         logger.info("group access denied", extra={"message_group_uuid": message_group_uuid,
                                                    "group_exists": membership is not None})

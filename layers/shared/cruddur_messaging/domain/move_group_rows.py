@@ -27,7 +27,6 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cruddur_messaging.clock import next_microsecond
-from cruddur_messaging.data import keys
 from cruddur_messaging.data.group_rows import GroupRowStore, Item
 from cruddur_messaging.data.read_state import ReadStateStore
 from cruddur_messaging.domain.row_times import instant_of_row, lower_bound
@@ -53,7 +52,7 @@ def move_group_rows(store: GroupRowStore, counts: ReadStateStore, batch: GroupBa
     Returns how many rows moved (0 when the message is not newer than the rows).
     """
     group_uuid = batch.message_group_uuid
-    rows_by_owner = _rows_by_owner(store, group_uuid)
+    rows_by_owner = store.rows_to_move(group_uuid)
     if not any(rows_by_owner.values()):
         logger.warning("message group has no rows to move", extra={"message_group_uuid": group_uuid})
         return 0
@@ -61,19 +60,6 @@ def move_group_rows(store: GroupRowStore, counts: ReadStateStore, batch: GroupBa
     for owner_uuid, rows in rows_by_owner.items():
         moved += _move_owner_row(store, counts, batch, owner_uuid, rows)
     return moved
-
-
-def _rows_by_owner(store: GroupRowStore, group_uuid: str) -> dict[str, list[Item]]:
-    rows_by_owner: dict[str, list[Item]] = defaultdict(list)
-    for row in store.rows_in_index(group_uuid):
-        rows_by_owner[keys.owner_of_group_rows_pk(row["pk"])].append(row)
-    if len(rows_by_owner) < 2:
-        # Rows reach the index a moment after they are written (a group created just now), so ask the table
-        # for the members it records. Groups written the tutorial's way have no such record.
-        for member_uuid in sorted(store.members(group_uuid) or ()):
-            if member_uuid not in rows_by_owner:
-                rows_by_owner[member_uuid] = store.owner_rows(member_uuid, group_uuid, since=None)
-    return rows_by_owner
 
 
 def _move_owner_row(store: GroupRowStore, counts: ReadStateStore, batch: GroupBatch, owner_uuid: str,

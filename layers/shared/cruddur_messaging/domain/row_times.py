@@ -1,4 +1,5 @@
-"""Where group rows are in time: their ``sk`` as an instant, and a bound to read them again from.
+"""Where group rows are in time: their ``sk`` as an instant (parsed by ``clock``), and a bound to read them again
+from.
 
 Pure time arithmetic (no Powertools stream data classes), so mark-read imports it without the stream's parsing.
 """
@@ -7,18 +8,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from cruddur_messaging.clock import format_timestamp
+from cruddur_messaging.clock import format_timestamp, instant_of
 
 BEFORE_ANY_TIME = datetime.min.replace(tzinfo=timezone.utc)
-
-
-def instant_of(text: str) -> datetime | None:
-    """The instant an ``sk`` names, whatever ISO-8601 form it has (no offset means UTC); None if none."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError):
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def instant_of_row(row: dict[str, Any]) -> datetime:

@@ -1,7 +1,7 @@
 """What the stream function reads off a DynamoDB Streams record: the new message it announces, if any.
 
-Timestamps are compared as instants, not as text: rows written the tutorial's way carry ``isoformat()`` of the
-writer's local time (any offset, no microseconds when they were zero), which does not sort as text.
+Timestamps are compared as instants, not as text (``clock``: rows written the tutorial's way do not sort as
+text).
 """
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from datetime import datetime
 
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from cruddur_messaging.clock import format_timestamp
+from cruddur_messaging.clock import format_timestamp, instant_of
 from cruddur_messaging.data import keys
-from cruddur_messaging.domain.row_times import instant_of
 
 
 class MalformedRecord(ValueError):

@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable
 
-from cruddur_messaging.clock import format_timestamp
-from cruddur_messaging.domain.row_times import instant_of, instant_of_row
+from cruddur_messaging.clock import format_timestamp, instant_of
+from cruddur_messaging.domain.row_times import instant_of_row
 from cruddur_messaging.domain.stream_records import NewMessage
 
 
