@@ -77,8 +77,9 @@ load: $(INSTALLED) ## load + correctness run against `make dev` (16 clients, 30 
 
 # --- the API described: openapi.json from the code (issue 12) -------------------------------------------------
 .PHONY: openapi
-openapi: $(INSTALLED) ## write openapi.json from the code (template routes, @operation contracts, models)
+openapi: $(INSTALLED) ## write openapi.json from the code (template routes, @operation contracts, models), and docs/errors.md's table
 	$(PY) -m devtools.openapi
+	$(PY) -m devtools.error_docs
 
 # --- cold starts from the sam build artifact (issue 12) -------------------------------------------------------
 # The layer does not ship boto3: the Lambda runtime's stands in, at the version the tests use, byte-compiled.

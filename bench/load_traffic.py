@@ -36,7 +36,7 @@ ROUTES = (LIST_GROUPS, LIST_MESSAGES, SEND, START, RETRY, REFUSED, ABANDONED, US
 # (action, weight): reads dominate, as in the frontend; a few sends of every kind.
 MIX = (("list_groups", 24), ("open_conversation", 26), ("send", 20), ("send_keyed", 4), ("send_keyed_retried", 4),
        ("send_lost_response", 2), ("start", 6), ("users_short", 8), ("refused", 6))
-MESSAGE_MAX_CHARS = 1024  # CONTRACT.md section 1: over 1024 characters is a 422
+MESSAGE_MAX_CHARS = 1024  # docs/errors.md: over 1024 characters is a 422
 REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
 LOST_RESPONSE_READ_TIMEOUT = 0.001  # the request goes out, the client gives up before the answer
 SETTLE_SECONDS = 20.0  # how long a client retries an abandoned send with its key before calling it unsettled

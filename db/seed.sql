@@ -1,4 +1,4 @@
--- The local seed users (CONTRACT.md section 3). Fixed uuids and Cognito ids so that the files in events/
+-- The local seed users (docs/local-stack.md, seed users). Fixed uuids and Cognito ids so that the files in events/
 -- name real users; `make dev` replaces cognito_user_id with the ids its Cognito pool gives them.
 -- Repeatable: a second run changes nothing.
 INSERT INTO public.users (uuid, display_name, handle, email, cognito_user_id) VALUES

@@ -1,4 +1,4 @@
-"""moto's state on disk, so that the local stack's data outlives a restart (CONTRACT.md section 4).
+"""moto's state on disk, so that the local stack's data outlives a restart (docs/local-stack.md).
 
 Runs inside the moto process (``moto_launcher``), which calls :meth:`DynamoDBState.flush` and
 :meth:`CognitoState.save` at the end of every request that may have changed something, before the response goes

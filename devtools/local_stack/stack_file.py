@@ -1,4 +1,4 @@
-"""``.local/stack.json``: what a running local stack tells its clients (CONTRACT.md section 4)."""
+"""``.local/stack.json``: what a running local stack tells its clients (docs/local-stack.md)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""The seeded conversation (CONTRACT.md section 3): the tutorial's Babylon 5 dialogue between andrewbrown and
+"""The seeded conversation (docs/data-model.md, users): the tutorial's Babylon 5 dialogue between andrewbrown and
 bayko in group ``5ae290ed-55d1-47a0-bc6d-fe2bc2700399``. ``bin/ddb/seed`` and the local stack both seed it here.
 
 Items (the layer's formats, :mod:`cruddur_messaging.data.keys` and :mod:`cruddur_messaging.data.messages`):

@@ -1,5 +1,5 @@
 """GET /api/message_groups: the caller's conversations, newest first (pattern B), with their read state;
-GET /api/message_groups/unread: the badge of the Messages link (CONTRACT.md section 7)."""
+GET /api/message_groups/unread: the badge of the Messages link (docs/http-api.md)."""
 from dataclasses import asdict
 
 from aws_lambda_powertools.logging import correlation_paths

@@ -1,4 +1,4 @@
-"""POST /api/message_groups/{message_group_uuid}/read: the caller's read marker moves forward (CONTRACT.md 7)."""
+"""POST /api/message_groups/{message_group_uuid}/read: the caller's read marker moves forward (docs/http-api.md)."""
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 

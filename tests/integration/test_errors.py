@@ -1,4 +1,4 @@
-"""Every error of CONTRACT.md section 1, through the handlers, starting from the files in ``events/``.
+"""Every error of docs/errors.md, through the handlers, starting from the files in ``events/``.
 
 Each is a JSON object ``{code, message}`` with its status, and writes nothing; bad input is never a 5xx.
 (The error files of ``events/`` themselves are run in test_events.py.) Cases that need no state of their own

@@ -3,7 +3,7 @@ write it made itself instead of taking it for someone else's (see tests/support/
 
 Each case is answered once with a 200, and the table holds exactly what one request writes. When every attempt
 of the SDK is applied and answered with a timeout, the client gets a 503 whose outcome is unknown; its retry
-with the same ``Idempotency-Key`` settles it (CONTRACT.md section 1): one write, answered with that write.
+with the same ``Idempotency-Key`` settles it (docs/http-api.md, idempotency): one write, answered with that write.
 """
 from __future__ import annotations
 

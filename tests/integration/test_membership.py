@@ -1,4 +1,4 @@
-"""Only the two members of a group read or post into it (CONTRACT.md section 5, defect 3)."""
+"""Only the two members of a group read or post into it (docs/README.md, tutorial defect 3)."""
 from __future__ import annotations
 
 from tests.support.api import assert_error, ok

@@ -1,5 +1,5 @@
 """N concurrent "start a conversation" requests for the same pair end with exactly one group holding every
-message (CONTRACT.md section 5, defect 6; issue 2: "exactly one group results when two requests race").
+message (docs/README.md, tutorial defect 6; issue 2: "exactly one group results when two requests race").
 
 Each request runs in a container (module) of its own on its own thread, against a moto that applies each
 request atomically as DynamoDB does (see tests/support/concurrency.py for why moto needs that help). A barrier

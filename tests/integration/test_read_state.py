@@ -1,4 +1,4 @@
-"""Read state through the handlers (CONTRACT.md section 7): the list's ``unread_count`` and ``last_read_at``,
+"""Read state through the handlers (docs/http-api.md): the list's ``unread_count`` and ``last_read_at``,
 ``POST /api/message_groups/{uuid}/read``, ``GET /api/message_groups/unread``, with the stream function fed the
 table's real stream records in between, as the local stack's poller does."""
 from __future__ import annotations

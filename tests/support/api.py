@@ -34,7 +34,7 @@ def ok(response: dict[str, Any]) -> Any:
 
 
 def assert_error(response: dict[str, Any], status: int, code: str) -> dict[str, Any]:
-    """An error as CONTRACT.md section 1 says: the status, a JSON object with the stable code and a message."""
+    """An error as docs/errors.md says: the status, a JSON object with the stable code and a message."""
     assert response["statusCode"] == status, response
     error = body(response)
     assert isinstance(error, dict) and set(error) == {"code", "message"}, error

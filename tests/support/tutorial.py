@@ -1,7 +1,7 @@
 """Data written exactly the tutorial's way (seeds, week 5 ``bin/ddb/seed``): only ``GRP#`` rows and ``MSG#`` items,
 plain ``put_item`` calls of the low-level client, no membership, no pair, no idempotency records.
 
-Tables that already hold such data must keep working (CONTRACT.md section 2), so tests build it with these
+Tables that already hold such data must keep working (docs/data-model.md), so tests build it with these
 helpers, never with the layer's own writers.
 """
 from __future__ import annotations

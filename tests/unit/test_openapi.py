@@ -80,15 +80,6 @@ def test_the_catalog_is_every_error_the_code_answers_with() -> None:
     assert raised_codes() == set(ERROR_STATUSES.items())
 
 
-def test_the_readme_error_table_is_the_catalog() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
-    table = {}
-    for status, codes in re.findall(r"^\| (\d{3}) \| (`.*)\|$", readme, re.MULTILINE):
-        for code in re.findall(r"`([a-z_]+)`", codes):
-            table[code] = int(status)
-    assert table == ERROR_STATUSES
-
-
 def test_the_message_pattern_calls_blank_what_the_domain_calls_blank() -> None:
     whitespace = {chr(point) for point in range(sys.maxunicode + 1) if chr(point).isspace()}
     # JSON Schema patterns are ECMA-262 regular expressions; this class means the same in Python's re.

@@ -138,7 +138,7 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-# --- live delivery (CONTRACT.md section 6) -------------------------------------------------------------------
+# --- live delivery (docs/websocket-api.md) --------------------------------------------------------------------
 
 LIVE_SUBPROTOCOL = "cruddur.v1"
 """The subprotocol clients offer (with their access token as the second one) and the server selects."""

@@ -1,4 +1,4 @@
-"""Key formats of the single table (CONTRACT.md section 2), in one place.
+"""Key formats of the single table (docs/data-model.md), in one place.
 
 | item                      | pk                                            | sk                |
 |---------------------------|-----------------------------------------------|-------------------|

@@ -1,7 +1,7 @@
 """Data written the tutorial's way, in one place: how to read it, and what upgrades it.
 
 The tutorial wrote only ``GRP#`` rows and ``MSG#`` items: no membership item, no pair item. Tables that hold such
-groups keep working (CONTRACT.md section 2) through this adapter, which answers, for them only,
+groups keep working (docs/data-model.md, "Tutorial-era data") through this adapter, which answers, for them only,
 
 - the members of a group: the owners of its group rows, through ``message-group-sk-index``;
 - the pair's group: the owner's group row that names the other user;

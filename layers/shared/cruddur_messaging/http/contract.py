@@ -14,7 +14,7 @@ from cruddur_messaging.domain.validation import HANDLE_PATTERN
 from cruddur_messaging.models import MESSAGE_MAX_CHARS, Message
 from cruddur_messaging.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 
-# Every error code a function answers with, and its status (CONTRACT.md section 1; the README's table).
+# Every error code a function answers with, and its status (docs/errors.md, whose table make openapi writes).
 ERROR_STATUSES: dict[str, int] = {
     "invalid_json": 400,
     "invalid_body": 400,

@@ -1,0 +1,298 @@
+"""The documentation in the repository (README.md, docs/) stays true and self-contained: every link resolves to a
+file a clone contains, and the routes, error codes, item keys, frames and variables it documents are the code's."""
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from cruddur_messaging.data import keys
+from cruddur_messaging.http.contract import ERROR_STATUSES
+from devtools import error_docs
+from devtools.environment import LocalResources, template_context
+from devtools.openapi import DOCUMENT_PATH
+from devtools.template import REPO_ROOT, function_specs, load_template
+
+DOCS = REPO_ROOT / "docs"
+README = REPO_ROOT / "README.md"
+MARKDOWN_FILES = [README, *sorted(DOCS.glob("*.md"))]
+LAYER = REPO_ROOT / "layers" / "shared" / "cruddur_messaging"
+
+FENCED_CODE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+INLINE_CODE = re.compile(r"`[^`\n]*`")
+INLINE_LINK = re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+REFERENCE_LINK = re.compile(r"^\s*\[[^\]\n]+\]:\s*<?(\S+?)>?(?:\s+\"[^\"]*\")?\s*$", re.MULTILINE)
+URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
+def read(path: Path) -> str:
+    return path.read_text()
+
+
+def flat(text: str) -> str:
+    """Whitespace folded, so that a phrase wrapped over two lines is still found."""
+    return " ".join(text.split())
+
+
+# --- links ------------------------------------------------------------------------------------------------------
+
+def link_targets(text: str) -> list[str]:
+    """The targets of the Markdown links (inline, images, reference definitions) outside code."""
+    prose = INLINE_CODE.sub("", FENCED_CODE.sub("", text))
+    return INLINE_LINK.findall(prose) + REFERENCE_LINK.findall(prose)
+
+
+def heading_anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a file's headings: lower case, punctuation dropped, spaces as hyphens, a repeated
+    heading numbered."""
+    anchors: set[str] = set()
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$", FENCED_CODE.sub("", text), re.MULTILINE):
+        heading = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading).replace("`", "")
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        anchor, number = slug, 0
+        while anchor in anchors:
+            number += 1
+            anchor = f"{slug}-{number}"
+        anchors.add(anchor)
+    return anchors
+
+
+def ignored_by_git(path: Path) -> bool:
+    """What ``.gitignore`` keeps out of the repository (``.local``, ``.venv``...): present here, not in a clone."""
+    return subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=REPO_ROOT).returncode == 0
+
+
+def link_problem(source: Path, target: str) -> str | None:
+    """Why ``target``, linked from ``source``, would not resolve in a clone of the repository; None if it does."""
+    if URL_SCHEME.match(target):
+        return None  # a URL (https:, mailto:): not a file of the repository
+    file_part, _, anchor = target.partition("#")
+    resolved = (source.parent / unquote(file_part)).resolve() if file_part else source
+    if not resolved.is_relative_to(REPO_ROOT):
+        return f"{target} leaves the repository ({resolved})"
+    if not resolved.exists():
+        return f"{target}: no such file in the repository"
+    if ignored_by_git(resolved):
+        return f"{target} is ignored by git: a clone does not have it"
+    if anchor and resolved.suffix == ".md" and anchor not in heading_anchors(read(resolved)):
+        return f"{target}: {resolved.name} has no heading with the anchor #{anchor}"
+    return None
+
+
+LINKS = [(path, target) for path in MARKDOWN_FILES for target in link_targets(read(path))]
+
+
+@pytest.mark.parametrize(("source", "target"), LINKS,
+                         ids=[f"{path.relative_to(REPO_ROOT)}->{target}" for path, target in LINKS])
+def test_every_link_resolves_inside_the_repository(source: Path, target: str) -> None:
+    assert link_problem(source, target) is None
+
+
+def test_the_link_check_refuses_what_a_clone_lacks() -> None:
+    assert "leaves the repository" in link_problem(README, "../shared/CONTRACT.md")
+    assert "leaves the repository" in link_problem(DOCS / "http-api.md", "../../shared/CONTRACT.md#1-http-api")
+    assert "no such file" in link_problem(README, "docs/no-such-page.md")
+    assert "no heading" in link_problem(README, "docs/errors.md#no-such-section")
+    assert "no heading" in link_problem(README, "#no-such-section")
+    assert link_problem(DOCS / "http-api.md", "../openapi.json") is None
+    assert link_problem(DOCS / "websocket-api.md", "errors.md#the-websocket-api") is None
+    assert link_problem(README, "https://docs.aws.amazon.com/") is None
+    assert ignored_by_git(REPO_ROOT / ".local" / "stack.json") and not ignored_by_git(README)
+
+
+def test_links_are_found_in_prose_and_not_in_code() -> None:
+    text = ("See [the API](docs/http-api.md) and ![x](img.png).\n`[not](a-link)`\n```\n[nor](this)\n```\n"
+            "[r]: docs/x.md\n")
+    assert link_targets(text) == ["docs/http-api.md", "img.png", "docs/x.md"]
+    assert heading_anchors("# Running locally: `make dev`\n## A\n## A\n") == {"running-locally-make-dev", "a", "a-1"}
+
+
+def test_no_link_of_the_readme_or_docs_leaves_the_repository_by_dotdot() -> None:
+    leaving = [(path.name, target) for path, target in LINKS
+               if not URL_SCHEME.match(target) and ".." in Path(target.partition("#")[0]).parts
+               and not (path.parent / target.partition("#")[0]).resolve().is_relative_to(REPO_ROOT)]
+    assert LINKS and leaving == []
+
+
+def test_the_readme_leads_to_every_page_of_docs() -> None:
+    def linked_from(path: Path) -> set[Path]:
+        return {(path.parent / target.partition("#")[0]).resolve() for target in link_targets(read(path))
+                if not URL_SCHEME.match(target) and target.partition("#")[0]}
+
+    reached, frontier = set(), {README.resolve()}
+    while frontier:
+        page = frontier.pop()
+        reached.add(page)
+        frontier |= {linked for linked in linked_from(page) if linked.suffix == ".md" and linked not in reached}
+    pages = {path.resolve() for path in DOCS.glob("*.md")}
+    assert pages and pages <= reached
+
+
+def test_nothing_in_the_repository_points_at_the_contract_outside_it() -> None:
+    found = subprocess.run(["git", "grep", "-n", "-I", "-F", "-e", "CONTRACT.md", "-e", "../shared/", "--", "."],
+                           cwd=REPO_ROOT, capture_output=True, text=True)
+    mentions = [line for line in found.stdout.splitlines() if not line.startswith("tests/unit/test_docs.py:")]
+    assert mentions == []
+
+
+# --- error codes ------------------------------------------------------------------------------------------------
+
+def documented_error_statuses() -> dict[str, int]:
+    table = read(DOCS / "errors.md").partition(error_docs.BEGIN)[2].partition(error_docs.END)[0]
+    return {code: int(status) for status, code in re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \|", table, re.MULTILINE)}
+
+
+def test_the_documented_error_codes_and_statuses_are_the_catalog() -> None:
+    assert documented_error_statuses() == ERROR_STATUSES
+
+
+def test_the_error_table_is_what_make_openapi_writes() -> None:
+    assert error_docs.main(["--check"]) == 0
+
+
+def test_the_error_table_refuses_a_code_without_a_meaning(monkeypatch: pytest.MonkeyPatch) -> None:
+    document = json.loads(DOCUMENT_PATH.read_text())
+    monkeypatch.delitem(error_docs.MEANINGS, "message_self")
+    with pytest.raises(SystemExit, match="message_self"):
+        error_docs.render_table(document)
+    monkeypatch.setitem(error_docs.MEANINGS, "message_self", "A conversation with yourself.")
+    monkeypatch.setitem(error_docs.MEANINGS, "no_longer_answered", "Gone.")
+    with pytest.raises(SystemExit, match="no_longer_answered"):
+        error_docs.render_table(document)
+
+
+def test_the_error_table_names_the_routes_openapi_lists_for_each_code() -> None:
+    table = read(DOCS / "errors.md").partition(error_docs.BEGIN)[2]
+    row = next(line for line in table.splitlines() if "`message_self`" in line)
+    assert row.endswith("| `POST /api/messages` |")
+    assert "every route |" in next(line for line in table.splitlines() if "`internal_error`" in line)
+
+
+def websocket_error_codes_raised() -> set[str]:
+    """The codes of every ``error_frame(...)`` the layer builds, read from its source."""
+    codes = set()
+    for path in LAYER.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "error_frame"
+                    and node.args and isinstance(node.args[0], ast.Constant)):
+                codes.add(node.args[0].value)
+    return codes
+
+
+def test_the_documented_websocket_error_codes_are_those_the_code_sends() -> None:
+    section = read(DOCS / "errors.md").partition("## The WebSocket API")[2]
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", section, re.MULTILINE))
+    assert documented == websocket_error_codes_raised() != set()
+
+
+# --- routes -----------------------------------------------------------------------------------------------------
+
+def documented_routes() -> set[tuple[str, str, str, bool]]:
+    """(method, path, function, authorized) of each row of the route table of docs/http-api.md."""
+    rows = re.findall(r"^\| `([A-Z]+) (/[^`]*)` \| `(\w+)` \| ([^|]+) \|", read(DOCS / "http-api.md"), re.MULTILINE)
+    return {(method, path, function, auth.strip() != "none") for method, path, function, auth in rows}
+
+
+def test_the_documented_routes_are_the_templates() -> None:
+    specs = function_specs(load_template(), template_context(LocalResources(table_name="t"), stream_arn="-"))
+    routes = {(route.method, route.path, spec.logical_id, route.authorized)
+              for spec in specs.values() for route in spec.routes}
+    assert routes and documented_routes() == routes
+
+
+def test_the_documented_routes_are_openapis() -> None:
+    document = json.loads(DOCUMENT_PATH.read_text())
+    in_document = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    assert {(method, path) for method, path, _, _ in documented_routes()} == in_document
+
+
+# --- items ------------------------------------------------------------------------------------------------------
+
+def documented_item_keys() -> dict[str, str]:
+    """pk -> sk of each row of the item table of docs/data-model.md."""
+    section = read(DOCS / "data-model.md").partition("## Items")[2].partition("\n## ")[0]
+    return dict(re.findall(r"^\| [^|`]+ \| `([^`]+)` \| `([^`]+)` \|", section, re.MULTILINE))
+
+
+def test_the_documented_item_keys_are_built_by_keys_py() -> None:
+    membership, pair = keys.membership_key("<group uuid>"), keys.pair_key("<uuid 2>", "<uuid 1>")
+    built = {
+        keys.group_rows_pk("<owner uuid>"): None,
+        keys.messages_pk("<group uuid>"): None,
+        membership["pk"]: membership["sk"],
+        pair["pk"]: pair["sk"],
+        keys.idempotency_pk("<request hash>"): None,
+        keys.connections_pk("<user uuid>"): None,
+    }
+    documented = documented_item_keys()
+    assert set(documented) == set(built)
+    for pk, sk in built.items():
+        if sk is not None:
+            assert documented[pk] == sk, pk
+    assert pair["pk"] == "PAIR#<uuid 1>#<uuid 2>"  # sorted, as the table says
+
+
+def test_every_key_prefix_of_keys_py_is_documented() -> None:
+    prefixes = {value for name, value in vars(keys).items() if name.endswith("_PREFIX") and isinstance(value, str)}
+    documented = documented_item_keys()
+    assert prefixes and all(any(pk.startswith(prefix) for pk in documented) for prefix in prefixes)
+    # one row per prefix: a new item kind in keys.py needs its row
+    assert len(documented) == len(prefixes)
+
+
+def test_the_documented_table_is_the_templates() -> None:
+    template = load_template()
+    table = template["Resources"]["MessagesTable"]["Properties"]
+    (index,) = table["GlobalSecondaryIndexes"]
+    doc = flat(read(DOCS / "data-model.md"))
+    assert f"`{template['Parameters']['MessageGroupIndexName']['Default']}`" in doc
+    assert f"`{template['Parameters']['TableName']['Default']}`" in doc
+    for key in index["KeySchema"]:
+        assert f"`{key['AttributeName']}` ({key['KeyType']})" in doc
+    assert f"projection `{index['Projection']['ProjectionType']}`" in doc
+    assert f"`{table['StreamSpecification']['StreamViewType']}`" in doc
+    assert f"TTL on the attribute `{table['TimeToLiveSpecification']['AttributeName']}`" in doc
+
+
+# --- the WebSocket frames -----------------------------------------------------------------------------------------
+
+def frame_types_built() -> set[str]:
+    """The ``"type"`` of every frame ``models.py`` builds."""
+    types = set()
+    for node in ast.walk(ast.parse((LAYER / "models.py").read_text())):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values):
+                if isinstance(key, ast.Constant) and key.value == "type" and isinstance(value, ast.Constant):
+                    types.add(value.value)
+    return types
+
+
+def test_the_documented_frames_are_those_the_code_sends() -> None:
+    section = read(DOCS / "websocket-api.md").partition("## Frames")[2].partition("\n## ")[0]
+    documented = set(re.findall(r'^\| `\{"type": "([a-z.]+)"', section, re.MULTILINE))
+    assert documented == frame_types_built() != set()
+
+
+# --- the local stack's variables ------------------------------------------------------------------------------------
+
+def variables_read() -> set[str]:
+    sources = [*(REPO_ROOT / "devtools").rglob("*.py"), *(REPO_ROOT / "bench").rglob("*.py")]
+    return {name for path in sources for name in re.findall(r"\bCRUDDUR_[A-Z][A-Z_]*\b", path.read_text())}
+
+
+def variable_defaults(text: str) -> dict[str, str]:
+    return dict(re.findall(r"^\| `(CRUDDUR_[A-Z_]+)` \| `([^`]*)` \|", text, re.MULTILINE))
+
+
+def test_the_local_stack_page_documents_exactly_the_variables_the_code_reads() -> None:
+    assert set(variable_defaults(read(DOCS / "local-stack.md"))) == variables_read() != set()
+
+
+def test_the_readme_and_the_local_stack_page_give_the_same_defaults() -> None:
+    in_readme, in_docs = variable_defaults(read(README)), variable_defaults(read(DOCS / "local-stack.md"))
+    assert in_readme and {name: in_docs.get(name) for name in in_readme} == in_readme
