@@ -50,7 +50,7 @@ def post_message(request: HttpRequest) -> HttpResponse:
     """
     caller = container.callers.resolve(request.caller_sub)
     message = NewMessageRequest.parse(request.json_body())
-    return json_response(create_message(container.message_sender, caller, message,
+    return json_response(create_message(container.message_sending, caller, message,
                                         request.headers.get("idempotency-key")))
 
 
@@ -61,5 +61,5 @@ ROUTES = {"POST /api/messages": post_message}
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    container.message_sender.idempotency_config.register_lambda_context(context)
+    container.message_sending.idempotency_config.register_lambda_context(context)
     return respond(ROUTES, event)

@@ -254,7 +254,7 @@ def test_create_message_writes_only_what_its_paths_need(functions, seeded, monke
                  "user_not_found")
     assert census(functions.aws.table)["IDEMPOTENCY#"] == 1
     # ... and read back (GetItem) when a failed conditional put does not return the existing record.
-    persistence = functions.aws.container(CREATE_MESSAGE).message_sender.persistence
+    persistence = functions.aws.container(CREATE_MESSAGE).message_sending.persistence
     monkeypatch.setattr(persistence, "return_value_on_condition", {})
     assert ok(andrew.send("Exactly once", group=SEED_GROUP_UUID, idempotency_key="once")) == first
 

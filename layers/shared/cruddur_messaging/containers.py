@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from cruddur_messaging.data.messages import MessageStore
     from cruddur_messaging.data.read_state import ReadStateStore
     from cruddur_messaging.domain.access_tokens import AccessTokenVerifier
-    from cruddur_messaging.domain.create_message import MessageSender
+    from cruddur_messaging.domain.create_message import MessageSending
     from cruddur_messaging.domain.live_delivery import GroupMembers, MemberHandles
     from cruddur_messaging.domain.users_short import UserCards
     from cruddur_messaging.pagination import CursorCodec
@@ -93,14 +93,14 @@ class ApiContainer(Container):
         return UserCards(self.users)
 
     @cached_property
-    def message_sender(self) -> MessageSender:
+    def message_sending(self) -> MessageSending:
         """Create-message's store, users and idempotency (its persistence layer has a DynamoDB client of its own)."""
         from cruddur_messaging.data.dynamodb import CLIENT_CONFIG
         from cruddur_messaging.data.idempotency import CreateMessageIdempotencyLayer
-        from cruddur_messaging.domain.create_message import MessageSender
+        from cruddur_messaging.domain.create_message import MessageSending
 
         persistence = CreateMessageIdempotencyLayer(table_name=self.settings.table_name, boto_config=CLIENT_CONFIG)
-        return MessageSender(self.message_store, self.users, persistence)
+        return MessageSending(self.message_store, self.users, persistence)
 
     def cursor_codec(self) -> CursorCodec:
         """The codec of the pagination cursors; its key comes through the container's secret cache."""

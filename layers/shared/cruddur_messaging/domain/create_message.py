@@ -111,7 +111,7 @@ def _is_unicode_text(text: str) -> bool:
     return True
 
 
-class MessageSender:
+class MessageSending:
     """What sending needs, one per container: the message store, the users (recipients by handle) and the
     idempotency of keyed sends (Powertools' configuration, the container's persistence layer, and the use case
     wrapped by them once)."""
@@ -127,17 +127,17 @@ class MessageSender:
         self.create_once = _idempotent_create(self)
 
 
-def create_message(sender: MessageSender, caller: User, request: NewMessageRequest,
+def create_message(sending: MessageSending, caller: User, request: NewMessageRequest,
                    idempotency_key: str | None = None) -> dict[str, str]:
     """The response body of ``POST /api/messages``."""
     if idempotency_key is None:
-        return _create(sender, caller, request, SendPlan.fresh()).to_body()
+        return _create(sending, caller, request, SendPlan.fresh()).to_body()
     if not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH or not idempotency_key.isprintable():
         raise BadRequest("Idempotency-Key must be 1 to 255 printable characters.", code="invalid_idempotency_key")
     submission = {"caller": caller.uuid, "key": idempotency_key, "request": asdict(request)}
     try:
-        with sender.persistence.one_request():
-            return sender.create_once(submission=submission, caller=caller, request=request)
+        with sending.persistence.one_request():
+            return sending.create_once(submission=submission, caller=caller, request=request)
     except IdempotencyValidationError as error:
         raise RuleViolation("This Idempotency-Key was used with another request.",
                             code="idempotency_key_reused") from error
@@ -147,24 +147,24 @@ def create_message(sender: MessageSender, caller: User, request: NewMessageReque
         raise DependencyUnavailable("The message store is temporarily unavailable.") from error
 
 
-def _idempotent_create(sender: MessageSender) -> Callable[..., dict[str, str]]:
+def _idempotent_create(sending: MessageSending) -> Callable[..., dict[str, str]]:
     """The use case, once per (caller, key). Its name and this function's make the records' key (Powertools
     prefixes it with ``module.qualname``): renaming either would forget the records of the last 24 hours."""
-    persistence = sender.persistence
+    persistence = sending.persistence
 
     @idempotent_function(data_keyword_argument="submission", persistence_store=persistence,
-                         config=sender.idempotency_config)
+                         config=sending.idempotency_config)
     def create_once(submission: dict[str, Any], caller: User, request: NewMessageRequest) -> dict[str, str]:
         resumed = persistence.resumed_plan()
         if resumed is not None:
             logger.info("resuming a send whose outcome was unknown")
-        return _create(sender, caller, request, SendPlan(**resumed) if resumed else SendPlan.fresh()).to_body()
+        return _create(sending, caller, request, SendPlan(**resumed) if resumed else SendPlan.fresh()).to_body()
 
     return create_once
 
 
-def _create(sender: MessageSender, caller: User, request: NewMessageRequest, plan: SendPlan) -> CreatedMessage:
-    store = sender.store
+def _create(sending: MessageSending, caller: User, request: NewMessageRequest, plan: SendPlan) -> CreatedMessage:
+    store = sending.store
     if request.message_group_uuid is not None:
         membership = require_membership(store, request.message_group_uuid, caller)
         if not membership.recorded and len(membership.member_uuids) == 2:
@@ -172,7 +172,7 @@ def _create(sender: MessageSender, caller: User, request: NewMessageRequest, pla
             # seen: the index lags the table, and a row caught mid-move must not lock its owner out for good.
             store.save_membership(membership, utc_now())
         return CreatedMessage(message=_post(store, request.message_group_uuid, caller, request.message, plan))
-    return _start_conversation(sender, caller, request.handle or "", request.message, plan)
+    return _start_conversation(sending, caller, request.handle or "", request.message, plan)
 
 
 @contextmanager
@@ -193,10 +193,10 @@ def _post(store: MessageStore, message_group_uuid: str, sender: User, text: str,
     return message_of(item)
 
 
-def _start_conversation(sender: MessageSender, caller: User, handle: str, text: str,
+def _start_conversation(sending: MessageSending, caller: User, handle: str, text: str,
                         plan: SendPlan) -> CreatedMessage:
-    store = sender.store
-    recipient = sender.users.find_by_handle(handle)
+    store = sending.store
+    recipient = sending.users.find_by_handle(handle)
     if recipient is None:
         raise NotFound(f"No user with the handle @{handle}.", code="user_not_found")
     if recipient.uuid == caller.uuid:
