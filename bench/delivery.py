@@ -37,7 +37,7 @@ from moto import mock_aws
 from websockets.asyncio.client import ClientConnection, connect
 
 from devtools.environment import LocalResources, function_environment, local_function_specs, provision
-from devtools.functions import ensure_layer_on_path, invoke
+from devtools.functions import ensure_layer_on_path, invoke, load_handler_module
 from devtools.local_stack.cognito import PoolUser, access_token, add_user
 from devtools.local_stack.launch import running_stack
 from devtools.local_stack.stack_file import StackInfo
@@ -270,11 +270,10 @@ def measure_calls() -> list[tuple[str, int, Counts, int]]:
             mapping = StreamMapping.from_event(specs[DELIVERY_FUNCTION].stream_events[0])
             reader = StreamReader(created["stream_arn"], resources)
             table = boto3.resource("dynamodb").Table(resources.table_name)
-            from cruddur_messaging.data.dynamodb import dynamodb_resource
-            from cruddur_messaging.data.messages import message_store
+            from cruddur_messaging.data.messages import MessageStore
             from cruddur_messaging.models import User
 
-            store = message_store()
+            store = MessageStore(table, specs[DELIVERY_FUNCTION].environment["MESSAGE_GROUP_INDEX_NAME"])
             pairs = [(User(f"00000000-0000-4000-8000-{2 * n:012d}", f"a{n}", f"A {n}"),
                       User(f"00000000-0000-4000-8000-{2 * n + 1:012d}", f"b{n}", f"B {n}")) for n in range(PAIRS)]
             groups = [f"10000000-0000-4000-8000-{n:012d}" for n in range(PAIRS)]
@@ -300,7 +299,8 @@ def measure_calls() -> list[tuple[str, int, Counts, int]]:
                         for batch in (messages, reader.new_records())]
 
             counts = Counts()
-            dynamodb_resource().meta.client.meta.events.register("before-call.dynamodb", counts)
+            delivery_container = load_handler_module(specs[DELIVERY_FUNCTION]).container
+            delivery_container.dynamodb.meta.client.meta.events.register("before-call.dynamodb", counts)
             # The first invocation is the container's first: the group's members are not cached yet.
             for label, count, second in (("cold container, 1 message", 1, 1), ("warm, 1 message a batch", 1, 2),
                                          (f"warm, a burst of {PAIRS} in one batch", PAIRS, 3)):

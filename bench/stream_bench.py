@@ -25,7 +25,7 @@ from moto import mock_aws
 
 from bench.capacity import Meter, item_size
 from devtools.environment import LocalResources, function_environment, local_function_specs, provision
-from devtools.functions import ensure_layer_on_path, invoke
+from devtools.functions import ensure_layer_on_path, invoke, load_handler_module
 from devtools.stream_reader import STREAM_FUNCTION, StreamReader
 from devtools.template import FunctionSpec
 
@@ -115,10 +115,8 @@ def main() -> None:
         spec = _stream_function(resources, stream_arn)
         batch_size = int(spec.stream_events[0].properties["BatchSize"])
         index_name = spec.environment["MESSAGE_GROUP_INDEX_NAME"]
-        # Imported once the function's environment is set, as Lambda imports the layer.
-        from cruddur_messaging.data.dynamodb import dynamodb_resource
-
-        function_client = dynamodb_resource().meta.client
+        # The client of the function's container (imported once its environment is set, as Lambda imports it).
+        function_client = load_handler_module(spec).container.dynamodb.meta.client
         setup_table = boto3.resource("dynamodb", region_name=resources.region).Table(resources.table_name)
         tutorial_table = boto3.resource("dynamodb", region_name=resources.region).Table(resources.table_name)
         stream = StreamReader(stream_arn, resources)

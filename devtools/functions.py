@@ -13,6 +13,7 @@ from devtools.lambda_runtime import LambdaContext
 from devtools.template import REPO_ROOT, FunctionSpec
 
 LAYER_PATH = REPO_ROOT / "layers" / "shared"
+HANDLER_MODULE_PREFIX = "cruddur_function_"
 
 
 def ensure_layer_on_path() -> None:
@@ -24,11 +25,12 @@ def ensure_layer_on_path() -> None:
 def load_handler_module(spec: FunctionSpec) -> ModuleType:
     """Imports the function's handler module under a name of its own (every function has an ``app.py``).
 
-    Importing is the cold start: the module reads its configuration from the environment, so set the
-    function's environment before the first call. The module is cached like a warm container.
+    Importing is the cold start: the module reads its configuration from the environment and builds the
+    function's container (``cruddur_messaging.containers``), so set the function's environment before the first
+    call. The module is cached like a warm container; ``forget_handler_modules`` makes the next call a cold start.
     """
     ensure_layer_on_path()
-    module_name = f"cruddur_function_{spec.logical_id}"
+    module_name = f"{HANDLER_MODULE_PREFIX}{spec.logical_id}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     source = spec.code_dir / f"{spec.handler_module.replace('.', '/')}.py"
@@ -42,6 +44,12 @@ def load_handler_module(spec: FunctionSpec) -> ModuleType:
         del sys.modules[module_name]
         raise
     return module
+
+
+def forget_handler_modules() -> None:
+    """Drops every handler module ``load_handler_module`` imported, and with them their containers."""
+    for name in [name for name in sys.modules if name.startswith(HANDLER_MODULE_PREFIX)]:
+        del sys.modules[name]
 
 
 def handler_of(spec: FunctionSpec) -> Callable[[dict[str, Any], Any], Any]:

@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from devtools.environment import LocalResources, function_environment, local_function_specs, provision
-from devtools.functions import context_for, ensure_layer_on_path, handler_of
+from devtools.functions import context_for, ensure_layer_on_path, handler_of, load_handler_module
 from devtools.postgres import EmbeddedPostgres
 from tests.support.botocore_models import share_parsed_models
 from tests.support.containers import cold_start
@@ -50,6 +50,10 @@ class Aws:
         """Runs a function of the template in-process, as its Lambda container would."""
         spec = local_function_specs(self.resources, self.stream_arn)[logical_id]
         return handler_of(spec)(event, context_for(spec))
+
+    def container(self, logical_id: str) -> Any:
+        """The function's container (``cruddur_messaging.containers``), as its next ``invoke`` uses it."""
+        return load_handler_module(local_function_specs(self.resources, self.stream_arn)[logical_id]).container
 
 
 @pytest.fixture

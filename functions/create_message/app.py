@@ -2,11 +2,10 @@
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cruddur_messaging.config import get_settings
+from cruddur_messaging.containers import ApiContainer
 from cruddur_messaging.domain.create_message import (
-    IDEMPOTENCY_KEY_MAX_LENGTH, NewMessageRequest, create_message, idempotency_config,
+    IDEMPOTENCY_KEY_MAX_LENGTH, NewMessageRequest, create_message,
 )
-from cruddur_messaging.domain.identity import resolve_caller
 from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, respond
 from cruddur_messaging.http.contract import (
     CALLER_ERRORS, HANDLE_SCHEMA, MESSAGE_SCHEMA, PRINTABLE_HEADER_PATTERN, SERVICE_ERRORS, Link, MessageInNewGroup,
@@ -15,7 +14,7 @@ from cruddur_messaging.http.contract import (
 from cruddur_messaging.models import Message
 from cruddur_messaging.observability import logger, metrics, tracer
 
-get_settings()
+container = ApiContainer()
 
 
 NEW_MESSAGE_BODY = {"oneOf": [
@@ -49,9 +48,10 @@ def post_message(request: HttpRequest) -> HttpResponse:
     that user: into the conversation you already share with them, or a new one (the answer also names the
     group, `message_group_uuid`).
     """
-    caller = resolve_caller(request.caller_sub)
+    caller = container.callers.resolve(request.caller_sub)
     message = NewMessageRequest.parse(request.json_body())
-    return json_response(create_message(caller, message, request.headers.get("idempotency-key")))
+    return json_response(create_message(container.message_sending, caller, message,
+                                        request.headers.get("idempotency-key")))
 
 
 ROUTES = {"POST /api/messages": post_message}
@@ -61,5 +61,5 @@ ROUTES = {"POST /api/messages": post_message}
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    idempotency_config().register_lambda_context(context)
+    container.message_sending.idempotency_config.register_lambda_context(context)
     return respond(ROUTES, event)

@@ -5,8 +5,7 @@ from dataclasses import asdict
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cruddur_messaging.config import get_settings
-from cruddur_messaging.domain.identity import resolve_caller
+from cruddur_messaging.containers import ApiContainer
 from cruddur_messaging.domain.list_groups import list_groups
 from cruddur_messaging.domain.unread_badge import unread_badge
 from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, page_request, page_response, respond
@@ -16,7 +15,7 @@ from cruddur_messaging.http.contract import (
 from cruddur_messaging.models import MessageGroupSummary, UnreadBadge
 from cruddur_messaging.observability import logger, metrics, tracer
 
-get_settings()
+container = ApiContainer()
 
 
 @operation(Operation(success=list[MessageGroupSummary], parameters=PAGE_PARAMETERS, success_headers=(LINK_HEADER,),
@@ -36,8 +35,9 @@ def get_message_groups(request: HttpRequest) -> HttpResponse:
     came after your read marker `last_read_at` (`null`: nothing read yet). A `Link: <...>; rel="next"` header
     leads to the next page.
     """
-    caller = resolve_caller(request.caller_sub)
-    return page_response(request, list_groups(caller, page_request(request)))
+    caller = container.callers.resolve(request.caller_sub)
+    return page_response(request, list_groups(container.message_store, container.cursor_codec, caller,
+                                              page_request(request)))
 
 
 @operation(Operation(success=UnreadBadge, errors=CALLER_ERRORS + SERVICE_ERRORS))
@@ -47,8 +47,8 @@ def get_unread_badge(request: HttpRequest) -> HttpResponse:
     `conversations` counts your conversations whose `unread_count` is above 0, `messages` adds those counts up:
     the same figures the list of conversations shows.
     """
-    caller = resolve_caller(request.caller_sub)
-    return json_response(asdict(unread_badge(caller)))
+    caller = container.callers.resolve(request.caller_sub)
+    return json_response(asdict(unread_badge(container.read_state_store, caller)))
 
 
 ROUTES = {

@@ -2,8 +2,7 @@
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cruddur_messaging.config import get_settings
-from cruddur_messaging.domain.identity import resolve_caller
+from cruddur_messaging.containers import ApiContainer
 from cruddur_messaging.domain.list_messages import list_messages
 from cruddur_messaging.http.api import HttpRequest, HttpResponse, page_request, page_response, respond
 from cruddur_messaging.http.contract import (
@@ -13,7 +12,7 @@ from cruddur_messaging.http.contract import (
 from cruddur_messaging.models import Message
 from cruddur_messaging.observability import logger, metrics, tracer
 
-get_settings()
+container = ApiContainer()
 
 
 @operation(Operation(
@@ -29,8 +28,9 @@ def get_messages(request: HttpRequest) -> HttpResponse:
     message's; `display_name` and `handle` are the sender's. A group you are not a member of is a 404, as one
     that does not exist.
     """
-    caller = resolve_caller(request.caller_sub)
-    page = list_messages(caller, request.path_parameter("message_group_uuid"), page_request(request))
+    caller = container.callers.resolve(request.caller_sub)
+    page = list_messages(container.message_store, container.cursor_codec, caller,
+                         request.path_parameter("message_group_uuid"), page_request(request))
     return page_response(request, page)
 
 

@@ -3,12 +3,12 @@ and hands its ``sub`` to the connection's routes; anything else is refused at th
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cruddur_messaging.config import get_authorizer_settings
-from cruddur_messaging.domain.access_tokens import TokenRejected, access_token_verifier, allow_policy
+from cruddur_messaging.containers import AuthorizerContainer
+from cruddur_messaging.domain.access_tokens import TokenRejected, allow_policy
 from cruddur_messaging.domain.handshake import token_of_handshake
 from cruddur_messaging.observability import logger, metrics, tracer
 
-get_authorizer_settings()
+container = AuthorizerContainer()
 
 
 class Unauthorized(Exception):
@@ -26,7 +26,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     try:
         if token is None:
             raise TokenRejected("no token")
-        return allow_policy(access_token_verifier().verify(token), event["methodArn"])
+        return allow_policy(container.access_token_verifier.verify(token), event["methodArn"])
     except TokenRejected as rejection:
         logger.info("connection refused", extra={"reason": str(rejection)})
         metrics.add_metric(name="LiveConnectionsRefused", unit=MetricUnit.Count, value=1)

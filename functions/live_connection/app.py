@@ -5,17 +5,13 @@ import json
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cruddur_messaging.config import get_live_settings, get_settings
-from cruddur_messaging.data.connection_gateway import connection_gateway
-from cruddur_messaging.data.connections import connection_store
+from cruddur_messaging.containers import LiveConnectionContainer
 from cruddur_messaging.domain.handshake import offered_subprotocols
-from cruddur_messaging.domain.identity import resolve_caller
 from cruddur_messaging.domain.live_connections import answer_client_frame, connect, disconnect
 from cruddur_messaging.errors import ApiError
 from cruddur_messaging.observability import logger, metrics, tracer
 
-get_settings()
-get_live_settings()
+container = LiveConnectionContainer()
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
@@ -33,9 +29,10 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
 
 def _connect(event: dict, request: dict) -> dict:
     try:
-        caller = resolve_caller((request.get("authorizer") or {}).get("sub"))
-        connected = connect(connection_store(), connection_gateway(), caller, request["connectionId"],
-                            offered_subprotocols(event.get("headers")), get_live_settings().connections_per_user)
+        caller = container.callers.resolve((request.get("authorizer") or {}).get("sub"))
+        connected = connect(container.connection_store, container.connection_gateway, caller,
+                            request["connectionId"], offered_subprotocols(event.get("headers")),
+                            container.live_settings.connections_per_user)
     except ApiError as error:
         logger.info("connection refused", extra={"code": error.code})
         metrics.add_metric(name=f"Error_{error.code}", unit=MetricUnit.Count, value=1)
@@ -47,8 +44,8 @@ def _connect(event: dict, request: dict) -> dict:
 
 def _disconnect(request: dict) -> dict:
     try:
-        caller = resolve_caller((request.get("authorizer") or {}).get("sub"))
-        disconnect(connection_store(), caller, request["connectionId"])
+        caller = container.callers.resolve((request.get("authorizer") or {}).get("sub"))
+        disconnect(container.connection_store, caller, request["connectionId"])
     except ApiError as error:
         # Nothing to answer to: the item goes with the first delivery that finds it gone, or with its TTL.
         logger.warning("connection not forgotten at disconnect", extra={"code": error.code})

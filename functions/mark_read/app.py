@@ -2,15 +2,14 @@
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cruddur_messaging.config import get_settings
-from cruddur_messaging.domain.identity import resolve_caller
+from cruddur_messaging.containers import ApiContainer
 from cruddur_messaging.domain.mark_read import MAX_CLOCK_SKEW, READ_AT_MAX_LENGTH, MarkReadRequest, mark_read
 from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, respond
 from cruddur_messaging.http.contract import CALLER_ERRORS, SERVICE_ERRORS, Link, Operation, Parameter, operation
 from cruddur_messaging.models import ReadState
 from cruddur_messaging.observability import logger, metrics, tracer
 
-get_settings()
+container = ApiContainer()
 
 MARK_READ_BODY = {"type": "object", "properties": {"read_at": {
     "type": "string", "format": "date-time", "maxLength": READ_AT_MAX_LENGTH, "nullable": True,
@@ -36,9 +35,11 @@ def post_read(request: HttpRequest) -> HttpResponse:
     message), forward only: an older `read_at` changes nothing and answers the current state. The answer is your
     read state of the conversation. A group you are not a member of is a 404, as one that does not exist.
     """
-    caller = resolve_caller(request.caller_sub)
+    caller = container.callers.resolve(request.caller_sub)
     body = MarkReadRequest.parse(request.json_body() if request.has_body else {})
-    return json_response(mark_read(caller, request.path_parameter("message_group_uuid"), body).state.to_body())
+    change = mark_read(container.group_row_store, container.read_state_store, caller,
+                       request.path_parameter("message_group_uuid"), body)
+    return json_response(change.state.to_body())
 
 
 ROUTES = {"POST /api/message_groups/{message_group_uuid}/read": post_read}

@@ -6,20 +6,18 @@ response, ``ReportBatchItemFailures``). See ``cruddur_messaging.domain.move_grou
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cruddur_messaging.config import get_settings
-from cruddur_messaging.data.group_rows import group_row_store
-from cruddur_messaging.data.read_state import read_state_store
+from cruddur_messaging.containers import Container
 from cruddur_messaging.domain.move_group_rows import BatchMoves
 from cruddur_messaging.observability import logger, metrics, tracer
 
-get_settings()
+container = Container()
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    moves = BatchMoves(group_row_store(), read_state_store(), event.get("Records") or [])
+    moves = BatchMoves(container.group_row_store, container.read_state_store, event.get("Records") or [])
     # A processor keeps one batch's results, hence one per invocation. A batch whose every record failed is
     # answered like any other (all listed) rather than raised: Lambda retries from its first record either way,
     # and the invocation is not counted as a function error.

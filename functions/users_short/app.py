@@ -5,8 +5,8 @@ from urllib.parse import unquote
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cruddur_messaging.config import get_settings
-from cruddur_messaging.domain.users_short import CARD_MAX_AGE_SECONDS, find_user_short
+from cruddur_messaging.containers import ApiContainer
+from cruddur_messaging.domain.users_short import CARD_MAX_AGE_SECONDS
 from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, respond
 from cruddur_messaging.http.contract import (
     CACHE_CONTROL_HEADER, HANDLE_SCHEMA, SERVICE_ERRORS, Operation, Parameter, operation,
@@ -14,7 +14,7 @@ from cruddur_messaging.http.contract import (
 from cruddur_messaging.models import UserShort
 from cruddur_messaging.observability import logger, metrics, tracer
 
-get_settings()
+container = ApiContainer()
 
 
 @operation(Operation(
@@ -27,7 +27,7 @@ def get_user_short(request: HttpRequest) -> HttpResponse:
 
     Cards change rarely: `Cache-Control` lets clients and caches keep one for a short while.
     """
-    return json_response(asdict(find_user_short(unquote(request.path_parameter("handle")))),
+    return json_response(asdict(container.user_cards.find(unquote(request.path_parameter("handle")))),
                          headers={"Cache-Control": f"public, max-age={CARD_MAX_AGE_SECONDS}"})
 
 

@@ -66,8 +66,11 @@ def run_stream(aws) -> None:
 
 
 def legacy_group(aws) -> str:
+    """A tutorial-era group; andrew's list-messages and create-message containers warmed (his row and their
+    configuration cached) by requests that write nothing to the group: a read, and a blank message refused."""
     seed_conversation(tutorial_client(aws), SEED_GROUP_UUID, ANDREW, BAYKO, SEEDED_AT, lines=["old", "times"])
-    ok(Caller(aws, ANDREW).list_groups())  # the caller's row and configuration cached, no write to the group
+    ok(Caller(aws, ANDREW).list_messages(SEED_GROUP_UUID))
+    assert_error(Caller(aws, ANDREW).send(" ", group=SEED_GROUP_UUID), 422, "message_blank")
     return SEED_GROUP_UUID
 
 
@@ -213,6 +216,8 @@ def test_cold_request_adds_only_the_caller_lookup_and_configuration(aws, monkeyp
 def test_warm_caller_makes_no_postgres_query_across_many_requests(aws, monkeypatch) -> None:
     andrew = Caller(aws, ANDREW)
     group = andrew.start_conversation("bayko", "first")
+    ok(andrew.list_messages(group))  # each function's container has seen the caller once
+    ok(andrew.list_groups())
     calls = record_calls(monkeypatch)
     for index in range(5):
         ok(andrew.send(f"message {index}", group=group))

@@ -99,10 +99,10 @@ def test_a_retry_while_the_first_request_is_still_running_is_409(aws, seeded, mo
     overlapping: list[dict] = []
     create = create_message_module._create
 
-    def create_while_a_retry_arrives(caller, request, plan):
+    def create_while_a_retry_arrives(sending, caller, request, plan):
         if not overlapping:
             overlapping.append(other_container(load_event("create-message-idempotent")))
-        return create(caller, request, plan)
+        return create(sending, caller, request, plan)
 
     monkeypatch.setattr(create_message_module, "_create", create_while_a_retry_arrives)
     first = ok(aws.invoke("CreateMessageFunction", load_event("create-message-idempotent")))
@@ -124,10 +124,10 @@ def test_a_concurrent_request_with_the_same_key_is_409_and_the_key_settles_on_th
     first_holds_the_key, second_answered = threading.Event(), threading.Event()
     create = create_message_module._create
 
-    def create_slowly(caller, request, plan):
+    def create_slowly(sending, caller, request, plan):
         first_holds_the_key.set()
         assert second_answered.wait(timeout=20), "the second request never finished"
-        return create(caller, request, plan)
+        return create(sending, caller, request, plan)
 
     monkeypatch.setattr(create_message_module, "_create", create_slowly)
     with ThreadPoolExecutor(max_workers=1) as pool:

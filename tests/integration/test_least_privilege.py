@@ -30,7 +30,6 @@ from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.data.group_rows import GroupRowStore
 from cruddur_messaging.data.messages import MessageStore
 from cruddur_messaging.models import LiveConnection
-from cruddur_messaging.domain import create_message as create_message_module
 from devtools.environment import LOCAL_ACCOUNT_ID, LocalResources, template_context
 from tests.support.api import assert_error, ok
 from tests.support.client import Caller
@@ -255,7 +254,7 @@ def test_create_message_writes_only_what_its_paths_need(functions, seeded, monke
                  "user_not_found")
     assert census(functions.aws.table)["IDEMPOTENCY#"] == 1
     # ... and read back (GetItem) when a failed conditional put does not return the existing record.
-    _, persistence = create_message_module._idempotency_setup()
+    persistence = functions.aws.container(CREATE_MESSAGE).message_sending.persistence
     monkeypatch.setattr(persistence, "return_value_on_condition", {})
     assert ok(andrew.send("Exactly once", group=SEED_GROUP_UUID, idempotency_key="once")) == first
 

@@ -194,10 +194,10 @@ def test_two_retries_of_a_send_in_doubt_at_once_resume_it_once(aws, monkeypatch)
     overlapping: list[dict] = []
     create = create_message_module._create
 
-    def create_while_another_retry_arrives(caller, request, plan):
+    def create_while_another_retry_arrives(sending, caller, request, plan):
         if not overlapping:
             overlapping.append(other_container(event))
-        return create(caller, request, plan)
+        return create(sending, caller, request, plan)
 
     monkeypatch.setattr(create_message_module, "_create", create_while_another_retry_arrives)
     sent = ok(aws.invoke("CreateMessageFunction", event))

@@ -95,9 +95,14 @@ def test_stop_then_start_again(aws, own_postgres, monkeypatch) -> None:
     calls = record_calls(monkeypatch)
     created = ok(andrew.send("After the outage", handle="bayko"))  # the same warm container reconnects
     assert calls.connections == 1
+    again = ok(andrew.send("Once more", handle="bayko"))  # the recipient looked up again...
+    assert again["message_group_uuid"] == created["message_group_uuid"]
+    assert calls.sql == ["user_by_handle"] * 2 and calls.connections == 1  # ...on that one connection
+    # Every other function has a container of its own (as in AWS), and each reconnects once by itself.
     assert ok(bayko.list_groups())[0]["uuid"] == created["message_group_uuid"]
     assert ok(aws.invoke("UsersShortFunction", load_event("users-short")))["handle"] == "bayko"
-    assert calls.connections == 1  # and keeps using that one connection
+    assert ok(aws.invoke("UsersShortFunction", users_short_event("londo")))["handle"] == "londo"
+    assert calls.connections == 3  # and keeps using that one connection
 
 
 def users_short_event(handle: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Containers. ``Aws.invoke`` runs every request through one module per function, a
 never sends a container two requests at once, and the Powertools resolver keeps the current event on the
 module's ``app``.
 Concurrent requests therefore each get a container of their own here: a separate import of the function's
-``app.py`` (its own resolver). The shared layer's per-container caches stay shared between them.
+``app.py``, with its own container (``cruddur_messaging.containers``: clients, caches, idempotency layer).
 
 Atomic moto. DynamoDB applies each request - a TransactWriteItems included - atomically. moto (5.x) does not
 when requests arrive from several threads, in-process or as ``ThreadedMotoServer`` alike:

@@ -1,16 +1,17 @@
-"""Cold starts on demand: forget every per-container cache of the shared layer (clients, settings, caches)."""
-from __future__ import annotations
+"""Cold starts on demand: what a new Lambda container has is a fresh import of its handler module.
 
-import sys
+Every per-container object - settings, clients, stores, caches, the PostgreSQL connection - belongs to the
+container that handler module builds at import (``cruddur_messaging.containers``), so forgetting the imported
+handler modules forgets all of it; ``tests/unit/test_containers.py`` fails if a layer module keeps a cache of its
+own. Powertools' default parameter providers are process-wide, hence cleared too.
+"""
+from __future__ import annotations
 
 from aws_lambda_powertools.utilities import parameters
 
+from devtools.functions import forget_handler_modules
+
 
 def cold_start() -> None:
-    for name, module in list(sys.modules.items()):
-        if not name.startswith("cruddur_messaging"):
-            continue
-        for value in vars(module).values():
-            if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
-                value.cache_clear()
+    forget_handler_modules()
     parameters.clear_caches()

@@ -6,8 +6,7 @@ from typing import Any, Iterator
 import boto3
 import pytest
 
-from cruddur_messaging.data.dynamodb import dynamodb_resource
-from devtools.stream_reader import StreamReader
+from devtools.stream_reader import STREAM_FUNCTION, StreamReader
 from tests.support.streams import CallCounter, Hooks
 
 
@@ -24,8 +23,8 @@ def stream(aws: Any) -> StreamReader:
 
 @pytest.fixture
 def hooks(aws: Any) -> Iterator[Hooks]:
-    """Botocore event hooks on the client of the function's layer (created now, cached for the container)."""
-    registered = Hooks(dynamodb_resource().meta.client.meta.events)
+    """Botocore event hooks on the stream function's DynamoDB client (created now, kept by its container)."""
+    registered = Hooks(aws.container(STREAM_FUNCTION).dynamodb.meta.client.meta.events)
     yield registered
     registered.clear()
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from cruddur_messaging.data.messages import message_store
 from cruddur_messaging.domain.move_group_rows import MAX_MOVE_ATTEMPTS
 from cruddur_messaging.models import User
 from devtools.environment import LOCAL_ACCOUNT_ID
@@ -155,7 +154,7 @@ def test_a_stale_index_and_a_replayed_record_do_not_duplicate_rows(aws, ddb, str
 
 def test_a_new_group_not_yet_in_the_index_is_moved_through_its_membership(aws, ddb, stream, hooks):
     group_uuid = str(uuid.uuid4())
-    message_store().create_group(group_uuid, user(LONDO), user(BAYKO), "first", str(uuid.uuid4()), at(BASE, 1))
+    start_conversation(aws, group_uuid, LONDO, BAYKO, "first", at(BASE, 1))
     put_message(ddb, group_uuid, at(BASE, 2), "second", BAYKO)
     records = stream.new_message_inserts()
     assert len(records) == 2
@@ -234,6 +233,12 @@ def test_a_move_whose_response_is_lost_counts_as_done(aws, ddb, stream, calls, m
     assert "MSG#" in json.dumps(calls.bodies[2][1])
 
 
+def start_conversation(aws: Any, group_uuid: str, sender: Person, recipient: Person, text: str, at_time: str) -> None:
+    """A new conversation, written as create-message writes it (its container's store): no index row yet."""
+    aws.container("CreateMessageFunction").message_store.create_group(
+        group_uuid, user(sender), user(recipient), text, str(uuid.uuid4()), at_time)
+
+
 def rows_moved_metric(stdout: str) -> list[float]:
     """The ``GroupRowsMoved`` values of the function's metrics (EMF lines on stdout)."""
     values: list[float] = []
@@ -257,7 +262,7 @@ def test_duplicate_rows_left_by_the_tutorial_collapse_into_one_on_the_next_move(
 
 def test_every_call_the_function_makes_is_allowed_by_its_least_privilege_policy(aws, ddb, stream, hooks):
     group_uuid = str(uuid.uuid4())
-    message_store().create_group(group_uuid, user(LONDO), user(BAYKO), "first", str(uuid.uuid4()), at(BASE, 1))
+    start_conversation(aws, group_uuid, LONDO, BAYKO, "first", at(BASE, 1))
     put_message(ddb, group_uuid, at(BASE, 2), "found through the membership", BAYKO)
     calls = CallCounter()
     hooks.on("before-call.dynamodb", calls)

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from cruddur_messaging.data.messages import message_store
 from cruddur_messaging.domain.mark_read import MarkReadRequest, mark_read
-from cruddur_messaging.models import User
+from cruddur_messaging.models import ReadMarkerChange, User
 from tests.support.events import SEED_GROUP_UUID
 from tests.support.people import ANDREW, BAYKO, Person
 from tests.support.streams import BASE, assert_group_at, at, deliver, group_rows, read_state
@@ -23,15 +22,23 @@ def user(person: Person) -> User:
     return User(uuid=person.uuid, handle=person.handle, display_name=person.display_name)
 
 
-def conversation(sender: Person, recipient: Person, first_at: str, text: str = "first") -> str:
-    """A conversation started the way create-message starts one: both rows and the first message at once."""
+def conversation(aws: Any, sender: Person, recipient: Person, first_at: str, text: str = "first") -> str:
+    """A conversation started the way create-message starts one (its container's store): both rows and the first
+    message at once."""
     group = str(uuid.uuid4())
-    message_store().create_group(group, user(sender), user(recipient), text, str(uuid.uuid4()), first_at)
+    starting = aws.container("CreateMessageFunction")
+    starting.message_store.create_group(group, user(sender), user(recipient), text, str(uuid.uuid4()), first_at)
     return group
 
 
+def mark_read_as(aws: Any, reader: User, group: str, request: MarkReadRequest) -> ReadMarkerChange:
+    """Marks read as the mark-read function does, over its container's stores."""
+    reading = aws.container("MarkReadFunction")
+    return mark_read(reading.group_row_store, reading.read_state_store, reader, group, request)
+
+
 def test_messages_in_order_are_counted_on_the_moves_at_no_extra_request(aws, ddb, stream, calls):
-    group = conversation(ANDREW, BAYKO, at(BASE, 0))
+    group = conversation(aws, ANDREW, BAYKO, at(BASE, 0))
     assert deliver(aws, stream.new_message_inserts()) == {"batchItemFailures": []}
     calls.calls.clear()
 
@@ -49,7 +56,7 @@ def test_messages_in_order_are_counted_on_the_moves_at_no_extra_request(aws, ddb
 
 
 def test_duplicated_and_redelivered_records_change_no_count(aws, ddb, stream, calls):
-    group = conversation(ANDREW, BAYKO, at(BASE, 0))
+    group = conversation(aws, ANDREW, BAYKO, at(BASE, 0))
     put_message(ddb, group, at(BASE, 1), "one", ANDREW)
     put_message(ddb, group, at(BASE, 2), "two", BAYKO)
     put_message(ddb, group, at(BASE, 3), "three", BAYKO)
@@ -71,7 +78,7 @@ def test_duplicated_and_redelivered_records_change_no_count(aws, ddb, stream, ca
 def test_a_record_older_than_the_row_is_counted_once_whether_duplicate_or_late(aws, ddb, stream):
     """Two senders take ``created_at`` before their writes land: bayko's earlier message streams after andrew's
     later one, and cannot be told from a duplicate by its record."""
-    group = conversation(ANDREW, BAYKO, at(BASE, 0))
+    group = conversation(aws, ANDREW, BAYKO, at(BASE, 0))
     deliver(aws, stream.new_message_inserts())
     put_message(ddb, group, at(BASE, 9), "later, written first", ANDREW)
     put_message(ddb, group, at(BASE, 5), "earlier, written second", BAYKO)
@@ -91,7 +98,7 @@ def test_a_record_older_than_the_row_is_counted_once_whether_duplicate_or_late(a
 
 
 def test_a_message_landing_after_a_newer_one_was_counted_is_counted_when_its_record_comes(aws, ddb, stream):
-    group = conversation(ANDREW, BAYKO, at(BASE, 0))
+    group = conversation(aws, ANDREW, BAYKO, at(BASE, 0))
     deliver(aws, stream.new_message_inserts())
     put_message(ddb, group, at(BASE, 9), "newer", BAYKO)
     deliver(aws, stream.new_message_inserts())
@@ -105,7 +112,7 @@ def test_a_message_landing_after_a_newer_one_was_counted_is_counted_when_its_rec
 
 
 def test_an_own_message_arriving_late_marks_read_only_what_came_before_it(aws, ddb, stream):
-    group = conversation(BAYKO, ANDREW, at(BASE, 0))
+    group = conversation(aws, BAYKO, ANDREW, at(BASE, 0))
     deliver(aws, stream.new_message_inserts())
     put_message(ddb, group, at(BASE, 7), "bayko, after andrew wrote", BAYKO)
     deliver(aws, stream.new_message_inserts())
@@ -147,7 +154,7 @@ def test_a_tutorial_era_row_has_read_up_to_its_own_time_and_counts_exactly_from_
 
 
 def test_a_reader_marking_read_between_the_moves_read_and_its_write_keeps_the_marker(aws, ddb, stream, hooks):
-    group = conversation(ANDREW, BAYKO, at(BASE, 0))
+    group = conversation(aws, ANDREW, BAYKO, at(BASE, 0))
     deliver(aws, stream.new_message_inserts())
     assert read_state(aws, group, BAYKO) == (1, None)
     put_message(ddb, group, at(BASE, 2), "sent while bayko reads", ANDREW)
@@ -156,7 +163,7 @@ def test_a_reader_marking_read_between_the_moves_read_and_its_write_keeps_the_ma
 
     def bayko_reads_first(**_: Any) -> None:
         if not marked:
-            marked.append(mark_read(user(BAYKO), group, MarkReadRequest()))
+            marked.append(mark_read_as(aws, user(BAYKO), group, MarkReadRequest()))
 
     hooks.on("before-call.dynamodb.TransactWriteItems", bayko_reads_first)
     assert deliver(aws, records) == {"batchItemFailures": []}
@@ -173,7 +180,7 @@ def test_counts_are_exact_under_any_order_repetition_and_reading(aws, ddb, strea
     batches delivered again, readers marking read (the newest, or an older message) in between; after every step
     no count is negative, and at the end every row holds exactly what its definition says."""
     rng = random.Random(seed)
-    group = conversation(ANDREW, BAYKO, at(BASE, 0))
+    group = conversation(aws, ANDREW, BAYKO, at(BASE, 0))
     seconds = rng.sample(range(1, 60), 14)  # created_at order ...
     rng.shuffle(seconds)  # ... is not the order the writes land in
     written: list[dict[str, Any]] = []
@@ -191,7 +198,7 @@ def test_counts_are_exact_under_any_order_repetition_and_reading(aws, ddb, strea
         if rng.random() < 0.3 and written:
             reader = rng.choice((ANDREW, BAYKO))
             read_at = rng.choice([None, rng.choice(written)["sk"]])
-            change = mark_read(user(reader), group, MarkReadRequest(read_at=read_at))
+            change = mark_read_as(aws, user(reader), group, MarkReadRequest(read_at=read_at))
             if change.moved:
                 markers[reader.uuid].append(change.state.last_read_at)
         assert all(int(row.get("unread_count", 0)) >= 0 for row in group_rows(aws.table, group))

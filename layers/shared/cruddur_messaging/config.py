@@ -1,9 +1,9 @@
-"""Configuration from environment variables, read and validated once per container (at cold start)."""
+"""Configuration from environment variables, read and validated once per container: at cold start, when the
+handler module builds its container (``cruddur_messaging.containers``)."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 
 
 class ConfigurationError(RuntimeError):
@@ -56,12 +56,6 @@ class Settings:
         return self.cursor_secret_id
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The container's settings; tests call ``get_settings.cache_clear()`` after changing the environment."""
-    return Settings.from_environment()
-
-
 @dataclass(frozen=True)
 class LiveSettings:
     """The live functions' side of the WebSocket API: where its management API is and how many connections a
@@ -88,11 +82,6 @@ def management_endpoint_of(api_endpoint: str, stage: str) -> str:
     return f"{http_scheme}://{rest.rstrip('/')}/{stage.strip('/')}"
 
 
-@lru_cache(maxsize=1)
-def get_live_settings() -> LiveSettings:
-    return LiveSettings.from_environment()
-
-
 @dataclass(frozen=True)
 class AuthorizerSettings:
     """What the WebSocket API's authorizer accepts: access tokens of this pool (issuer) for this app client."""
@@ -104,11 +93,6 @@ class AuthorizerSettings:
     def from_environment(cls, environ: os._Environ[str] | dict[str, str] = os.environ) -> "AuthorizerSettings":
         return cls(issuer=_required(environ, "COGNITO_ISSUER").rstrip("/"),
                    app_client_id=_required(environ, "COGNITO_APP_CLIENT_ID"))
-
-
-@lru_cache(maxsize=1)
-def get_authorizer_settings() -> AuthorizerSettings:
-    return AuthorizerSettings.from_environment()
 
 
 def _required(environ: os._Environ[str] | dict[str, str], name: str) -> str:

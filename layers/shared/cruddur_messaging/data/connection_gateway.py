@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import enum
 import json
-from functools import lru_cache
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cruddur_messaging.config import get_live_settings
 from cruddur_messaging.observability import logger
 
 # Two attempts, short timeouts: a connection that does not take a frame within a few seconds is retried with
@@ -37,6 +35,11 @@ class ConnectionGateway:
     def __init__(self, client: Any) -> None:
         self._client = client
 
+    @classmethod
+    def at(cls, management_endpoint: str) -> "ConnectionGateway":
+        """A gateway with a client of its own for the management API at ``management_endpoint``."""
+        return cls(boto3.client("apigatewaymanagementapi", endpoint_url=management_endpoint, config=CLIENT_CONFIG))
+
     def post(self, connection_id: str, frame: dict[str, Any]) -> Delivery:
         data = json.dumps(frame, separators=(",", ":")).encode()
         try:
@@ -59,10 +62,3 @@ class ConnectionGateway:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "GoneException":
                 raise
-
-
-@lru_cache(maxsize=1)
-def connection_gateway() -> ConnectionGateway:
-    client = boto3.client("apigatewaymanagementapi", endpoint_url=get_live_settings().management_endpoint,
-                          config=CLIENT_CONFIG)
-    return ConnectionGateway(client)

@@ -7,7 +7,6 @@ hours, so nothing outlives that by more than the margin).
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -15,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from cruddur_messaging.clock import format_timestamp, parse_timestamp
 from cruddur_messaging.data import keys
-from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
+from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable
 from cruddur_messaging.data.table_access import query_all
 from cruddur_messaging.models import LiveConnection
 
@@ -71,8 +70,3 @@ class ConnectionStore:
                 return False
             raise
         return True
-
-
-@lru_cache(maxsize=1)
-def connection_store() -> ConnectionStore:
-    return ConnectionStore(messages_table())

@@ -1,15 +1,14 @@
-"""The DynamoDB table handle, created once per container, and translation of outages into a 503."""
+"""The DynamoDB resource the containers create (one each, see ``cruddur_messaging.containers``), and translation of
+outages into a 503."""
 from __future__ import annotations
 
 from contextlib import contextmanager
-from functools import lru_cache
 from typing import Iterator
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 
-from cruddur_messaging.config import get_settings
 from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.observability import logger
 
@@ -28,14 +27,10 @@ UNAVAILABLE_ERROR_CODES = frozenset({
 })
 
 
-@lru_cache(maxsize=1)
-def dynamodb_resource():
-    """The endpoint and region come from the standard variables (AWS_ENDPOINT_URL, AWS_REGION)."""
+def create_dynamodb_resource():
+    """A new resource (a container makes one); the endpoint and region come from the standard variables
+    (AWS_ENDPOINT_URL, AWS_REGION)."""
     return boto3.resource("dynamodb", config=CLIENT_CONFIG)
-
-
-def messages_table():
-    return dynamodb_resource().Table(get_settings().table_name)
 
 
 def is_unavailable(error: ClientError) -> bool:

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from cruddur_messaging.config import get_settings
 from cruddur_messaging.data import keys
-from cruddur_messaging.data.dynamodb import messages_table
 from cruddur_messaging.data.table_access import group_rows_in_index, query_all, recorded_members
 from cruddur_messaging.data.transactions import CONDITION_FAILED, NO_REASON, TransactionCancelled, write_transaction
 from cruddur_messaging.errors import DependencyUnavailable
@@ -161,9 +158,3 @@ def _group_of(item: Item | None) -> str | None:
     """The ``message_group_uuid`` of the item on a taken key (None when it is not a group row)."""
     value = (item or {}).get("message_group_uuid")
     return value if isinstance(value, str) else None
-
-
-@lru_cache(maxsize=1)
-def group_row_store() -> GroupRowStore:
-    """The container's store over the configured table and index."""
-    return GroupRowStore(messages_table(), get_settings().message_group_index_name)

@@ -13,16 +13,14 @@ tried to create, see ``domain.create_message``); the membership and pair items r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from cruddur_messaging.clock import next_microsecond
-from cruddur_messaging.config import get_settings
 from cruddur_messaging.data import keys
-from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
+from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable
 from cruddur_messaging.data.table_access import (
     group_rows_in_index,
     membership_item,
@@ -226,9 +224,3 @@ def group_row(message_group_uuid: str, *, owner: User, other: User, text: str, a
         "user_display_name": other.display_name,
         "user_handle": other.handle,
     }
-
-
-@lru_cache(maxsize=1)
-def message_store() -> MessageStore:
-    """The container's store over the configured table and index."""
-    return MessageStore(messages_table(), get_settings().message_group_index_name)

@@ -9,7 +9,6 @@ reading it again; a row that moved meanwhile comes back as None.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -17,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from cruddur_messaging.clock import next_microsecond
 from cruddur_messaging.data import keys
-from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable, messages_table
+from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable
 from cruddur_messaging.data.group_rows import Item, unchanged_row_condition
 from cruddur_messaging.data.table_access import query_all, query_pages
 from cruddur_messaging.data.transactions import plain_item
@@ -103,9 +102,3 @@ class ReadStateStore:
             group = row.get("message_group_uuid")
             return WriteOutcome(written=False, row=current if current.get("message_group_uuid") == group else None)
         return WriteOutcome(written=True, row=response["Attributes"])
-
-
-@lru_cache(maxsize=1)
-def read_state_store() -> ReadStateStore:
-    """The container's store over the configured table."""
-    return ReadStateStore(messages_table())

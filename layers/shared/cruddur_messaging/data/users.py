@@ -1,10 +1,8 @@
 """Users live in PostgreSQL; this is the only module that knows how they are queried."""
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Protocol
 
-from cruddur_messaging.data.parameters import database_url
 from cruddur_messaging.data.postgres import PostgresDatabase, load_sql
 from cruddur_messaging.models import User
 
@@ -34,9 +32,3 @@ def _user(row: tuple | None) -> User | None:
         return None
     uuid, handle, display_name, cognito_user_id = row
     return User(uuid=uuid, handle=handle, display_name=display_name, cognito_user_id=cognito_user_id)
-
-
-@lru_cache(maxsize=1)
-def user_repository() -> PostgresUserRepository:
-    """The container's repository, over its one connection."""
-    return PostgresUserRepository(PostgresDatabase(database_url))

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import jwt
 
-from cruddur_messaging.config import get_authorizer_settings
+from cruddur_messaging.config import AuthorizerSettings
 
 REQUIRED_SCOPE = "aws.cognito.signin.user.admin"
 JWKS_CACHE_SECONDS = 3600
@@ -58,6 +57,11 @@ class AccessTokenVerifier:
         self._jwks = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=JWKS_CACHE_SECONDS,
                                      timeout=JWKS_TIMEOUT_SECONDS, cooldown_duration=refetch_cooldown_seconds)
 
+    @classmethod
+    def of(cls, settings: AuthorizerSettings) -> "AccessTokenVerifier":
+        """The verifier of the configured pool and app client (a container's: its JWKS cache lives as long)."""
+        return cls(settings.issuer, settings.app_client_id, jwks_url(settings.issuer))
+
     def verify(self, token: str) -> AccessToken:
         try:
             key = self._jwks.get_signing_key_from_jwt(token)
@@ -85,10 +89,3 @@ def allow_policy(token: AccessToken, method_arn: str) -> dict[str, Any]:
             {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": method_arn}]},
         "context": {"sub": token.sub, "username": token.username, "scope": " ".join(token.scopes)},
     }
-
-
-@lru_cache(maxsize=1)
-def access_token_verifier() -> AccessTokenVerifier:
-    """The container's verifier (its JWKS cache lives as long as the container)."""
-    settings = get_authorizer_settings()
-    return AccessTokenVerifier(settings.issuer, settings.app_client_id, jwks_url(settings.issuer))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
-from functools import lru_cache
 from typing import Any, Callable, Iterator
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -31,17 +30,14 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from cruddur_messaging.clock import next_microsecond, utc_now
-from cruddur_messaging.config import get_settings
-from cruddur_messaging.data.dynamodb import CLIENT_CONFIG
 from cruddur_messaging.data.idempotency import CreateMessageIdempotencyLayer
 from cruddur_messaging.data.messages import (
     MessageStore,
     PairAlreadyHasGroup,
     SlotTaken,
     message_item,
-    message_store,
 )
-from cruddur_messaging.data.users import user_repository
+from cruddur_messaging.data.users import UserRepository
 from cruddur_messaging.domain.list_messages import message_of
 from cruddur_messaging.domain.membership import require_membership
 from cruddur_messaging.domain.validation import normalize_handle, parse_message_group_uuid
@@ -115,16 +111,33 @@ def _is_unicode_text(text: str) -> bool:
     return True
 
 
-def create_message(caller: User, request: NewMessageRequest, idempotency_key: str | None = None) -> dict[str, str]:
+class MessageSending:
+    """What sending needs, one per container: the message store, the users (recipients by handle) and the
+    idempotency of keyed sends (Powertools' configuration, the container's persistence layer, and the use case
+    wrapped by them once)."""
+
+    def __init__(self, store: MessageStore, users: UserRepository,
+                 persistence: CreateMessageIdempotencyLayer) -> None:
+        self.store = store
+        self.users = users
+        self.persistence = persistence
+        self.idempotency_config = IdempotencyConfig(
+            event_key_jmespath="[caller, key]", payload_validation_jmespath="request",
+            expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
+        self.create_once = _idempotent_create(self)
+
+
+def create_message(sending: MessageSending, caller: User, request: NewMessageRequest,
+                   idempotency_key: str | None = None) -> dict[str, str]:
     """The response body of ``POST /api/messages``."""
     if idempotency_key is None:
-        return _create(caller, request, SendPlan.fresh()).to_body()
+        return _create(sending, caller, request, SendPlan.fresh()).to_body()
     if not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH or not idempotency_key.isprintable():
         raise BadRequest("Idempotency-Key must be 1 to 255 printable characters.", code="invalid_idempotency_key")
     submission = {"caller": caller.uuid, "key": idempotency_key, "request": asdict(request)}
     try:
-        with _idempotency_setup()[1].one_request():
-            return _idempotent_create()(submission=submission, caller=caller, request=request)
+        with sending.persistence.one_request():
+            return sending.create_once(submission=submission, caller=caller, request=request)
     except IdempotencyValidationError as error:
         raise RuleViolation("This Idempotency-Key was used with another request.",
                             code="idempotency_key_reused") from error
@@ -134,38 +147,28 @@ def create_message(caller: User, request: NewMessageRequest, idempotency_key: st
         raise DependencyUnavailable("The message store is temporarily unavailable.") from error
 
 
-def idempotency_config() -> IdempotencyConfig:
-    return _idempotency_setup()[0]
+def _idempotent_create(sending: MessageSending) -> Callable[..., dict[str, str]]:
+    """The use case, once per (caller, key). Its name and this function's make the records' key (Powertools
+    prefixes it with ``module.qualname``): renaming either would forget the records of the last 24 hours."""
+    persistence = sending.persistence
 
-
-@lru_cache(maxsize=1)
-def _idempotency_setup() -> tuple[IdempotencyConfig, CreateMessageIdempotencyLayer]:
-    config = IdempotencyConfig(event_key_jmespath="[caller, key]", payload_validation_jmespath="request",
-                               expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
-    persistence = CreateMessageIdempotencyLayer(table_name=get_settings().table_name, boto_config=CLIENT_CONFIG)
-    return config, persistence
-
-
-@lru_cache(maxsize=1)
-def _idempotent_create() -> Callable[..., dict[str, str]]:
-    config, persistence = _idempotency_setup()
-
-    @idempotent_function(data_keyword_argument="submission", persistence_store=persistence, config=config)
+    @idempotent_function(data_keyword_argument="submission", persistence_store=persistence,
+                         config=sending.idempotency_config)
     def create_once(submission: dict[str, Any], caller: User, request: NewMessageRequest) -> dict[str, str]:
         resumed = persistence.resumed_plan()
         if resumed is not None:
             logger.info("resuming a send whose outcome was unknown")
-        return _create(caller, request, SendPlan(**resumed) if resumed else SendPlan.fresh()).to_body()
+        return _create(sending, caller, request, SendPlan(**resumed) if resumed else SendPlan.fresh()).to_body()
 
     return create_once
 
 
-def _create(caller: User, request: NewMessageRequest, plan: SendPlan) -> CreatedMessage:
-    store = message_store()
+def _create(sending: MessageSending, caller: User, request: NewMessageRequest, plan: SendPlan) -> CreatedMessage:
+    store = sending.store
     if request.message_group_uuid is not None:
         require_membership(store, request.message_group_uuid, caller, record=True)
         return CreatedMessage(message=_post(store, request.message_group_uuid, caller, request.message, plan))
-    return _start_conversation(store, caller, request.handle or "", request.message, plan)
+    return _start_conversation(sending, caller, request.handle or "", request.message, plan)
 
 
 @contextmanager
@@ -186,8 +189,10 @@ def _post(store: MessageStore, message_group_uuid: str, sender: User, text: str,
     return message_of(item)
 
 
-def _start_conversation(store: MessageStore, caller: User, handle: str, text: str, plan: SendPlan) -> CreatedMessage:
-    recipient = user_repository().find_by_handle(handle)
+def _start_conversation(sending: MessageSending, caller: User, handle: str, text: str,
+                        plan: SendPlan) -> CreatedMessage:
+    store = sending.store
+    recipient = sending.users.find_by_handle(handle)
     if recipient is None:
         raise NotFound(f"No user with the handle @{handle}.", code="user_not_found")
     if recipient.uuid == caller.uuid:

@@ -8,12 +8,10 @@ enough that a burst of its requests costs one query, short enough that a user re
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 from typing import Callable
 
 from cruddur_messaging.cache import TtlCache
-from cruddur_messaging.config import get_settings
-from cruddur_messaging.data.users import UserRepository, user_repository
+from cruddur_messaging.data.users import UserRepository
 from cruddur_messaging.errors import Forbidden, Unauthorized
 from cruddur_messaging.models import User
 
@@ -37,12 +35,3 @@ class CallerDirectory:
         if user is None:
             raise Forbidden("This account has no Cruddur user.", code="caller_not_registered")
         return user
-
-
-@lru_cache(maxsize=1)
-def caller_directory() -> CallerDirectory:
-    return CallerDirectory(user_repository(), get_settings().caller_cache_ttl_seconds)
-
-
-def resolve_caller(cognito_user_id: str | None) -> User:
-    return caller_directory().resolve(cognito_user_id)

@@ -5,20 +5,23 @@ page reads in ascending order, as a chat window shows it.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from cruddur_messaging.data import keys
-from cruddur_messaging.data.messages import message_store
-from cruddur_messaging.domain.cursors import cursor_codec
+from cruddur_messaging.data.messages import MessageStore
 from cruddur_messaging.domain.membership import require_membership
 from cruddur_messaging.domain.validation import parse_message_group_uuid
 from cruddur_messaging.models import Message, Page, PageRequest, User
+from cruddur_messaging.pagination import CursorCodec
 
 
-def list_messages(caller: User, raw_message_group_uuid: str | None, page: PageRequest) -> Page[Message]:
+def list_messages(store: MessageStore, cursor_codec: Callable[[], CursorCodec], caller: User,
+                  raw_message_group_uuid: str | None, page: PageRequest) -> Page[Message]:
+    """``cursor_codec`` gives the container's codec, once the group's uuid is known to be valid."""
     message_group_uuid = parse_message_group_uuid(raw_message_group_uuid)
     partition = keys.messages_pk(message_group_uuid)
     codec = cursor_codec()
     start_key = codec.decode(page.cursor, partition) if page.cursor else None
-    store = message_store()
     require_membership(store, message_group_uuid, caller)
     result = store.list_messages(message_group_uuid, page.limit, start_key)
     oldest = result.items[-1] if result.items else None

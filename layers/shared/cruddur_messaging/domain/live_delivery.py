@@ -53,16 +53,15 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 from aws_lambda_powertools.metrics import MetricUnit
 from boto3.dynamodb.types import TypeDeserializer
 
 from cruddur_messaging.data import keys
-from cruddur_messaging.data.connection_gateway import ConnectionGateway, Delivery, connection_gateway
-from cruddur_messaging.data.connections import ConnectionStore, connection_store
-from cruddur_messaging.data.messages import MessageStore, message_store
+from cruddur_messaging.data.connection_gateway import ConnectionGateway, Delivery
+from cruddur_messaging.data.connections import ConnectionStore
+from cruddur_messaging.data.messages import MessageStore
 from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.models import (
     LiveConnection,
@@ -211,7 +210,8 @@ class DeliveryCounts:
 
 @dataclass
 class LiveDelivery:
-    """Delivers one batch of stream records; a new one per invocation (it caches connections per batch)."""
+    """Delivers one batch of stream records; a new one per invocation (it caches connections per batch), over the
+    container's clients, member and handle caches and post pool (``containers.LiveDeliveryContainer``)."""
 
     connections: ConnectionStore
     gateway: ConnectionGateway
@@ -276,24 +276,3 @@ class LiveDelivery:
 
 def _failure(record: Record) -> dict[str, Any]:
     return {"batchItemFailures": [{"itemIdentifier": record["dynamodb"]["SequenceNumber"]}]}
-
-
-@lru_cache(maxsize=1)
-def _group_members() -> GroupMembers:
-    return GroupMembers(message_store())
-
-
-@lru_cache(maxsize=1)
-def _member_handles() -> MemberHandles:
-    return MemberHandles(message_store())
-
-
-@lru_cache(maxsize=1)
-def _post_executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=POST_CONCURRENCY, thread_name_prefix="post-to-connection")
-
-
-def live_delivery() -> LiveDelivery:
-    """A delivery for one invocation, over the container's clients, member and handle caches and post pool."""
-    return LiveDelivery(connection_store(), connection_gateway(), _group_members(), _member_handles(),
-                        _post_executor())

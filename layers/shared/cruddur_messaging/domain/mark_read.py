@@ -26,8 +26,8 @@ from typing import Any
 
 from cruddur_messaging.clock import format_timestamp, instant_of, parse_timestamp
 from cruddur_messaging.data import keys
-from cruddur_messaging.data.group_rows import GroupRowStore, Item, group_row_store
-from cruddur_messaging.data.read_state import read_state_store
+from cruddur_messaging.data.group_rows import GroupRowStore, Item
+from cruddur_messaging.data.read_state import ReadStateStore
 from cruddur_messaging.domain.row_times import instant_of_row, lower_bound
 from cruddur_messaging.domain.validation import parse_message_group_uuid
 from cruddur_messaging.errors import BadRequest, DependencyUnavailable, NotFound
@@ -64,9 +64,9 @@ class MarkReadRequest:
         return cls(read_at=format_timestamp(moment))
 
 
-def mark_read(caller: User, raw_message_group_uuid: str | None, request: MarkReadRequest) -> ReadMarkerChange:
+def mark_read(rows_store: GroupRowStore, states: ReadStateStore, caller: User, raw_message_group_uuid: str | None,
+              request: MarkReadRequest) -> ReadMarkerChange:
     message_group_uuid = parse_message_group_uuid(raw_message_group_uuid)
-    rows_store, states = group_row_store(), read_state_store()
     rows = _callers_rows(rows_store, message_group_uuid, caller)
     for _ in range(MAX_ATTEMPTS):
         if not rows:

@@ -8,10 +8,10 @@ counter into a hot item that contends with every one of their conversations' mov
 """
 from __future__ import annotations
 
-from cruddur_messaging.data.read_state import read_state_store
+from cruddur_messaging.data.read_state import ReadStateStore
 from cruddur_messaging.models import UnreadBadge, User
 
 
-def unread_badge(caller: User) -> UnreadBadge:
-    conversations, messages = read_state_store().unread_totals(caller.uuid)
+def unread_badge(states: ReadStateStore, caller: User) -> UnreadBadge:
+    conversations, messages = states.unread_totals(caller.uuid)
     return UnreadBadge(conversations=conversations, messages=messages)

@@ -7,11 +7,10 @@ it served for a minute (and the browser may too: ``CARD_MAX_AGE_SECONDS`` is als
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 from typing import Callable
 
 from cruddur_messaging.cache import TtlCache
-from cruddur_messaging.data.users import UserRepository, user_repository
+from cruddur_messaging.data.users import UserRepository
 from cruddur_messaging.domain.validation import normalize_handle
 from cruddur_messaging.errors import NotFound
 from cruddur_messaging.models import UserShort
@@ -40,12 +39,3 @@ class UserCards:
     def _card(self, handle: str) -> UserShort | None:
         user = self._users.find_by_handle(handle)
         return UserShort.of(user) if user else None
-
-
-@lru_cache(maxsize=1)
-def user_cards() -> UserCards:
-    return UserCards(user_repository())
-
-
-def find_user_short(raw_handle: str | None) -> UserShort:
-    return user_cards().find(raw_handle)

@@ -1,0 +1,177 @@
+"""What a Lambda container builds once and reuses while it is warm: one object per function, created by the
+function's handler module at import (Lambda's init phase) and handed, member by member, to the domain.
+
+Creating a container reads and validates the function's settings, so bad configuration fails the cold start, and
+builds what costs no round trip: the user repository (its one PostgreSQL connection opens with the first query
+and reopens when it dropped) and the callers' cache over it. What creates a client is built on first use and
+kept (``cached_property``): the boto3 resource and the stores over it, the SSM and Secrets Manager providers
+(inside ``Parameters``), the idempotency persistence layer, the management API's client; so are the card,
+member and handle caches and the live-delivery pool. A warm invocation reuses all of it; a new container - a
+fresh import of the handler module - starts from nothing, since no domain or data module keeps anything at
+module level (``tests/unit/test_containers.py`` holds this).
+
+Each member imports its module where it builds it: a function imports at init what it did before (its handler
+imports its domain modules, which import their stores) and nothing it never uses (PostgreSQL in the stream
+functions, Powertools idempotency outside create-message, PyJWT outside the authorizer).
+"""
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from cruddur_messaging.config import AuthorizerSettings, LiveSettings, Settings
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cruddur_messaging.data.connection_gateway import ConnectionGateway
+    from cruddur_messaging.data.connections import ConnectionStore
+    from cruddur_messaging.data.group_rows import GroupRowStore
+    from cruddur_messaging.data.messages import MessageStore
+    from cruddur_messaging.data.read_state import ReadStateStore
+    from cruddur_messaging.domain.access_tokens import AccessTokenVerifier
+    from cruddur_messaging.domain.create_message import MessageSending
+    from cruddur_messaging.domain.live_delivery import GroupMembers, MemberHandles
+    from cruddur_messaging.domain.users_short import UserCards
+    from cruddur_messaging.pagination import CursorCodec
+
+
+class Container:
+    """The table and its stores: the stream function's container, and the base of the others."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_environment()
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        """The container's one boto3 DynamoDB resource: every store shares its client and connection pool."""
+        from cruddur_messaging.data.dynamodb import create_dynamodb_resource
+
+        return create_dynamodb_resource()
+
+    @cached_property
+    def table(self) -> Any:
+        return self.dynamodb.Table(self.settings.table_name)
+
+    @cached_property
+    def message_store(self) -> MessageStore:
+        from cruddur_messaging.data.messages import MessageStore
+
+        return MessageStore(self.table, self.settings.message_group_index_name)
+
+    @cached_property
+    def group_row_store(self) -> GroupRowStore:
+        from cruddur_messaging.data.group_rows import GroupRowStore
+
+        return GroupRowStore(self.table, self.settings.message_group_index_name)
+
+    @cached_property
+    def read_state_store(self) -> ReadStateStore:
+        from cruddur_messaging.data.read_state import ReadStateStore
+
+        return ReadStateStore(self.table)
+
+
+class ApiContainer(Container):
+    """A function that knows its callers or users (PostgreSQL): the HTTP API's and the WebSocket connections'."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        from cruddur_messaging.data.parameters import Parameters
+        from cruddur_messaging.data.postgres import PostgresDatabase
+        from cruddur_messaging.data.users import PostgresUserRepository
+        from cruddur_messaging.domain.identity import CallerDirectory
+
+        super().__init__(settings)
+        self.parameters = Parameters(self.settings)
+        self.users = PostgresUserRepository(PostgresDatabase(self.parameters.database_url))
+        self.callers = CallerDirectory(self.users, self.settings.caller_cache_ttl_seconds)
+
+    @cached_property
+    def user_cards(self) -> UserCards:
+        from cruddur_messaging.domain.users_short import UserCards
+
+        return UserCards(self.users)
+
+    @cached_property
+    def message_sending(self) -> MessageSending:
+        """Create-message's store, users and idempotency (its persistence layer has a DynamoDB client of its own)."""
+        from cruddur_messaging.data.dynamodb import CLIENT_CONFIG
+        from cruddur_messaging.data.idempotency import CreateMessageIdempotencyLayer
+        from cruddur_messaging.domain.create_message import MessageSending
+
+        persistence = CreateMessageIdempotencyLayer(table_name=self.settings.table_name, boto_config=CLIENT_CONFIG)
+        return MessageSending(self.message_store, self.users, persistence)
+
+    def cursor_codec(self) -> CursorCodec:
+        """The codec of the pagination cursors; its key comes through the container's secret cache."""
+        from cruddur_messaging.pagination import CursorCodec
+
+        return CursorCodec(self.parameters.cursor_signing_key())
+
+
+class WebSocketApi:
+    """The WebSocket API's side of a container: its connections and its management API."""
+
+    table: Any
+    live_settings: LiveSettings
+
+    @cached_property
+    def connection_store(self) -> ConnectionStore:
+        from cruddur_messaging.data.connections import ConnectionStore
+
+        return ConnectionStore(self.table)
+
+    @cached_property
+    def connection_gateway(self) -> ConnectionGateway:
+        from cruddur_messaging.data.connection_gateway import ConnectionGateway
+
+        return ConnectionGateway.at(self.live_settings.management_endpoint)
+
+
+class LiveConnectionContainer(WebSocketApi, ApiContainer):
+    """``$connect``, ``$disconnect`` and ``$default``: the caller, their connections, the management API."""
+
+    def __init__(self, settings: Settings | None = None, live_settings: LiveSettings | None = None) -> None:
+        super().__init__(settings)
+        self.live_settings = live_settings or LiveSettings.from_environment()
+
+
+class LiveDeliveryContainer(WebSocketApi, Container):
+    """Live delivery: the members' connections, the management API, the member and handle caches, the post pool."""
+
+    def __init__(self, settings: Settings | None = None, live_settings: LiveSettings | None = None) -> None:
+        super().__init__(settings)
+        self.live_settings = live_settings or LiveSettings.from_environment()
+
+    @cached_property
+    def group_members(self) -> GroupMembers:
+        from cruddur_messaging.domain.live_delivery import GroupMembers
+
+        return GroupMembers(self.message_store)
+
+    @cached_property
+    def member_handles(self) -> MemberHandles:
+        from cruddur_messaging.domain.live_delivery import MemberHandles
+
+        return MemberHandles(self.message_store)
+
+    @cached_property
+    def post_executor(self) -> ThreadPoolExecutor:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from cruddur_messaging.domain.live_delivery import POST_CONCURRENCY
+
+        return ThreadPoolExecutor(max_workers=POST_CONCURRENCY, thread_name_prefix="post-to-connection")
+
+
+class AuthorizerContainer:
+    """The WebSocket API's ``$connect`` authorizer: the token verifier and its JWKS cache."""
+
+    def __init__(self, settings: AuthorizerSettings | None = None) -> None:
+        self.settings = settings or AuthorizerSettings.from_environment()
+
+    @cached_property
+    def access_token_verifier(self) -> AccessTokenVerifier:
+        from cruddur_messaging.domain.access_tokens import AccessTokenVerifier
+
+        return AccessTokenVerifier.of(self.settings)
