@@ -8,11 +8,11 @@ a meaning left for a code that is gone, stops the generator. ``--check`` fails w
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 from devtools.functions import ensure_layer_on_path
+from devtools.generated_files import write_or_check
 from devtools.openapi import DOCUMENT_PATH
 from devtools.template import REPO_ROOT
 
@@ -93,19 +93,12 @@ def with_table(text: str, table: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/errors.md is not what the code says")
-    arguments = parser.parse_args(argv)
-    current = ERRORS_DOC.read_text()
-    text = with_table(current, render_table(json.loads(DOCUMENT_PATH.read_text())))
-    if arguments.check:
-        if text != current:
-            print(f"{ERRORS_DOC.relative_to(REPO_ROOT)} is stale: run `make openapi` and commit it", file=sys.stderr)
-            return 1
-        return 0
-    ERRORS_DOC.write_text(text)
-    print(f"wrote {ERRORS_DOC.relative_to(REPO_ROOT)}")
-    return 0
+    def table_in(current: str | None) -> str:
+        if current is None:
+            raise SystemExit(f"{ERRORS_DOC.relative_to(REPO_ROOT)} is missing")
+        return with_table(current, render_table(json.loads(DOCUMENT_PATH.read_text())))
+
+    return write_or_check(ERRORS_DOC, table_in, __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":

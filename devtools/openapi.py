@@ -9,7 +9,6 @@ committed document is stale (tests/unit/test_openapi.py runs it).
 """
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import os
@@ -18,6 +17,7 @@ from typing import Any, Callable
 
 from devtools.environment import LocalResources, function_environment, template_context
 from devtools.functions import load_handler_module
+from devtools.generated_files import write_or_check
 from devtools.template import REPO_ROOT, FunctionSpec, HttpRoute, function_specs, http_api_spec, load_template
 
 DOCUMENT_PATH = REPO_ROOT / "openapi.json"
@@ -222,18 +222,7 @@ def render(document: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if openapi.json is not what the code says")
-    arguments = parser.parse_args(argv)
-    text = render(build_document())
-    if arguments.check:
-        if not DOCUMENT_PATH.exists() or DOCUMENT_PATH.read_text() != text:
-            print(f"{DOCUMENT_PATH.name} is stale: run `make openapi` and commit it", file=sys.stderr)
-            return 1
-        return 0
-    DOCUMENT_PATH.write_text(text)
-    print(f"wrote {DOCUMENT_PATH.relative_to(REPO_ROOT)}")
-    return 0
+    return write_or_check(DOCUMENT_PATH, lambda _current: render(build_document()), __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,30 @@
+"""Files the code writes and the repository commits (``openapi.json``, the error table of ``docs/errors.md``):
+written by ``make openapi``, checked by the tests, which fail when a committed copy is stale."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+from devtools.template import REPO_ROOT
+
+
+def write_or_check(path: Path, render: Callable[[str | None], str], description: str,
+                   argv: list[str] | None = None) -> int:
+    """The command line of a generator: writes ``render(current text)`` to ``path``, or with ``--check`` exits 1
+    when the file differs from it (``current`` is None while the file does not exist)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--check", action="store_true", help=f"exit 1 if {path.name} is not what the code says")
+    arguments = parser.parse_args(argv)
+    current = path.read_text() if path.exists() else None
+    text = render(current)
+    name = path.relative_to(REPO_ROOT)
+    if arguments.check:
+        if text != current:
+            print(f"{name} is stale: run `make openapi` and commit it", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(text)
+    print(f"wrote {name}")
+    return 0
