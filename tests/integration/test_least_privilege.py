@@ -6,7 +6,8 @@ log group and the stream is read only from this table. Every AWS request each fu
 code paths (tutorial-era data, new conversations, idempotency records kept, replayed, refused and deleted) is
 allowed by that function's own policy in template.yaml, and each scenario reaches every kind of request the
 function makes. The policies refuse what the functions never do, and a function reaching outside its policy
-fails the check.
+fails the check. All of it holds for either ``TutorialData``: deployed with ``migrated``, the roles lose exactly the
+statements only the tutorial-era fallback needs, and the functions never need them.
 
 Requests are recorded as sent (the serialized body of every AWS call), attributed to the function being invoked,
 and checked with ``tests.support.iam`` (LeadingKeys, EnclosingOperation) as IAM would authorize them.
