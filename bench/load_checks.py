@@ -34,6 +34,10 @@ from bench.load_traffic import (
     link_path,
 )
 from devtools.local_stack.stack_file import StackInfo, StackUser
+from devtools.template import load_template, parameter_defaults
+
+# The layer's own lookup of a group's members: on the path once devtools.local_stack is imported (above).
+from cruddur_messaging.data.messages import MessageStore
 
 Item = dict[str, Any]
 WATCH_INTERVAL_SECONDS = 0.25
@@ -48,6 +52,7 @@ class TableReader:
         self.table = boto3.resource("dynamodb", endpoint_url=info.aws_endpoint_url, region_name=info.region,
                                     aws_access_key_id="testing", aws_secret_access_key="testing"
                                     ).Table(info.table_name)
+        self.store = MessageStore(self.table, parameter_defaults(load_template())["MessageGroupIndexName"])
 
     def _pages(self, operation: Any, **request: Any) -> Iterator[Item]:
         while True:
@@ -83,9 +88,10 @@ class TableReader:
         return (page.get("Items") or [None])[0]
 
     def members(self, group: str) -> set[str]:
-        """The member uuids of the group's membership item (README, data model), empty when it has none."""
-        item = self.table.get_item(Key={"pk": f"GROUP#{group}", "sk": "MEMBERS"}, ConsistentRead=True).get("Item")
-        return set(item.get("member_uuids", ())) if item else set()
+        """The group's member uuids as the API finds them (``MessageStore.members_of``, recording nothing): its
+        membership item, else the owners of its group rows; empty when it has neither."""
+        membership = self.store.members_of(group)
+        return set(membership.member_uuids) if membership else set()
 
     def messages_of_run(self, tag: str, since: str) -> list[Item]:
         """Every message whose text carries the run's tag, and every message written since the run began (a blank
@@ -291,8 +297,8 @@ class GroundTruth:
 
 
 class GroupMembers:
-    """A group's members: its membership item, else the owners of its group rows, else what the clients learnt
-    from the answers to conversation starts."""
+    """A group's members: as the table says (``TableReader.members``), else what the clients learnt from the
+    answers to conversation starts."""
 
     def __init__(self, reader: TableReader, users: list[StackUser]) -> None:
         self.reader = reader
@@ -300,26 +306,18 @@ class GroupMembers:
         self.uuid_of = {user.handle: user.uuid for user in users}
         self.learnt: dict[str, frozenset[str]] = {}
         self.cache: dict[str, set[str]] = {}
-        self.rows: dict[str, list[Item]] = {}
 
     def learn(self, groups: dict[str, frozenset[str]]) -> None:
         self.learnt.update(groups)
 
     def uuids(self, group: str) -> set[str]:
         if group not in self.cache:
-            found = self.reader.members(group) or {
-                owner for owner in self.handle_of
-                if any(row.get("message_group_uuid") == group for row in self._group_rows(owner))}
-            self.cache[group] = found or {self.uuid_of[handle] for handle in self.learnt.get(group, ())}
+            self.cache[group] = self.reader.members(group) or {self.uuid_of[handle]
+                                                               for handle in self.learnt.get(group, ())}
         return self.cache[group]
 
     def handles(self, group: str) -> set[str]:
         return {self.handle_of.get(member, member) for member in self.uuids(group)}
-
-    def _group_rows(self, owner: str) -> list[Item]:
-        if owner not in self.rows:
-            self.rows[owner] = self.reader.group_rows(owner)
-        return self.rows[owner]
 
 
 def ground_truth(reader: TableReader, members: GroupMembers, info: StackInfo, recorder: Recorder) -> GroundTruth:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 import boto3
 
 from devtools.template import (
+    CONDITION_PREFIX,
     TABLE_LOGICAL_ID,
     FunctionSpec,
     TemplateResolutionError,
@@ -62,7 +63,9 @@ def template_context(resources: LocalResources, template: Mapping[str, Any] | No
 
     Parameters and pseudo parameters are given here; a resource's Ref and attributes are derived from its type on
     first use (:data:`STAND_INS`), so a new resource of a known type needs nothing here, and a Ref to a resource of
-    another type fails loudly. ``stream_arn`` is the table's stream, known only once the table exists; the stream
+    another type fails loudly. A condition (``"Condition:<name>"``) is evaluated from the template's ``Conditions``
+    against the parameters on first use, as CloudFormation evaluates it (``resources.parameters`` over the
+    defaults). ``stream_arn`` is the table's stream, known only once the table exists; the stream
     function's event needs it.
     """
     template = template or load_template()
@@ -79,8 +82,6 @@ def template_context(resources: LocalResources, template: Mapping[str, Any] | No
     })
     if stream_arn is not None:
         context[f"{TABLE_LOGICAL_ID}.StreamArn"] = stream_arn
-    for name in template.get("Conditions", {}):
-        context[f"Condition:{name}"] = False
     return context
 
 
@@ -97,6 +98,8 @@ class TemplateContext(dict):
         self.resources = resources
 
     def __missing__(self, key: str) -> Any:
+        if key.startswith(CONDITION_PREFIX):
+            return self._condition(key.removeprefix(CONDITION_PREFIX))
         logical_id, _, attribute = key.partition(".")
         resource = self.template.get("Resources", {}).get(logical_id)
         if resource is None:
@@ -112,6 +115,14 @@ class TemplateContext(dict):
         if key not in self:
             raise TemplateResolutionError(f"{key}: a local {resource_type} has no attribute {attribute}")
         return self[key]
+
+    def _condition(self, name: str) -> bool:
+        conditions = self.template.get("Conditions", {})
+        if name not in conditions:
+            raise TemplateResolutionError(f"no condition {name} in the template")
+        value = bool(resolve(conditions[name], self, f"Conditions.{name}"))
+        self[f"{CONDITION_PREFIX}{name}"] = value
+        return value
 
     def arn(self, service: str, resource: str, region: bool = True) -> str:
         return (f"arn:{self['AWS::Partition']}:{service}:{self['AWS::Region'] if region else ''}:"

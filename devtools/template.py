@@ -50,6 +50,9 @@ class TemplateResolutionError(KeyError):
         return str(self.args[0])
 
 
+CONDITION_PREFIX = "Condition:"
+"""Conditions are looked up in a resolution context under ``"Condition:<name>"``."""
+
 RESOLVED_FUNCTIONS = ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::If", "Fn::Equals", "Fn::Not")
 
 
@@ -57,7 +60,8 @@ def resolve(value: Any, context: Mapping[str, Any], where: str = "") -> Any:
     """Resolves Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::If and Fn::Equals/Not against ``context``.
 
     ``context`` maps a parameter or logical id to its value, and ``"Logical.Attribute"`` to an attribute.
-    Conditions are looked up under ``"Condition:<name>"``. Any other intrinsic function (``Fn::Select``,
+    Conditions are looked up under ``"Condition:<name>"`` (``devtools.environment.template_context`` evaluates the
+    template's ``Conditions`` there). Any other intrinsic function (``Fn::Select``,
     ``Fn::ImportValue``...), and a Ref or attribute missing from ``context``, raise
     :class:`TemplateResolutionError` naming it and ``where`` it appears (a path such as
     ``Resources.X.Properties.Y``), so nothing unresolved is ever passed through as a literal.
@@ -92,11 +96,13 @@ def _resolve_function(key: str, arg: Any, context: Mapping[str, Any], where: str
         return separator.join(str(item) for item in resolve(items, context, where))
     if key == "Fn::If":
         condition, when_true, when_false = arg
-        chosen = when_true if _look_up(context, f"Condition:{condition}", where) else when_false
+        chosen = when_true if _look_up(context, f"{CONDITION_PREFIX}{condition}", where) else when_false
         return resolve(chosen, context, where)
     if key == "Fn::Equals":
+        # CloudFormation compares the values as it hands parameters over: as strings (a Number parameter's "0"
+        # equals the template's 0).
         left, right = resolve(arg, context, where)
-        return left == right
+        return str(left) == str(right)
     return not resolve(arg[0], context, where)  # Fn::Not
 
 

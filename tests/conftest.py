@@ -7,7 +7,7 @@ the failure queue, and the functions' environment set as Lambda would set it; ev
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 import boto3
@@ -54,6 +54,14 @@ class Aws:
     def container(self, logical_id: str) -> Any:
         """The function's container (``cruddur_messaging.containers``), as its next ``invoke`` uses it."""
         return load_handler_module(local_function_specs(self.resources, self.stream_arn)[logical_id]).container
+
+    def deploy_with(self, monkeypatch: pytest.MonkeyPatch, **parameters: Any) -> None:
+        """As after a deploy with these template parameters (``TutorialData="migrated"``...): the functions'
+        environment as Lambda would set it from them, every container cold."""
+        self.resources = replace(self.resources, parameters={**self.resources.parameters, **parameters})
+        for name, value in function_environment(self.resources).items():
+            monkeypatch.setenv(name, value)
+        cold_start()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@
 | CRUDDUR_CORS_ORIGINS   | the template's CorsAllowedOrigins| comma-separated origins of the frontend     |
 | CRUDDUR_LOG_LEVEL      | the template's LogLevel default  | the functions' POWERTOOLS_LOG_LEVEL         |
 | CRUDDUR_MAX_ENVIRONMENTS | 4                            | execution environments per function at most |
+| CRUDDUR_TUTORIAL_DATA  | the template's TutorialData default | the functions' TUTORIAL_DATA (read, migrated) |
 
 The ports are the tutorial's (DynamoDB Local on 8000) and ``sam local start-api``'s (3000).
 """
@@ -25,7 +26,7 @@ from typing import Mapping
 
 from devtools.environment import REGION
 from devtools.local_stack.runner import DEFAULT_MAX_ENVIRONMENTS
-from devtools.template import REPO_ROOT
+from devtools.template import REPO_ROOT, load_template
 
 HOST = "127.0.0.1"
 STACK_FILE_NAME = "stack.json"
@@ -41,6 +42,7 @@ class StackSettings:
     table_name: str | None = None
     cors_origins: tuple[str, ...] | None = None
     log_level: str | None = None
+    tutorial_data: str | None = None
     max_environments: int = DEFAULT_MAX_ENVIRONMENTS
     region: str = REGION
     host: str = HOST
@@ -60,13 +62,14 @@ class StackSettings:
             table_name=environ.get("CRUDDUR_TABLE_NAME") or None,
             cors_origins=tuple(origin.strip() for origin in origins.split(",") if origin.strip()) or None,
             log_level=environ.get("CRUDDUR_LOG_LEVEL") or None,
+            tutorial_data=_allowed(environ, "CRUDDUR_TUTORIAL_DATA", "TutorialData"),
             max_environments=_positive(environ, "CRUDDUR_MAX_ENVIRONMENTS", settings.max_environments),
         )
 
     def template_parameters(self) -> dict[str, object]:
         """The template parameters these settings override (the rest keep their defaults)."""
         overrides = {"CorsAllowedOrigins": list(self.cors_origins) if self.cors_origins else None,
-                     "LogLevel": self.log_level}
+                     "LogLevel": self.log_level, "TutorialData": self.tutorial_data}
         return {name: value for name, value in overrides.items() if value is not None}
 
     @property
@@ -111,6 +114,17 @@ def _positive(environ: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise SystemExit(f"{name}={raw!r} is not a positive whole number")
     return int(raw)
+
+
+def _allowed(environ: Mapping[str, str], name: str, parameter: str) -> str | None:
+    """A value for the template parameter ``parameter``, one of its ``AllowedValues``; None when unset."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return None
+    allowed = [str(value) for value in load_template()["Parameters"][parameter]["AllowedValues"]]
+    if raw not in allowed:
+        raise SystemExit(f"{name}={raw!r} is not one of {', '.join(allowed)} (the template's {parameter})")
+    return raw
 
 
 def stack_file_path(environ: Mapping[str, str] = os.environ) -> Path:

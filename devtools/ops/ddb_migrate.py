@@ -10,7 +10,8 @@ Safe to run at any time, as often as wanted: it reads the group rows with a pagi
 and writes with conditional puts that never overwrite an item (the API's own, or an earlier run's), so a second
 run writes nothing and an interrupted run is completed by the next. ``--dry-run`` reads the same and writes
 nothing. Groups whose rows do not show two members naming each other (a row caught mid-move, or not a 1:1
-conversation) are left as they are and listed: the adapter keeps serving them.
+conversation) are left as they are and listed: the adapter keeps serving them while the functions run with
+``TutorialData=read``; with ``migrated`` (deployed once this lists none) they are not found.
 """
 from __future__ import annotations
 
@@ -96,8 +97,8 @@ def migrate(args: argparse.Namespace, target: Target) -> None:
         listed = ", ".join(f"{counts[kind]} {kind}" for kind in KINDS if counts[kind])
         print(f"{label}: {listed or 'nothing'}")
     if report.incomplete:
-        print(f"left as they are (their rows do not show two members naming each other; the API still serves them, "
-              f"run again later): {', '.join(report.incomplete)}")
+        print(f"left as they are (their rows do not show two members naming each other; the API serves them only "
+              f"with TutorialData=read, run again later): {', '.join(report.incomplete)}")
 
 
 MIGRATE = Command("ddb/migrate", "Writes the membership and pair items of groups written the tutorial's way "

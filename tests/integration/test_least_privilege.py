@@ -6,7 +6,8 @@ log group and the stream is read only from this table. Every AWS request each fu
 code paths (tutorial-era data, new conversations, idempotency records kept, replayed, refused and deleted) is
 allowed by that function's own policy in template.yaml, and each scenario reaches every kind of request the
 function makes. The policies refuse what the functions never do, and a function reaching outside its policy
-fails the check.
+fails the check. All of it holds for either ``TutorialData``: deployed with ``migrated``, the roles lose exactly the
+statements only the tutorial-era fallback needs, and the functions never need them.
 
 Requests are recorded as sent (the serialized body of every AWS call), attributed to the function being invoked,
 and checked with ``tests.support.iam`` (LeadingKeys, EnclosingOperation) as IAM would authorize them.
@@ -31,6 +32,7 @@ from cruddur_messaging.data.group_rows import GroupRowStore
 from cruddur_messaging.data.messages import MessageStore
 from cruddur_messaging.models import LiveConnection
 from devtools.environment import LOCAL_ACCOUNT_ID, LocalResources, template_context
+from devtools.ops.ddb_migrate import migrate_table
 from tests.support.api import assert_error, ok
 from tests.support.client import Caller
 from tests.support.containers import cold_start
@@ -284,6 +286,50 @@ def test_create_message_writes_only_what_its_paths_need(functions, seeded, monke
     assert all(key.startswith(keys.IDEMPOTENCY_PREFIX) for key in idempotency_keys)
 
 
+def test_list_messages_with_tutorial_data_migrated_makes_no_fallback_read(functions, seeded, monkeypatch) -> None:
+    functions.aws.deploy_with(monkeypatch, TutorialData="migrated")
+    andrew = Caller(functions, ANDREW)
+    assert_error(andrew.list_messages(SEED_GROUP_UUID), 404, "message_group_not_found")  # not migrated yet
+    migrate_table(functions.aws.table)
+    assert len(ok(andrew.list_messages(SEED_GROUP_UUID))) == len(seeded)  # its membership item now
+    new_group = andrew.start_conversation("londo", "Hello Londo")
+    ok(Caller(functions, LONDO).send("Hello Andrew", group=new_group))
+    assert sum(len(page) for page in andrew.all_messages(new_group, limit="1")) == 2
+    assert_error(Caller(functions, LONDO).list_messages(SEED_GROUP_UUID), 404, "message_group_not_found")
+
+    assert_within_policy(functions, LIST_MESSAGES, {
+        ("dynamodb:GetItem", "GROUP#", None),
+        ("dynamodb:Query", "MSG#", None),
+        database_url_read(functions),
+        cursor_key_read(functions),
+    })
+
+
+def test_create_message_with_tutorial_data_migrated_writes_groups_only_in_their_transaction(functions, seeded,
+                                                                                             monkeypatch) -> None:
+    functions.aws.deploy_with(monkeypatch, TutorialData="migrated")
+    andrew, bayko, londo = Caller(functions, ANDREW), Caller(functions, BAYKO), Caller(functions, LONDO)
+    assert_error(andrew.send("Still here?", group=SEED_GROUP_UUID), 404, "message_group_not_found")  # not migrated
+    migrate_table(functions.aws.table)
+    ok(andrew.send("Still here?", group=SEED_GROUP_UUID))  # the membership item bin/ddb/migrate wrote
+    assert_error(londo.send("Let me in", group=SEED_GROUP_UUID), 404, "message_group_not_found")
+    assert ok(bayko.send("Remember me?", handle="andrewbrown"))["message_group_uuid"] == SEED_GROUP_UUID  # its pair
+    # A new pair: no look for a tutorial-era group, straight to the transaction.
+    new_group = ok(bayko.send("Hello Londo", handle="londo"))["message_group_uuid"]
+    assert ok(londo.send("Hello Bayko", handle="bayko"))["message_group_uuid"] == new_group
+
+    assert_within_policy(functions, CREATE_MESSAGE, {
+        ("dynamodb:GetItem", "GROUP#", None),
+        ("dynamodb:GetItem", "PAIR#", None),
+        ("dynamodb:PutItem", "MSG#", None),
+        ("dynamodb:PutItem", "PAIR#", IN_TRANSACTION),
+        ("dynamodb:PutItem", "GROUP#", IN_TRANSACTION),
+        ("dynamodb:PutItem", "GRP#", IN_TRANSACTION),
+        ("dynamodb:PutItem", "MSG#", IN_TRANSACTION),
+        database_url_read(functions),
+    })
+
+
 def test_mark_read_only_reads_rows_memberships_and_messages_and_updates_group_rows(functions, seeded,
                                                                                   monkeypatch) -> None:
     andrew, bayko, londo = Caller(functions, ANDREW), Caller(functions, BAYKO), Caller(functions, LONDO)
@@ -339,7 +385,17 @@ def test_a_function_reaching_outside_its_policy_is_caught(functions, seeded, mon
 GROUP = SEED_GROUP_UUID
 USER = ANDREW.uuid
 RESOURCES = LocalResources(table_name="cruddur-messages")
+MIGRATED = LocalResources(table_name="cruddur-messages", parameters={"TutorialData": "migrated"})
+"""The stack deployed with ``TutorialData=migrated`` (RESOURCES: the default, ``read``)."""
+DEPLOYS = pytest.mark.parametrize("resources", [RESOURCES, MIGRATED], ids=["TutorialData=read",
+                                                                            "TutorialData=migrated"])
 TABLE_ARN, INDEX_ARN = arns(RESOURCES)
+FALLBACK_STATEMENTS = {
+    LIST_MESSAGES: {"FindLegacyGroupMembersThroughTheIndex"},
+    CREATE_MESSAGE: {"FindLegacyGroupMembersThroughTheIndex", "FindLegacyPairsThroughTheSendersGroupRows",
+                     "RecordLegacyMembershipsAndPairs"},
+}
+"""What only the tutorial fallback (``data/tutorial_data.py``) needs: granted only with ``TutorialData=read``."""
 
 
 @pytest.mark.parametrize("logical_id, request_", [
@@ -383,6 +439,19 @@ TABLE_ARN, INDEX_ARN = arns(RESOURCES)
     filter(None, (value.action, (value.leading_key or "").split("#")[0], value.enclosing_operation))))
 def test_the_policies_refuse_what_the_functions_never_do(logical_id, request_) -> None:
     assert not allowed(policy_statements(RESOURCES, logical_id), request_)
+
+
+@pytest.mark.parametrize("logical_id, request_", [
+    (LIST_MESSAGES, Request("dynamodb:Query", INDEX_ARN, GROUP)),
+    (CREATE_MESSAGE, Request("dynamodb:Query", INDEX_ARN, GROUP)),
+    (CREATE_MESSAGE, Request("dynamodb:Query", TABLE_ARN, f"GRP#{USER}")),
+    (CREATE_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, f"GROUP#{GROUP}")),
+    (CREATE_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, f"PAIR#{USER}#{BAYKO.uuid}")),
+], ids=lambda value: value if isinstance(value, str) else "-".join(
+    filter(None, (value.action, (value.leading_key or "index").split("#")[0]))))
+def test_with_tutorial_data_migrated_the_policies_refuse_the_fallbacks_requests(logical_id, request_) -> None:
+    assert allowed(policy_statements(RESOURCES, logical_id), request_)
+    assert not allowed(policy_statements(MIGRATED, logical_id), request_)
 
 
 # --- the checker's own rules --------------------------------------------------------------------------------
@@ -436,9 +505,10 @@ def test_condition_operators_behave_as_in_iam() -> None:
         requests_of("BatchWriteItem", {"RequestItems": {}}, TABLE_ARN)
 
 
+@DEPLOYS
 @pytest.mark.parametrize("logical_id", HTTP_FUNCTIONS)
-def test_every_statement_says_what_it_is_for(logical_id) -> None:
-    statements = policy_statements(RESOURCES, logical_id)
+def test_every_statement_says_what_it_is_for(logical_id, resources) -> None:
+    statements = policy_statements(resources, logical_id)
     assert all(statement.get("Sid", "").isalnum() for statement in statements)
     assert len({statement["Sid"] for statement in statements}) == len(statements)
 
@@ -479,23 +549,25 @@ def test_the_transform_leaves_every_function_with_its_own_role_from_the_template
     assert all(load_template()["Resources"][role]["Type"] == "AWS::IAM::Role" for role in roles)  # none generated
 
 
+@DEPLOYS
 @pytest.mark.parametrize("use_vpc", [False, True], ids=["public-database", "UseVpc"])
 @pytest.mark.parametrize("logical_id", ALL_FUNCTIONS)
-def test_no_managed_policy_and_on_any_resource_only_what_iam_cannot_narrow(logical_id, use_vpc) -> None:
-    assert managed_policy_arns(RESOURCES, logical_id, use_vpc) == []
-    statements = granted_statements(RESOURCES, logical_id, use_vpc)
+def test_no_managed_policy_and_on_any_resource_only_what_iam_cannot_narrow(logical_id, use_vpc, resources) -> None:
+    assert managed_policy_arns(resources, logical_id, use_vpc) == []
+    statements = granted_statements(resources, logical_id, use_vpc)
     assert granted_on_any_resource(statements) == unavoidable_on_any_resource(logical_id, use_vpc)
 
 
+@DEPLOYS
 @pytest.mark.parametrize("logical_id", ALL_FUNCTIONS)
-def test_logs_go_only_to_the_functions_own_log_group(logical_id) -> None:
-    cloudformation = transformed()
-    context = role_context(RESOURCES, cloudformation)
+def test_logs_go_only_to_the_functions_own_log_group(logical_id, resources) -> None:
+    cloudformation = transformed(parameters=resources.parameters)
+    context = role_context(resources, cloudformation)
     log_groups = {resource_id: context[f"{resource_id}.Arn"] for resource_id, resource
                   in cloudformation["Resources"].items() if resource["Type"] == "AWS::Logs::LogGroup"}
     function = cloudformation["Resources"][logical_id]["Properties"]
     own = function["LoggingConfig"]["LogGroup"]["Ref"]
-    statements = policy_statements(RESOURCES, logical_id)
+    statements = policy_statements(resources, logical_id)
     for log_group_id, arn in log_groups.items():
         for action in OWN_LOGS | {"logs:CreateLogGroup"}:
             expected = log_group_id == own and action in OWN_LOGS
@@ -515,6 +587,15 @@ def test_the_stream_is_read_only_from_this_table() -> None:
     for logical_id in HTTP_FUNCTIONS:
         assert not any(allowed(policy_statements(RESOURCES, logical_id), Request(action, stream_arn))
                        for action in STREAM_READS)
+
+
+@pytest.mark.parametrize("logical_id", ALL_FUNCTIONS)
+def test_with_tutorial_data_migrated_a_role_loses_only_the_fallbacks_statements(logical_id) -> None:
+    fallback = FALLBACK_STATEMENTS.get(logical_id, set())
+    read = policy_statements(RESOURCES, logical_id, use_vpc=True)
+    assert {statement["Sid"] for statement in read} >= fallback
+    assert policy_statements(MIGRATED, logical_id, use_vpc=True) == [
+        statement for statement in read if statement["Sid"] not in fallback]
 
 
 def test_roles_sam_would_generate_are_caught() -> None:
@@ -578,19 +659,25 @@ def describe(statement: dict[str, Any], context: dict[str, Any]) -> tuple[str, s
     return "dynamodb", text + (" (only in transactions)" if transactions else "")
 
 
+ONLY_WITH_TUTORIAL_DATA = " (only with `TutorialData=read`)"
+
+
 def readme_row(logical_id: str) -> str:
+    """The role of the default deploy; what a ``TutorialData=migrated`` deploy lacks is marked as such."""
     context = role_context(RESOURCES, transformed())
+    migrated = policy_statements(MIGRATED, logical_id, use_vpc=True)
     columns: dict[str, list[str]] = {"dynamodb": [], "other": []}
     for statement in policy_statements(RESOURCES, logical_id, use_vpc=True):
         if set(_list(statement["Action"])) <= COMMON_TO_EVERY_ROLE:
             continue
         column, text = describe(statement, context)
-        columns[column].append(text)
+        columns[column].append(text if statement in migrated else text + ONLY_WITH_TUTORIAL_DATA)
     return f"| {logical_id} | {'; '.join(columns['dynamodb']) or 'none'} | {'; '.join(columns['other']) or 'none'} |"
 
 
 def test_the_readme_describes_the_roles_as_transformed() -> None:
-    """The README's least-privilege table is what the transformed roles grant (regenerate it from the message)."""
+    """The README's least-privilege table is what the transformed roles grant, with either ``TutorialData``
+    (regenerate it from the message)."""
     expected = "\n".join(readme_row(logical_id) for logical_id in ALL_FUNCTIONS)
     assert expected in README.read_text(), f"the README's least-privilege rows should read:\n{expected}"
 

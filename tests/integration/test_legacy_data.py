@@ -107,3 +107,35 @@ def test_a_migrated_table_is_served_without_the_tutorial_fallback(aws, seeded, m
     assert andrew.start_conversation("bayko", "Still us") == SEED_GROUP_UUID
     assert_error(Caller(aws, LONDO).list_messages(SEED_GROUP_UUID), 404, "message_group_not_found")
     assert census(aws.table) == {"GRP#": 2, "MSG#": len(seeded) + 2, "PAIR#": 1, "GROUP#": 1}
+
+
+def test_with_tutorial_data_migrated_a_migrated_table_is_served_without_the_adapter(aws, seeded, monkeypatch) -> None:
+    """Deployed with ``TutorialData=migrated`` after bin/ddb/migrate: no function builds the adapter, and the
+    tutorial-era conversation is served as before (read, written, its pair reused, a stranger refused)."""
+    migrate_table(aws.table)
+    aws.deploy_with(monkeypatch, TutorialData="migrated")
+
+    def no_adapter(*args, **kwargs):
+        raise AssertionError("the tutorial-era data adapter built with TutorialData=migrated")
+
+    monkeypatch.setattr(TutorialData, "__init__", no_adapter)
+    andrew, bayko = Caller(aws, ANDREW), Caller(aws, BAYKO)
+    assert len(ok(andrew.list_messages(SEED_GROUP_UUID))) == len(seeded)
+    ok(bayko.send("After the upgrade", group=SEED_GROUP_UUID))
+    assert andrew.start_conversation("bayko", "Still us") == SEED_GROUP_UUID
+    assert_error(Caller(aws, LONDO).list_messages(SEED_GROUP_UUID), 404, "message_group_not_found")
+    assert census(aws.table) == {"GRP#": 2, "MSG#": len(seeded) + 2, "PAIR#": 1, "GROUP#": 1}
+
+
+def test_with_tutorial_data_migrated_an_unmigrated_tutorial_group_is_not_found(aws, seeded, monkeypatch) -> None:
+    """Why operators run bin/ddb/migrate before deploying with ``TutorialData=migrated``: a group it did not upgrade
+    still shows in its members' lists (its group rows), but opening or writing to it is a 404 and nothing records
+    it; starting a conversation with the partner makes a second group for the pair."""
+    aws.deploy_with(monkeypatch, TutorialData="migrated")
+    before = snapshot(aws.table)
+    for member in (ANDREW, BAYKO):
+        assert [group["uuid"] for group in ok(Caller(aws, member).list_groups())] == [SEED_GROUP_UUID]
+        assert_error(Caller(aws, member).list_messages(SEED_GROUP_UUID), 404, "message_group_not_found")
+        assert_error(Caller(aws, member).send("Anyone?", group=SEED_GROUP_UUID), 404, "message_group_not_found")
+    assert snapshot(aws.table) == before
+    assert Caller(aws, ANDREW).start_conversation("bayko", "Hello again") != SEED_GROUP_UUID

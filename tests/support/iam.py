@@ -11,11 +11,14 @@ As in IAM, ``ForAllValues`` holds when the request has no value for the key, ``F
 
 Roles are read from ``transformed(template)``: ``template.yaml`` through samtranslator (the transform
 ``sam deploy`` asks CloudFormation to run), so a role SAM would generate, with the managed policies SAM attaches to
-it, is checked as well. ``AWS_MANAGED_POLICIES`` says what those managed policies grant.
+it, is checked as well. ``AWS_MANAGED_POLICIES`` says what those managed policies grant. A role is resolved for
+the deploy ``resources.parameters`` describe (``TutorialData=migrated``...): its conditions evaluated as
+CloudFormation would, from those parameters and the others' defaults (``devtools.environment.template_context``).
 """
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -65,19 +68,22 @@ AWS_MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def transformed(template: Mapping[str, Any] | None = None, region: str = "us-east-1") -> dict[str, Any]:
-    """The template as CloudFormation receives it after the SAM transform (local code paths stand in as S3)."""
+def transformed(template: Mapping[str, Any] | None = None, region: str = "us-east-1",
+                parameters: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The template as CloudFormation receives it after the SAM transform (local code paths stand in as S3), for
+    a deploy with ``parameters`` (the rest at their defaults). Conditions (``Fn::If`` in the roles) stay for
+    CloudFormation to evaluate: the roles' functions below resolve them against the same parameters."""
     if template is None:
-        return copy.deepcopy(_transformed_template(region))
-    return _transform(template, region)
+        return copy.deepcopy(_transformed_template(region, json.dumps(dict(parameters or {}), sort_keys=True)))
+    return _transform(template, region, parameters or {})
 
 
-@lru_cache(maxsize=2)
-def _transformed_template(region: str) -> dict[str, Any]:
-    return _transform(load_template(), region)
+@lru_cache(maxsize=4)
+def _transformed_template(region: str, parameters: str) -> dict[str, Any]:
+    return _transform(load_template(), region, json.loads(parameters))
 
 
-def _transform(template: Mapping[str, Any], region: str) -> dict[str, Any]:
+def _transform(template: Mapping[str, Any], region: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
     source = copy.deepcopy(dict(template))
     for resource in source["Resources"].values():
         properties = resource.get("Properties", {})
@@ -85,7 +91,7 @@ def _transform(template: Mapping[str, Any], region: str) -> dict[str, Any]:
             if code in properties:
                 properties[code] = "s3://deployment-bucket/code.zip"
     translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
-    return translator.translate(source, parameter_values={}, get_managed_policy_map=dict)
+    return translator.translate(source, parameter_values=dict(parameters), get_managed_policy_map=dict)
 
 
 def function_ids(cloudformation: Mapping[str, Any]) -> list[str]:
@@ -119,7 +125,7 @@ def role_context(resources: Any, cloudformation: Mapping[str, Any], use_vpc: boo
 
 def managed_policy_arns(resources: Any, logical_id: str, use_vpc: bool = False,
                         cloudformation: Mapping[str, Any] | None = None) -> list[str]:
-    cloudformation = cloudformation or transformed()
+    cloudformation = cloudformation or transformed(parameters=resources.parameters)
     role = cloudformation["Resources"][execution_role_id(cloudformation, logical_id)]["Properties"]
     return resolve(role.get("ManagedPolicyArns", []), role_context(resources, cloudformation, use_vpc))
 
@@ -127,7 +133,7 @@ def managed_policy_arns(resources: Any, logical_id: str, use_vpc: bool = False,
 def policy_statements(resources: Any, logical_id: str, use_vpc: bool = False,
                       cloudformation: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """The statements of the function's role's own (inline) policies, resolved."""
-    cloudformation = cloudformation or transformed()
+    cloudformation = cloudformation or transformed(parameters=resources.parameters)
     role = cloudformation["Resources"][execution_role_id(cloudformation, logical_id)]["Properties"]
     policies = resolve(role.get("Policies", []), role_context(resources, cloudformation, use_vpc))
     return [statement for policy in policies for statement in _as_list(policy["PolicyDocument"]["Statement"])]
@@ -136,7 +142,7 @@ def policy_statements(resources: Any, logical_id: str, use_vpc: bool = False,
 def granted_statements(resources: Any, logical_id: str, use_vpc: bool = False,
                        cloudformation: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Everything the function's role grants: its own statements and those of its managed policies."""
-    cloudformation = cloudformation or transformed()
+    cloudformation = cloudformation or transformed(parameters=resources.parameters)
     statements = policy_statements(resources, logical_id, use_vpc, cloudformation)
     for arn in managed_policy_arns(resources, logical_id, use_vpc, cloudformation):
         name = arn.split(":policy/", 1)[1]

@@ -19,7 +19,9 @@ from devtools.template import REPO_ROOT
 from tests.support.api import ok
 from tests.support.calls import record_calls
 from tests.support.containers import cold_start
-from tests.support.events import load_event
+from tests.support.events import SEED_GROUP_UUID, load_event
+from tests.support.people import ANDREW, BAYKO
+from tests.support.tutorial import SEEDED_AT, seed_conversation, tutorial_client
 
 LAYER_PACKAGE = LAYER_PATH / "cruddur_messaging"
 CACHE_DECORATORS = {"lru_cache", "cache"}
@@ -98,6 +100,26 @@ def test_settings_are_validated_when_the_handler_module_is_imported(aws, monkeyp
         aws.container("ListGroupsFunction")
     monkeypatch.setenv("MESSAGE_GROUP_INDEX_NAME", "message-group-sk-index")
     assert aws.container("ListGroupsFunction").settings.message_group_index_name == "message-group-sk-index"
+
+
+def test_a_bad_tutorial_data_setting_fails_the_cold_start_naming_it(aws, monkeypatch) -> None:
+    cold_start()
+    monkeypatch.setenv("TUTORIAL_DATA", "migrate")
+    with pytest.raises(ConfigurationError, match="TUTORIAL_DATA must be one of read, migrated, got 'migrate'"):
+        aws.container("ListMessagesFunction")
+    monkeypatch.delenv("TUTORIAL_DATA")  # a function deployed without it keeps today's behaviour
+    assert aws.container("ListMessagesFunction").settings.reads_tutorial_data
+
+
+@pytest.mark.parametrize("tutorial_data, reads", [("read", True), ("migrated", False)])
+def test_the_message_store_reads_tutorial_data_as_the_template_parameter_says(aws, monkeypatch, tutorial_data,
+                                                                              reads) -> None:
+    seed_conversation(tutorial_client(aws), SEED_GROUP_UUID, ANDREW, BAYKO, SEEDED_AT, lines=["old"])
+    aws.deploy_with(monkeypatch, TutorialData=tutorial_data)
+    for logical_id in ("ListMessagesFunction", "CreateMessageFunction"):
+        container = aws.container(logical_id)
+        assert container.settings.tutorial_data == tutorial_data
+        assert (container.message_store.members_of(SEED_GROUP_UUID) is not None) == reads
 
 
 def test_functions_in_one_process_do_not_share_a_container(aws) -> None:

@@ -11,6 +11,7 @@ from cruddur_messaging.data.table_access import pair_item
 from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.models import Membership
 from tests.support import people
+from tests.support.calls import record_calls
 from tests.support.table import census, group_rows_of, messages_in, snapshot
 
 INDEX = "message-group-sk-index"
@@ -175,6 +176,33 @@ class TestMembership:
         assert store.get_membership(GROUP) is None  # a stranger's request writes nothing
         assert store.members_of(GROUP, recording_for=ANDREW.uuid) == members
         assert store.get_membership(GROUP) == Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
+
+
+class TestWithoutTutorialData:
+    """``reads_tutorial_data=False`` (``TUTORIAL_DATA=migrated``): only the membership and pair items count."""
+
+    @pytest.fixture
+    def store(self, aws) -> MessageStore:
+        return MessageStore(aws.table, INDEX, reads_tutorial_data=False)
+
+    def test_a_group_without_a_membership_item_does_not_exist(self, store: MessageStore, aws, monkeypatch) -> None:
+        put_tutorial_rows(aws.table, GROUP)
+        calls = record_calls(monkeypatch)
+        assert store.members_of(GROUP, recording_for=ANDREW.uuid) is None
+        assert calls.dynamodb() == ["GetItem"]  # the membership item, no look at the rows
+        assert census(aws.table) == {"GRP#": 2}  # nothing recorded
+
+    def test_a_pair_without_a_pair_item_has_no_group(self, store: MessageStore, aws, monkeypatch) -> None:
+        put_tutorial_rows(aws.table, GROUP)
+        calls = record_calls(monkeypatch)
+        assert store.pair_group(ANDREW.uuid, BAYKO.uuid) is None
+        assert calls.dynamodb() == ["GetItem"]  # the pair item, no query of the caller's rows
+        assert census(aws.table) == {"GRP#": 2}
+
+    def test_items_are_found_as_with_it(self, store: MessageStore) -> None:
+        store.create_group(GROUP, ANDREW, BAYKO, "hello", "m-1", AT)
+        assert store.members_of(GROUP) == Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
+        assert store.pair_group(BAYKO.uuid, ANDREW.uuid) == GROUP
 
 
 def put_tutorial_rows(table, group_uuid: str, members=(ANDREW, BAYKO), at: str = AT) -> None:

@@ -10,6 +10,13 @@ class ConfigurationError(RuntimeError):
     """A required environment variable is missing or invalid: the function cannot start."""
 
 
+TUTORIAL_DATA_READ = "read"
+TUTORIAL_DATA_MIGRATED = "migrated"
+TUTORIAL_DATA_MODES = (TUTORIAL_DATA_READ, TUTORIAL_DATA_MIGRATED)
+"""``TUTORIAL_DATA`` (the template's ``TutorialData``): ``read`` serves groups and pairs written the tutorial's way
+through ``data.tutorial_data``; ``migrated``, for a table ``bin/ddb/migrate`` upgraded, never looks for them."""
+
+
 @dataclass(frozen=True)
 class Settings:
     table_name: str
@@ -18,6 +25,7 @@ class Settings:
     cursor_secret_id: str | None
     caller_cache_ttl_seconds: int
     parameter_cache_seconds: int
+    tutorial_data: str = TUTORIAL_DATA_READ
 
     @classmethod
     def from_environment(cls, environ: os._Environ[str] | dict[str, str] = os.environ) -> "Settings":
@@ -43,7 +51,13 @@ class Settings:
             cursor_secret_id=optional("CURSOR_SECRET_ID"),
             caller_cache_ttl_seconds=positive_int("CALLER_CACHE_TTL_SECONDS", 300),
             parameter_cache_seconds=positive_int("PARAMETER_CACHE_SECONDS", 300),
+            tutorial_data=_one_of(environ, "TUTORIAL_DATA", TUTORIAL_DATA_MODES),
         )
+
+    @property
+    def reads_tutorial_data(self) -> bool:
+        """Whether the stores fall back on ``data.tutorial_data`` for a group or pair without its item."""
+        return self.tutorial_data == TUTORIAL_DATA_READ
 
     def require_database(self) -> str:
         if not self.database_url_parameter:
@@ -107,3 +121,11 @@ def _positive_int(environ: os._Environ[str] | dict[str, str], name: str, default
     if not raw.isdigit() or int(raw) <= 0:
         raise ConfigurationError(f"environment variable {name} must be a positive integer, got {raw!r}")
     return int(raw)
+
+
+def _one_of(environ: os._Environ[str] | dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    """The variable's value, one of ``allowed``; the first when it is unset or empty."""
+    raw = environ.get(name, "").strip() or allowed[0]
+    if raw not in allowed:
+        raise ConfigurationError(f"environment variable {name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw

@@ -57,7 +57,8 @@ class Container:
     def message_store(self) -> MessageStore:
         from cruddur_messaging.data.messages import MessageStore
 
-        return MessageStore(self.table, self.settings.message_group_index_name)
+        return MessageStore(self.table, self.settings.message_group_index_name,
+                            reads_tutorial_data=self.settings.reads_tutorial_data)
 
     @cached_property
     def group_row_store(self) -> GroupRowStore:

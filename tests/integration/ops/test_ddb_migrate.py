@@ -67,8 +67,8 @@ def test_migrate_writes_memberships_and_pairs_once_and_never_overwrites(stack: S
     assert dry.stdout.splitlines()[1:] == [
         "would write: 2 membership, 1 pair",
         "already there: 1 membership, 1 pair",
-        f"left as they are (their rows do not show two members naming each other; the API still serves them, "
-        f"run again later): {HALF_GROUP}",
+        f"left as they are (their rows do not show two members naming each other; the API serves them only "
+        f"with TutorialData=read, run again later): {HALF_GROUP}",
     ]
     assert _snapshot(table) == before
 

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devtools.environment import LocalResources, template_context
+from devtools.environment import LocalResources, function_environment, template_context
 from devtools.local_stack.database import seed_cognito_user_ids
 from devtools.local_stack.invoke import user_id_replacements, with_stack_user_ids
 from devtools.local_stack.settings import StackSettings
@@ -150,3 +150,14 @@ def test_ports_directories_and_origins_move_with_environment_variables(tmp_path:
     assert moved.template_parameters() == {"CorsAllowedOrigins": ["http://localhost:3001", "https://app.example"]}
     with pytest.raises(SystemExit, match="CRUDDUR_API_PORT"):
         StackSettings.from_environment({"CRUDDUR_API_PORT": "http"})
+
+
+def test_the_tutorial_data_setting_moves_with_an_environment_variable_and_reaches_the_functions() -> None:
+    migrated = StackSettings.from_environment({"CRUDDUR_TUTORIAL_DATA": "migrated"})
+    assert migrated.template_parameters() == {"TutorialData": "migrated"}
+    resources = LocalResources(table_name="t", parameters=migrated.template_parameters())
+    assert function_environment(resources, function_logical_id="CreateMessageFunction")["TUTORIAL_DATA"] == "migrated"
+    default = LocalResources(table_name="t", parameters=StackSettings.from_environment({}).template_parameters())
+    assert function_environment(default, function_logical_id="CreateMessageFunction")["TUTORIAL_DATA"] == "read"
+    with pytest.raises(SystemExit, match="CRUDDUR_TUTORIAL_DATA='migrate' is not one of read, migrated"):
+        StackSettings.from_environment({"CRUDDUR_TUTORIAL_DATA": "migrate"})

@@ -78,3 +78,28 @@ def test_a_function_referring_to_an_unresolvable_value_fails_with_the_function_n
         "Variables", {})["ARCHIVE"] = {"Fn::Select": [0, ["a"]]}
     with pytest.raises(TemplateResolutionError, match=r"Resources\.ListGroupsFunction\..*ARCHIVE.*Fn::Select"):
         function_specs(template, template_context(RESOURCES, template, stream_arn="-"))
+
+
+@pytest.mark.parametrize("parameters, expected", [
+    ({}, {"UseVpc": False, "ReadsTutorialData": True, "HasReservedConcurrency": True, "HasAlarmTopic": False}),
+    ({"TutorialData": "migrated", "ReservedConcurrency": "0", "VpcSubnetIds": ["subnet-1"],
+      "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms"},
+     {"UseVpc": True, "ReadsTutorialData": False, "HasReservedConcurrency": False, "HasAlarmTopic": True}),
+])
+def test_conditions_are_evaluated_from_the_parameters_as_cloudformation_does(parameters, expected) -> None:
+    """Over the defaults; ``Fn::Equals`` compares as strings (the Number parameter "0" equals the template's 0)."""
+    context = template_context(LocalResources(table_name="t", parameters=parameters))
+    assert {name: context[f"Condition:{name}"] for name in load_template()["Conditions"]} == expected
+
+
+def test_fn_if_on_a_condition_keeps_or_drops_a_statement() -> None:
+    statements = [{"Sid": "Always"}, {"Fn::If": ["ReadsTutorialData", {"Sid": "Fallback"}, {"Ref": "AWS::NoValue"}]}]
+    read = template_context(RESOURCES)
+    migrated = template_context(LocalResources(table_name="t", parameters={"TutorialData": "migrated"}))
+    assert resolve(statements, read) == [{"Sid": "Always"}, {"Sid": "Fallback"}]
+    assert resolve(statements, migrated) == [{"Sid": "Always"}]
+
+
+def test_a_condition_the_template_does_not_declare_fails_naming_it() -> None:
+    with pytest.raises(TemplateResolutionError, match="no condition Nope"):
+        resolve({"Fn::If": ["Nope", 1, 2]}, template_context(RESOURCES), "Resources.F.Properties.X")

@@ -66,10 +66,15 @@ class QueryPage:
 
 
 class MessageStore:
-    def __init__(self, table: Any, group_index_name: str) -> None:
+    """``reads_tutorial_data`` (the function's ``TUTORIAL_DATA``, ``config.Settings``): whether a group without a
+    membership item or a pair without a pair item is looked for the tutorial's way (``data.tutorial_data``). Off, for
+    a table ``bin/ddb/migrate`` upgraded, such a group does not exist and such a pair has no group: no fallback read,
+    and none of the grants it needs."""
+
+    def __init__(self, table: Any, group_index_name: str, *, reads_tutorial_data: bool = True) -> None:
         self._table = table
         self._group_index_name = group_index_name
-        self._tutorial = TutorialData(table, group_index_name)
+        self._tutorial = TutorialData(table, group_index_name) if reads_tutorial_data else None
 
     @property
     def table_name(self) -> str:
@@ -103,12 +108,12 @@ class MessageStore:
         return Membership(message_group_uuid, members) if members is not None else None
 
     def members_of(self, message_group_uuid: str, *, recording_for: str | None = None) -> Membership | None:
-        """The group's members: its membership item, or for a group written the tutorial's way, what
-        ``data.tutorial_data`` reads off its rows. ``recording_for`` (a caller of a function allowed to put
-        membership items) makes the latter an item when that caller is a member, so the next check is one read;
-        a stranger's request writes nothing."""
+        """The group's members: its membership item, or for a group written the tutorial's way (while the store
+        reads such data), what ``data.tutorial_data`` reads off its rows. ``recording_for`` (a caller of a function
+        allowed to put membership items) makes the latter an item when that caller is a member, so the next check
+        is one read; a stranger's request writes nothing."""
         membership = self.get_membership(message_group_uuid)
-        if membership is not None:
+        if membership is not None or self._tutorial is None:
             return membership
         members = self._tutorial.members(message_group_uuid)
         if members is None:
@@ -131,10 +136,13 @@ class MessageStore:
         return item["group_uuid"] if item else None
 
     def pair_group(self, user_uuid: str, other_user_uuid: str) -> str | None:
-        """The pair's group: its pair item, or for a conversation written the tutorial's way, the user's group row
-        naming the other (``data.tutorial_data``, which then records the pair and the membership)."""
-        return self.find_pair_group(user_uuid, other_user_uuid) or self._tutorial.pair_group(user_uuid,
-                                                                                             other_user_uuid)
+        """The pair's group: its pair item, or for a conversation written the tutorial's way (while the store reads
+        such data), the user's group row naming the other (``data.tutorial_data``, which then records the pair and
+        the membership)."""
+        group_uuid = self.find_pair_group(user_uuid, other_user_uuid)
+        if group_uuid is not None or self._tutorial is None:
+            return group_uuid
+        return self._tutorial.pair_group(user_uuid, other_user_uuid)
 
     def put_message(self, message_group_uuid: str, sender: User, text: str, message_uuid: str,
                     created_at: str) -> Item:

@@ -8,11 +8,14 @@ groups keep working (docs/data-model.md, "Tutorial-era data") through this adapt
 
 and records what it found as membership and pair items (conditional puts, never over an item), so each group
 costs its fallback reads once. ``bin/ddb/migrate`` writes those items for every tutorial-era group of a table at
-once (:func:`upgrade_plan`); on a migrated table the stores find every item and never ask here.
+once (:func:`upgrade_plan`); on a migrated table the stores find every item and never ask here, and deployed with
+``TutorialData=migrated`` (``config.Settings.tutorial_data``) they do not build the adapter at all: a new pair
+then costs no look for a tutorial-era group, and the roles lose the grants below.
 
 The stores build the adapter over their own table; it makes only the requests their roles allow for it (the
-``FindLegacy...`` statements of ``template.yaml``). Timestamps the tutorial wrote (its writer's local offset, no
-microseconds when they were zero) are read by ``clock.parse_timestamp`` like any other.
+``FindLegacy...`` and ``RecordLegacy...`` statements of ``template.yaml``, granted only with ``TutorialData=read``).
+Timestamps the tutorial wrote (its writer's local offset, no microseconds when they were zero) are read by
+``clock.parse_timestamp`` like any other.
 """
 from __future__ import annotations
 
@@ -79,7 +82,8 @@ class UpgradePlan:
     pairs: list[Item]
     incomplete: list[str]
     """Groups whose rows do not show two members each naming the other (a row caught mid-move by the stream
-    function, or not a 1:1 conversation): the adapter keeps serving them; a later run may upgrade them."""
+    function, or not a 1:1 conversation): the adapter keeps serving them (``TutorialData=read`` only); a later run
+    may upgrade them."""
 
 
 def upgrade_plan(group_rows: Iterable[Item], created_at: str) -> UpgradePlan:
