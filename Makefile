@@ -48,8 +48,10 @@ unit: $(INSTALLED) ## fast unit tests (moto in-process)
 integration: $(INSTALLED) ## integration tests (embedded PostgreSQL, moto server, local stack)
 	$(PY) -m pytest tests/integration
 
+# Two workers (the machine has 2 cores; most tests wait on servers), each test file on one: TEST_WORKERS=0 runs one process.
+TEST_WORKERS ?= 2
 test: lint validate checkov build ## everything CI runs: ruff, sam validate --lint, checkov, sam build, all tests
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile tests
 
 clean: ## remove build output and all local state (.local or $CRUDDUR_LOCAL_DIR: data, users, logs); stop make dev first
 	@if [ -x $(PY) ]; then $(PY) -m devtools.local_stack.clean; fi

@@ -21,6 +21,7 @@ from devtools.ops.errors import OpsError
 from devtools.ops.target import PROD, Target, resolve_target
 
 LOG_LEVEL_VARIABLE = "CRUDDUR_OPS_LOG_LEVEL"
+LOG_FORMAT = "%(levelname)s: %(message)s"
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
 
@@ -132,7 +133,7 @@ def configure_logging(environ: Mapping[str, str] = os.environ) -> None:
     level = environ.get(LOG_LEVEL_VARIABLE, "WARNING").upper()
     if level not in logging.getLevelNamesMapping():
         level = "WARNING"
-    logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s: %(message)s")
+    logging.basicConfig(stream=sys.stderr, level=level, format=LOG_FORMAT)
     observability = sys.modules.get("cruddur_messaging.observability")
     if observability is None:  # the command does not use the layer's data access (nor pays for its imports)
         return

@@ -3,17 +3,18 @@ whose route it carries, on the seeded tables, with the answer its name promises.
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import Any, Callable
+from uuid import UUID
 
 from devtools.environment import local_function_specs
 from tests.support.api import assert_error, ok
-from tests.support.events import EVENTS_DIR, SEED_GROUP_UUID, load_event
-from tests.support.table import snapshot
+from tests.support.events import EVENTS_DIR, SEED_GROUP_UUID, as_user, load_event
+from tests.support.people import ANDREW, BAYKO, LONDO
+from tests.support.table import scan_all, snapshot
 
-# name -> (status, error code); a 200 names the key its body must have.
-EXPECTED = {
-    "create-message-into-group": (200, "uuid"),
-    "create-message-new-conversation": (200, "message_group_uuid"),
-    "create-message-idempotent": (200, "uuid"),
+# name -> (status, error code) of the files whose answer is an error; the others' answers are checked below.
+ERRORS = {
     "create-message-invalid-json": (400, "invalid_json"),
     "create-message-missing-target": (400, "message_group_uuid_or_handle_required"),
     "create-message-not-member": (404, "message_group_not_found"),
@@ -21,23 +22,115 @@ EXPECTED = {
     "create-message-blank": (422, "message_blank"),
     "create-message-too-long": (422, "message_exceed_max_chars"),
     "create-message-to-self": (422, "message_self"),
-    "list-groups": (200, None),
-    "list-groups-limit-1": (200, None),
     "list-groups-bad-limit": (400, "invalid_limit"),
     "list-groups-tampered-cursor": (400, "invalid_cursor"),
     "list-groups-no-claims": (401, "unauthorized"),
-    "list-messages": (200, None),
-    "list-messages-limit-5": (200, None),
     "list-messages-malformed-uuid": (400, "invalid_message_group_uuid"),
     "list-messages-unknown-group": (404, "message_group_not_found"),
     "list-messages-not-member": (404, "message_group_not_found"),
-    "mark-read": (200, "unread_count"),
-    "mark-read-at-message": (200, "last_read_at"),
     "mark-read-invalid-read-at": (400, "invalid_read_at"),
     "mark-read-not-member": (404, "message_group_not_found"),
-    "unread-badge": (200, "messages"),
-    "users-short": (200, "display_name"),
     "users-short-unknown": (404, "user_not_found"),
+}
+MESSAGE_FIELDS = {"uuid", "display_name", "handle", "message", "created_at"}
+SEED_PEOPLE = {person.handle: person for person in (ANDREW, BAYKO, LONDO)}
+GROUP_ROW_FIELDS = {"uuid", "display_name", "handle", "message", "created_at", "unread_count", "last_read_at"}
+
+
+def the_caller(event: dict[str, Any]) -> str:
+    return event["requestContext"]["authorizer"]["jwt"]["claims"]["username"]
+
+
+def assert_sent(aws, event: dict[str, Any], sent: dict[str, Any], group: str) -> None:
+    """The answer is the message the event sent, by its caller, stored once as a ``MSG#`` item of ``group``."""
+    caller = SEED_PEOPLE[the_caller(event)]
+    assert (sent["message"], sent["handle"], sent["display_name"]) == (
+        json.loads(event["body"])["message"], caller.handle, caller.display_name)
+    assert str(UUID(sent["uuid"])) == sent["uuid"] and datetime.fromisoformat(sent["created_at"]).tzinfo
+    [item] = [item for item in scan_all(aws.table) if item.get("message_uuid") == sent["uuid"]]
+    assert (item["pk"], item["sk"], item["message"]) == (f"MSG#{group}", sent["created_at"], sent["message"])
+
+
+def invoke(aws, event: dict[str, Any]) -> dict[str, Any]:
+    return aws.invoke(function_of_route(aws, event["routeKey"]), event)
+
+
+def check_into_group(aws, event, body) -> None:
+    assert set(body) == MESSAGE_FIELDS
+    assert_sent(aws, event, body, json.loads(event["body"])["message_group_uuid"])
+
+
+def check_new_conversation(aws, event, body) -> None:
+    assert set(body) == MESSAGE_FIELDS | {"message_group_uuid"} and body["message_group_uuid"] != SEED_GROUP_UUID
+    assert_sent(aws, event, body, body["message_group_uuid"])
+
+
+def check_idempotent(aws, event, body) -> None:
+    check_into_group(aws, event, body)
+    assert ok(invoke(aws, event)) == body  # the retry gets the first answer; assert_sent found one item
+
+
+def check_groups(aws, event, rows) -> None:
+    assert rows and all(set(row) == GROUP_ROW_FIELDS for row in rows)
+    assert [row["created_at"] for row in rows] == sorted((row["created_at"] for row in rows), reverse=True)
+    assert {row["uuid"]: row["handle"] for row in rows}[SEED_GROUP_UUID] == "bayko"
+
+
+def check_groups_limit(aws, event, rows) -> None:
+    assert rows == ok(invoke(aws, load_event("list-groups")))[:1]
+
+
+def check_messages(aws, event, messages, seeded) -> None:
+    assert messages and all(set(message) == MESSAGE_FIELDS for message in messages)
+    assert [m["created_at"] for m in messages] == sorted(m["created_at"] for m in messages)
+    assert {m["uuid"] for m in seeded} <= {m["uuid"] for m in messages}
+
+
+def check_messages_limit(aws, event, messages) -> None:
+    assert len(messages) == int(event["queryStringParameters"]["limit"])
+    assert messages == ok(invoke(aws, load_event("list-messages")))[-len(messages):]
+
+
+def group_row(aws, event) -> dict[str, Any]:
+    return {row["uuid"]: row for row in ok(invoke(aws, as_user(load_event("list-groups"), the_caller(event))))}[
+        event["pathParameters"]["message_group_uuid"]]
+
+
+def check_read(aws, event, body) -> None:
+    assert body == {"message_group_uuid": event["pathParameters"]["message_group_uuid"],
+                    "last_read_at": group_row(aws, event)["created_at"], "unread_count": 0}
+    assert group_row(aws, event)["last_read_at"] == body["last_read_at"]
+
+
+def check_read_at(aws, event, body) -> None:
+    assert body == {"message_group_uuid": event["pathParameters"]["message_group_uuid"],
+                    "last_read_at": json.loads(event["body"])["read_at"], "unread_count": 0}
+
+
+def check_badge(aws, event, badge) -> None:
+    rows = ok(invoke(aws, as_user(load_event("list-groups"), the_caller(event))))
+    assert badge == {"conversations": sum(1 for row in rows if row["unread_count"]),
+                     "messages": sum(row["unread_count"] for row in rows)}
+
+
+def check_user_card(aws, event, card) -> None:
+    person = SEED_PEOPLE[event["pathParameters"]["handle"].removeprefix("@")]
+    assert card == {"uuid": person.uuid, "handle": person.handle, "display_name": person.display_name}
+
+
+# name -> what its 200 answer must be, given the state the files before it left (they run in this order).
+ANSWERS: dict[str, Callable[..., None]] = {
+    "create-message-into-group": check_into_group,
+    "create-message-new-conversation": check_new_conversation,
+    "create-message-idempotent": check_idempotent,
+    "list-groups": check_groups,
+    "list-groups-limit-1": check_groups_limit,
+    "list-messages": check_messages,
+    "list-messages-limit-5": check_messages_limit,
+    "mark-read": check_read,
+    "mark-read-at-message": check_read_at,
+    "unread-badge": check_badge,
+    "users-short": check_user_card,
 }
 
 
@@ -51,23 +144,21 @@ def function_of_route(aws, route_key: str) -> str:
 def test_every_api_event_file_is_covered() -> None:
     files = {path.stem for path in EVENTS_DIR.glob("*.json")
              if json.loads(path.read_text()).get("version") == "2.0"}  # API Gateway HTTP API events
-    assert files == set(EXPECTED)
+    assert files == set(ERRORS) | set(ANSWERS) and not set(ERRORS) & set(ANSWERS)
 
 
 def test_every_event_file_gives_its_answer(aws, seeded, subtests) -> None:
-    for name, (status, code) in EXPECTED.items():
+    for name in [*ANSWERS, *ERRORS]:
         with subtests.test(name):
             event = load_event(name)
             before = snapshot(aws.table)
-            response = aws.invoke(function_of_route(aws, event["routeKey"]), event)
-            if status == 200:
-                body = ok(response)
-                if code:
-                    assert code in body
-                else:
-                    assert isinstance(body, list) and body
+            response = invoke(aws, event)
+            if name in ANSWERS:
+                check = ANSWERS[name]
+                extra = (seeded,) if check is check_messages else ()
+                check(aws, event, ok(response), *extra)
             else:
-                assert_error(response, status, code)
+                assert_error(response, *ERRORS[name])
                 assert snapshot(aws.table) == before
 
 

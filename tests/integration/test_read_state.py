@@ -17,7 +17,7 @@ from cruddur_messaging.data.read_state import ReadStateStore
 from tests.support.api import assert_error, body, ok
 from tests.support.calls import operation_is
 from tests.support.client import Caller, mark_read_event
-from tests.support.concurrency import separate_container, serialize_moto
+from tests.support.concurrency import metrics_disabled, separate_container, serialize_moto  # noqa: F401
 from tests.support.events import SEED_GROUP_UUID, as_user
 from tests.support.faults import lose_responses
 from tests.support.people import ANDREW, BAYKO, LONDO
@@ -194,11 +194,11 @@ def test_a_mark_read_whose_response_is_lost_is_answered_once_with_the_marker_set
 
 
 @pytest.mark.parametrize("earlier_first", [True, False])
-def test_two_devices_marking_read_at_once_end_at_the_later_marker(aws, stream, monkeypatch, earlier_first):
+def test_two_devices_marking_read_at_once_end_at_the_later_marker(aws, stream, monkeypatch, metrics_disabled,  # noqa: F811
+                                                                  earlier_first):
     """Both requests read the row before either writes (a barrier), then their writes run one at a time, as
     DynamoDB serializes writes to an item (moto alone is not atomic across threads: see
     tests/support/concurrency.py)."""
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     andrew = Caller(aws, ANDREW)
     group = andrew.start_conversation("bayko", "One")
     second = ok(andrew.send("Two", group=group))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 from moto.core.botocore_stubber import BotocoreStubber
@@ -54,3 +54,15 @@ def serialize_moto(monkeypatch: pytest.MonkeyPatch) -> None:
             return process_request(self, request)
 
     monkeypatch.setattr(BotocoreStubber, "process_request", one_at_a_time)
+
+
+@pytest.fixture
+def metrics_disabled(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The layer's metrics off while threads share them (Lambda runs one invocation at a time in a container, so
+    their flushes would race). A disabled flush keeps what was added, which the next test's flush would print as
+    its own: it is dropped when the test ends."""
+    from cruddur_messaging.observability import metrics
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    yield
+    metrics.clear_metrics()

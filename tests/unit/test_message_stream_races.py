@@ -16,6 +16,7 @@ from cruddur_messaging.domain.move_group_rows import MAX_MOVE_ATTEMPTS
 from cruddur_messaging.models import User
 from devtools.environment import LOCAL_ACCOUNT_ID
 from tests.support.calls import operation_is
+from tests.support.concurrency import metrics_disabled  # noqa: F401 - the fixture
 from tests.support.events import SEED_GROUP_UUID
 from tests.support.faults import lose_responses
 from tests.support.iam import Request, allowed, policy_statements, requests_of
@@ -99,10 +100,9 @@ class SerializedRace:
 
 
 @pytest.mark.parametrize("same_batch", [False, True], ids=["newer-message-each", "same-batch-twice"])
-def test_two_concurrent_invocations_for_one_group_end_at_the_newest_message(aws, ddb, stream, hooks, monkeypatch,
+def test_two_concurrent_invocations_for_one_group_end_at_the_newest_message(aws, ddb, stream, hooks,
+                                                                            metrics_disabled,  # noqa: F811
                                                                             same_batch):
-    # Two threads share the layer's metrics; their flushes must not race (Lambda runs one invocation at a time).
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     start_group(ddb, SEED_GROUP_UUID, ANDREW, BAYKO, at(BASE, 0))
     assert deliver(aws, stream.new_records()) == {"batchItemFailures": []}  # warm container, nothing to move
     put_message(ddb, SEED_GROUP_UUID, at(BASE, 1), "first", ANDREW)

@@ -1,12 +1,13 @@
 """``make dev`` end to end: the stack runs as a process of its own on free ports, and the test uses it the way
 the Cruddur frontend does - Cognito sign-in, then plain HTTP with bearer tokens - down to SIGTERM, after which
-no process it started may be left."""
+no process it started may be left (on a stack of its own: the tests run in any order)."""
 from __future__ import annotations
 
 import base64
 import json
 import signal
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import boto3
@@ -196,7 +197,14 @@ def test_preflight_and_unknown_routes_are_answered_by_the_api(stack: RunningStac
     assert (missing.status_code, missing.json()) == (404, {"message": "Not Found"})
 
 
-def test_sigterm_stops_every_process_the_stack_started(stack: RunningStack) -> None:
+def test_sigterm_stops_every_process_the_stack_started(tmp_path: Path) -> None:
+    """A stack of its own: stopping the module's shared one would take it from the tests that run after this one
+    (pytest-randomly shuffles them)."""
+    with running_stack(tmp_path) as stack:
+        assert_sigterm_stops_everything(stack)
+
+
+def assert_sigterm_stops_everything(stack: RunningStack) -> None:
     children = psutil.Process(stack.process.pid).children(recursive=True)
     assert any("moto_launcher" in " ".join(child.cmdline()) for child in children)
     postmaster = int((stack.data_dir / "postgres" / "postmaster.pid").read_text().splitlines()[0])

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import boto3
 import psutil
 import pytest
+import requests
 
 from devtools.local_stack.stack_file import StackInfo, read_stack_file
 from devtools.template import REPO_ROOT
@@ -78,6 +79,10 @@ class Restart:
     items_before: list[dict[str, Any]]
     sent_uuid: str
     data_dir: Path
+    # What the restarted stack answered and held before any test wrote to it (the tests run in any order).
+    groups_after: requests.Response
+    newest_after: requests.Response
+    items_after: list[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +107,11 @@ def restart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restart]:
         wait_until_free(aws_port)
         wait_until_free(api_port)
         second = start_stack(data_dir, aws_port, api_port, 2)
-        yield Restart(info, second, token, items_before, sent.json()["uuid"], data_dir)
+        after = second.info
+        groups_after = get(after, "/api/message_groups", token)  # the browser's token, issued before the restart
+        newest_after = get(after, f"/api/messages/{after.seed_message_group_uuid}?limit=1", token)
+        yield Restart(info, second, token, items_before, sent.json()["uuid"], data_dir,
+                      groups_after, newest_after, all_items(after))
     finally:
         for stack in (second, first):
             if stack is not None and stack.process.poll() is None:
@@ -116,13 +125,13 @@ def test_a_token_from_before_a_restart_works_after_it_and_the_data_is_still_ther
     assert {user.handle: user.cognito_user_id for user in after.users} == \
         {user.handle: user.cognito_user_id for user in before.users}
 
-    groups = get(after, "/api/message_groups", restart.token)  # the browser's token, issued before the restart
-    assert groups.status_code == 200, restart.after.stderr.read_text()[-4000:]
-    assert groups.json()[0]["message"] == MESSAGE
-    newest = get(after, f"/api/messages/{after.seed_message_group_uuid}?limit=1", restart.token).json()
-    assert newest[0]["uuid"] == restart.sent_uuid
+    assert restart.groups_after.status_code == 200, restart.after.stderr.read_text()[-4000:]
+    assert restart.groups_after.json()[0]["message"] == MESSAGE
+    assert restart.newest_after.status_code == 200 and restart.newest_after.json()[0]["uuid"] == restart.sent_uuid
     # The seed ran again and found its items: nothing added, nothing duplicated, nothing lost.
-    assert all_items(after) == restart.items_before
+    assert restart.items_after == restart.items_before
+    # The token still works now, whatever the other tests did to the stack since.
+    assert get(after, "/api/message_groups", restart.token).status_code == 200
 
 
 def test_the_stream_goes_on_after_a_restart(restart: Restart) -> None:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -14,7 +16,7 @@ import pytest
 
 from devtools.environment import LocalResources, template_context
 from devtools.ops.__main__ import COMMANDS
-from devtools.ops.cli import Command, run
+from devtools.ops.cli import LOG_FORMAT, Command, run
 from devtools.template import REPO_ROOT, load_template, table_definition
 
 REGION = "us-east-1"
@@ -64,10 +66,31 @@ def command(name: str) -> Command:
 
 def run_in_process(capsys: pytest.CaptureFixture[str], name: str, *args: str,
                    environ: Mapping[str, str]) -> Outcome:
+    """``bin/<name> args`` as ``devtools.ops.__main__`` runs it, in this process: warnings reach stderr in the
+    entry point's format (``configure_logging``), through a handler that leaves with the call."""
     capsys.readouterr()
-    returncode = run(command(name), list(args), environ=dict(environ))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(handler)
+    try:
+        returncode = run(command(name), list(args), environ=dict(environ))
+    finally:
+        logging.getLogger().removeHandler(handler)
     captured = capsys.readouterr()
     return Outcome(returncode, captured.out, captured.err)
+
+
+def use_script_environment(monkeypatch: pytest.MonkeyPatch, variables: Mapping[str, str]) -> None:
+    """This process's environment as :func:`subprocess_environment` gives a script, plus ``variables``: boto3 and
+    the prod target read ``os.environ`` (the zone stays the process's: see ``in_jst`` where times are checked)."""
+    wanted = {name: value for name, value in subprocess_environment().items() if name != "TZ"}
+    wanted.update(variables)
+    for name in list(os.environ):
+        if name not in wanted and name != "TZ":
+            monkeypatch.delenv(name)
+    for name, value in wanted.items():
+        monkeypatch.setenv(name, value)
 
 
 def database_url_for(base_url: str, database: str) -> str:
@@ -96,6 +119,13 @@ class Stack:
     def call(self, capsys: pytest.CaptureFixture[str], name: str, *args: str) -> Outcome:
         """Runs the command in this process against this stack (times print in the test process's zone)."""
         return run_in_process(capsys, name, *args, environ={"CRUDDUR_STACK_FILE": str(self.stack_file)})
+
+    def call_in_prod(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str,
+                     *args: str, **variables: str) -> Outcome:
+        """Runs ``name args prod`` in this process with :meth:`prod_environment` (plus ``variables``) as the
+        operator's environment."""
+        use_script_environment(monkeypatch, self.prod_environment(**variables))
+        return run_in_process(capsys, name, *args, "prod", environ=os.environ)
 
     def prod_environment(self, **variables: str) -> dict[str, str]:
         """What an operator's shell has for ``prod``, with AWS_ENDPOINT_URL standing in for AWS itself."""

@@ -14,10 +14,11 @@ from tests.integration.ops.support import Stack
 MANY = tuple((f"user-{number:03}", f"handle{number:03}") for number in range(65))
 
 
-def test_list_users_reads_every_page_and_skips_users_without_a_handle(make_stack: Callable[..., Stack]) -> None:
+def test_list_users_reads_every_page_and_skips_users_without_a_handle(make_stack: Callable[..., Stack],
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     stack = make_stack(cognito_users=(*MANY[:30], ("no-handle", None), *MANY[30:]))
     subs = stack.cognito_subs()
-    result = stack.run("cognito/list-users")
+    result = stack.call(capsys, "cognito/list-users")
     assert result.returncode == 0, result.stderr
     rows = sorted(line.split() for line in result.stdout.splitlines())
     assert rows == [[handle, subs[handle], username, "FORCE_CHANGE_PASSWORD"] for username, handle in MANY]
@@ -26,14 +27,13 @@ def test_list_users_reads_every_page_and_skips_users_without_a_handle(make_stack
 
 
 def test_list_users_in_prod_takes_the_pool_from_the_environment(stack: Stack, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    environment = stack.prod_environment(COGNITO_USER_POOL_ID=stack.user_pool_id)
-    result = stack.run("cognito/list-users", "prod", env=environment)
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    result = stack.call_in_prod(capsys, monkeypatch, "cognito/list-users", COGNITO_USER_POOL_ID=stack.user_pool_id)
     assert result.returncode == 0, result.stderr
     assert [line.split()[0] for line in result.stdout.splitlines()] == ["andrewbrown", "bayko"]
 
-    for name, value in stack.prod_environment().items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("COGNITO_USER_POOL_ID")
     target = prod_target(os.environ, samconfig=tmp_path / "samconfig.toml")
     with pytest.raises(OpsError, match="^no Cognito user pool: set COGNITO_USER_POOL_ID or CognitoUserPoolId in "
                                        "samconfig.toml$"):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import os
 from contextlib import closing
 from pathlib import Path
 from typing import Callable
@@ -14,7 +13,7 @@ from devtools.ops.cli import run
 from devtools.ops.database import create_database, database_exists, run_sql_file
 from devtools.ops.db import CONNECT, find_psql
 from devtools.postgres import SCHEMA_SQL, SEED_SQL
-from tests.integration.ops.support import Stack, run_in_process
+from tests.integration.ops.support import Stack
 
 MOCK_LONDO_ID = "5f0e1c2d-8a7b-4c3d-9e8f-0a1b2c3d4e03"
 
@@ -34,27 +33,28 @@ def _seeded_database(stack: Stack) -> None:
 def test_create_schema_seed_and_drop_a_database(make_stack: Callable[..., Stack],
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     stack = make_stack(database="ops_lifecycle")
-    steps = [(stack.run, "db/create", "created database ops_lifecycle"),
-             (stack.call, "db/create", "database ops_lifecycle already exists"),
-             (stack.run, "db/schema-load", "loaded db/schema.sql into ops_lifecycle"),
-             (stack.run, "db/seed", "loaded db/seed.sql into ops_lifecycle"),
-             (stack.call, "db/seed", "loaded db/seed.sql into ops_lifecycle"),
-             (stack.run, "db/drop", "dropped database ops_lifecycle"),
-             (stack.call, "db/drop", "database ops_lifecycle does not exist")]
-    for runner, command, output in steps:
-        result = runner(command) if runner == stack.run else runner(capsys, command)
+    steps = [("db/create", "created database ops_lifecycle"),
+             ("db/create", "database ops_lifecycle already exists"),
+             ("db/schema-load", "loaded db/schema.sql into ops_lifecycle"),
+             ("db/seed", "loaded db/seed.sql into ops_lifecycle"),
+             ("db/seed", "loaded db/seed.sql into ops_lifecycle"),
+             ("db/drop", "dropped database ops_lifecycle"),
+             ("db/drop", "database ops_lifecycle does not exist")]
+    for command, output in steps:
+        result = stack.call(capsys, command)
         assert (result.returncode, result.stdout.strip(), result.stderr) == (0, output, ""), command
         if command == "db/seed":
             assert sorted(_users(stack.database_url)) == ["andrewbrown", "bayko", "londo"]
 
 
-def test_setup_rebuilds_the_local_database_and_links_cognito(make_stack: Callable[..., Stack]) -> None:
+def test_setup_rebuilds_the_local_database_and_links_cognito(make_stack: Callable[..., Stack],
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
     stack = make_stack(database="ops_setup")
     create_database(stack.database_url)
     with closing(psycopg2.connect(stack.database_url)) as connection, connection, connection.cursor() as cursor:
         cursor.execute("CREATE TABLE leftover (id int)")
 
-    result = stack.run("db/setup")
+    result = stack.call(capsys, "db/setup")
     assert result.returncode == 0, result.stderr
     subs = stack.cognito_subs()
     assert result.stdout.splitlines() == [
@@ -71,6 +71,8 @@ def test_setup_rebuilds_the_local_database_and_links_cognito(make_stack: Callabl
 
 
 def test_update_cognito_user_ids_links_every_handle_it_can(make_stack: Callable[..., Stack]) -> None:
+    """``bin/db/update_cognito_user_ids`` itself, as a subprocess: the entry point's logging puts the warnings on
+    stderr (the other tests run the commands in-process)."""
     stack = make_stack(database="ops_cognito", cognito_users=(
         ("andrew", "andrewbrown"), ("bayko-login", "Bayko"), ("no-handle", None), ("ghost", "ghost"),
         ("londo-1", "londo"), ("londo-2", "LONDO")))
@@ -107,6 +109,7 @@ def test_update_cognito_user_ids_changes_nothing_on_a_conflict(make_stack: Calla
 
 
 def test_connect_runs_psql_on_the_database(stack: Stack) -> None:
+    """A subprocess: ``bin/db/connect`` replaces itself with psql."""
     result = stack.run("db/connect", "-At", "-c", "SELECT handle FROM users ORDER BY handle")
     assert (result.returncode, result.stdout.split()) == (0, ["andrewbrown", "bayko", "londo"]), result.stderr
 
@@ -132,28 +135,25 @@ def test_prod_reads_the_database_url_from_ssm_and_asks_before_dropping(make_stac
     stack = make_stack(database="ops_prod")
     create_database(stack.database_url)
     stack.client("ssm").put_parameter(Name="/ops-test/database-url", Value=stack.database_url, Type="SecureString")
-    prod = stack.prod_environment(DATABASE_URL_PARAMETER="/ops-test/database-url")
 
-    created = stack.run("db/create", "prod", env=prod)
+    created = stack.call_in_prod(capsys, monkeypatch, "db/create", DATABASE_URL_PARAMETER="/ops-test/database-url")
     assert (created.returncode, created.stdout.strip()) == (0, "database ops_prod already exists"), created.stderr
-    for name, value in prod.items():
-        monkeypatch.setenv(name, value)
     monkeypatch.setattr("sys.stdin", io.StringIO())
-    refused = run_in_process(capsys, "db/drop", "prod", environ=os.environ)
+    refused = stack.call_in_prod(capsys, monkeypatch, "db/drop", DATABASE_URL_PARAMETER="/ops-test/database-url")
     assert stack.error_line(refused, "db/drop") == ("no terminal to confirm with (Drop PostgreSQL database ops_prod "
                                                     "with every user in it?); pass --yes to go ahead")
     assert database_exists(stack.database_url)
 
-    monkeypatch.setenv("DATABASE_URL_PARAMETER", "/ops-test/nothing")
-    missing = run_in_process(capsys, "db/create", "prod", environ=os.environ)
+    missing = stack.call_in_prod(capsys, monkeypatch, "db/create", DATABASE_URL_PARAMETER="/ops-test/nothing")
     assert stack.error_line(missing, "db/create") == ("SSM parameter /ops-test/nothing (the database URL) does not "
                                                       "exist; set DATABASE_URL or DATABASE_URL_PARAMETER")
 
 
-def test_an_unreachable_database_is_one_line(make_stack: Callable[..., Stack], tmp_path: Path) -> None:
+def test_an_unreachable_database_is_one_line(make_stack: Callable[..., Stack], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
     stack = make_stack()
     unreachable = f"postgresql://postgres:@/cruddur?host={tmp_path}"
     stack.stack_file.write_text(stack.stack_file.read_text().replace(stack.database_url, unreachable))
-    result = stack.run("db/create")
+    result = stack.call(capsys, "db/create")
     assert stack.error_line(result, "db/create").startswith(
         f'PostgreSQL: connection to server on socket "{tmp_path}/.s.PGSQL.5432" failed: No such file or directory')

@@ -11,11 +11,12 @@ import pytest
 
 from cruddur_messaging.clock import TIMESTAMP_FORMAT
 from devtools.ops.ddb_seed import load_conversation
-from tests.integration.ops.support import ANDREW, BAYKO, SEED_GROUP, Stack, run_in_process
+from tests.integration.ops.support import ANDREW, BAYKO, SEED_GROUP, Stack
 
 
-def test_schema_load_creates_the_template_table_once(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    first = stack.run("ddb/schema-load")
+def test_schema_load_creates_the_template_table_once(stack: Stack, capsys: pytest.CaptureFixture[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    first = stack.call(capsys, "ddb/schema-load")
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == (f"created table {stack.table_name} "
                                     "(index message-group-sk-index; stream NEW_AND_OLD_IMAGES)")
@@ -33,21 +34,24 @@ def test_schema_load_creates_the_template_table_once(stack: Stack, capsys: pytes
     assert (again.returncode, again.stdout.strip()) == (0, f"table {stack.table_name} already exists")
 
     # A developer's AWS_PROFILE (here one that does not exist) has no say in local runs.
-    listed = stack.run("ddb/list-tables", env={"AWS_PROFILE": "no-such-profile"})
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    listed = stack.call(capsys, "ddb/list-tables")
     assert listed.returncode == 0
     assert stack.table_name in listed.stdout.splitlines()
 
 
-def test_drop_without_a_table_prints_usage(stack: Stack) -> None:
-    result = stack.run("ddb/drop")
-    assert result.returncode == 2
-    assert result.stderr.startswith("usage: bin/ddb/drop")
-    assert "the following arguments are required: table" in result.stderr
+def test_drop_without_a_table_prints_usage(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as usage:
+        stack.call(capsys, "ddb/drop")
+    assert usage.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.startswith("usage: bin/ddb/drop")
+    assert "the following arguments are required: table" in stderr
 
 
 def test_drop_deletes_a_local_table_without_asking(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     stack.create_table()
-    result = stack.run("ddb/drop", stack.table_name)
+    result = stack.call(capsys, "ddb/drop", stack.table_name)
     assert (result.returncode, result.stdout.strip()) == (0, f"deleted table {stack.table_name}")
     assert stack.table_name not in stack.table_names()
 
@@ -58,19 +62,19 @@ def test_drop_deletes_a_local_table_without_asking(stack: Stack, capsys: pytest.
 def test_drop_in_prod_refuses_without_a_terminal_and_drops_with_yes(stack: Stack, monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     stack.create_table()
-    refused = stack.run("ddb/drop", stack.table_name, "prod", env=stack.prod_environment())
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    refused = stack.call_in_prod(capsys, monkeypatch, "ddb/drop", stack.table_name)
     assert stack.error_line(refused, "ddb/drop") == (
         f"no terminal to confirm with (Delete DynamoDB table {stack.table_name} in us-east-1?); pass --yes to go ahead")
     assert stack.table_name in stack.table_names()
 
-    for name, value in stack.prod_environment().items():
-        monkeypatch.setenv(name, value)
-    dropped = run_in_process(capsys, "ddb/drop", stack.table_name, "--yes", "prod", environ=os.environ)
+    dropped = stack.call_in_prod(capsys, monkeypatch, "ddb/drop", stack.table_name, "--yes")
     assert (dropped.returncode, dropped.stdout.strip()) == (0, f"deleted table {stack.table_name}")
     assert stack.table_name not in stack.table_names()
 
 
 def test_drop_in_prod_asks_on_a_terminal(stack: Stack) -> None:
+    """``bin/ddb/drop`` itself, as a subprocess: its prompt on a real terminal (the other tests run in-process)."""
     stack.create_table()
     controller, terminal = pty.openpty()
     try:
@@ -93,10 +97,8 @@ class _Terminal(io.StringIO):
 def test_drop_in_prod_keeps_the_table_unless_the_answer_is_its_name(stack: Stack, monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     stack.create_table()
-    for name, value in stack.prod_environment().items():
-        monkeypatch.setenv(name, value)
     monkeypatch.setattr("sys.stdin", _Terminal("cruddur-messages\n"))
-    refused = run_in_process(capsys, "ddb/drop", stack.table_name, "prod", environ=os.environ)
+    refused = stack.call_in_prod(capsys, monkeypatch, "ddb/drop", stack.table_name)
     assert refused.returncode == 1
     # The prompt, then (after the operator's Enter, echoed by the terminal) the refusal.
     assert refused.stderr.endswith(f"Type {stack.table_name!r} to confirm: "
@@ -111,9 +113,10 @@ def _items_by_kind(stack: Stack) -> dict[str, list[dict]]:
     return kinds
 
 
-def test_seed_writes_the_conversation_once_and_completes_it_later(stack: Stack) -> None:
+def test_seed_writes_the_conversation_once_and_completes_it_later(stack: Stack,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     stack.create_table()
-    first = stack.run("ddb/seed")
+    first = stack.call(capsys, "ddb/seed")
     assert first.returncode == 0, first.stderr
     assert "written: 104 messages, 2 group rows, 1 membership, 1 pair" in first.stdout
     items = _items_by_kind(stack)
@@ -149,7 +152,7 @@ def test_seed_writes_the_conversation_once_and_completes_it_later(stack: Stack) 
     table.delete_item(Key={"pk": f"PAIR#{ANDREW}#{BAYKO}", "sk": "PAIR"})
     table.delete_item(Key={"pk": f"GRP#{ANDREW}", "sk": messages[-1]["sk"]})
     table.put_item(Item={**rows[f"GRP#{ANDREW}"], "sk": datetime.now(timezone.utc).isoformat(), "message": "new"})
-    again = stack.run("ddb/seed")
+    again = stack.call(capsys, "ddb/seed")
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[1:] == ["written: 3 messages, 1 pair",
                                              "already there: 101 messages, 2 group rows, 1 membership"]
@@ -176,7 +179,7 @@ def test_seed_without_the_table_says_how_to_create_it(stack: Stack, capsys: pyte
 
 
 def test_scan_pages_through_every_item(seeded: Stack, stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    result = seeded.run("ddb/scan", "--page-size", "7")
+    result = seeded.call(capsys, "ddb/scan", "--page-size", "7")
     assert result.returncode == 0, result.stderr
     items = [json.loads(line) for line in result.stdout.splitlines()]
     expected = seeded.table().scan()["Items"]

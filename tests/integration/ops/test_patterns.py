@@ -38,8 +38,9 @@ def _newest_messages(stack: Stack, count: int) -> list[dict]:
     return list(reversed(items))
 
 
-def test_get_conversation_prints_the_newest_messages_oldest_first(seeded: Stack) -> None:
-    result = seeded.run("ddb/patterns/get-conversation", SEED_GROUP)
+def test_get_conversation_prints_the_newest_messages_oldest_first(seeded: Stack, in_jst: None,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    result = seeded.call(capsys, "ddb/patterns/get-conversation", SEED_GROUP)
     assert result.returncode == 0, result.stderr
     *lines, more, capacity = result.stdout.splitlines()
     expected = _newest_messages(seeded, 20)
@@ -77,7 +78,7 @@ def test_get_conversation_shows_conversations_of_any_year(seeded: Stack, in_jst:
 
 
 def test_get_conversation_rejects_bad_arguments(seeded: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    not_uuid = seeded.run("ddb/patterns/get-conversation", "5ae290ed-nope")
+    not_uuid = seeded.call(capsys, "ddb/patterns/get-conversation", "5ae290ed-nope")
     assert seeded.error_line(not_uuid, "ddb/patterns/get-conversation") == "not a message group uuid: '5ae290ed-nope'"
     unknown = seeded.call(capsys, "ddb/patterns/get-conversation", "00000000-0000-4000-8000-000000000000")
     assert seeded.error_line(unknown, "ddb/patterns/get-conversation") == (
@@ -91,7 +92,8 @@ def test_get_conversation_rejects_bad_arguments(seeded: Stack, capsys: pytest.Ca
 def test_list_conversations_prints_the_other_member_and_the_last_message(seeded: Stack, in_jst: None,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     last = _newest_messages(seeded, 1)[0]
-    for result, other, name in ((seeded.run("ddb/patterns/list-conversations", "andrewbrown"), "bayko", "Andrew Bayko"),
+    for result, other, name in ((seeded.call(capsys, "ddb/patterns/list-conversations", "andrewbrown"), "bayko",
+                                 "Andrew Bayko"),
                                 (seeded.call(capsys, "ddb/patterns/list-conversations", "@bayko"), "andrewbrown",
                                  "Andrew Brown")):
         assert result.returncode == 0, result.stderr
@@ -118,14 +120,15 @@ def test_list_conversations_of_someone_without_any(stack: Stack, capsys: pytest.
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "londo has no conversations\n")
 
 
-def test_list_conversations_rejects_an_unknown_handle(seeded: Stack) -> None:
-    result = seeded.run("ddb/patterns/list-conversations", "@nobody")
+def test_list_conversations_rejects_an_unknown_handle(seeded: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    result = seeded.call(capsys, "ddb/patterns/list-conversations", "@nobody")
     assert seeded.error_line(result, "ddb/patterns/list-conversations") == "unknown handle: nobody"
 
 
-def test_list_conversations_in_prod_reads_names_from_the_environment(seeded: Stack) -> None:
-    environment = seeded.prod_environment(TABLE_NAME=seeded.table_name, DATABASE_URL=seeded.database_url)
-    result = seeded.run("ddb/patterns/list-conversations", "bayko", "prod",
-                        env={**environment, "CRUDDUR_STACK_FILE": "/nonexistent/stack.json"})
+def test_list_conversations_in_prod_reads_names_from_the_environment(seeded: Stack, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    result = seeded.call_in_prod(capsys, monkeypatch, "ddb/patterns/list-conversations", "bayko",
+                                 TABLE_NAME=seeded.table_name, DATABASE_URL=seeded.database_url,
+                                 CRUDDUR_STACK_FILE="/nonexistent/stack.json")
     assert result.returncode == 0, result.stderr
     assert _cells(result.stdout.splitlines()[0], 5)[:2] == ["andrewbrown", "Andrew Brown"]

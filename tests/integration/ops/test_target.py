@@ -27,6 +27,7 @@ def test_every_command_says_the_local_stack_is_not_running(name: str, tmp_path: 
 
 
 def test_the_entry_points_say_the_local_stack_is_not_running(stack: Stack) -> None:
+    """``bin/...`` themselves, as subprocesses: the shell wrapper, ``python -m devtools.ops`` and its exit status."""
     environment = {**subprocess_environment(), "CRUDDUR_STACK_FILE": str(stack.directory / "gone.json")}
     for name in ("ddb/scan", "db/connect"):
         result = stack.run(name, env=environment)
@@ -43,12 +44,12 @@ def test_the_stack_file_is_where_make_dev_writes_it(tmp_path: Path, monkeypatch:
     assert stack_file({"CRUDDUR_LOCAL_DIR": "state", "CRUDDUR_STACK_FILE": "/x.json"}) == (Path("/x.json"), "/x.json")
 
 
-def test_a_stale_stack_file_is_one_line(stack: Stack) -> None:
+def test_a_stale_stack_file_is_one_line(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     stack.stack_file.write_text(stack.stack_file.read_text().replace(stack.endpoint, f"http://127.0.0.1:{port}"))
-    result = stack.run("ddb/list-tables")
+    result = stack.call(capsys, "ddb/list-tables")
     assert Stack.error_line(result, "ddb/list-tables") == (
         f"cannot reach the local stack at http://127.0.0.1:{port} (stale {stack.stack_file}?); start it with make dev")
 
