@@ -31,7 +31,7 @@ STREAM_EVENTS = sorted(name for name, event in EVENTS.items() if "Records" in ev
 # The one deliberate exception: API Gateway never invokes an authorized route without the JWT authorizer's
 # context; the file checks that the handler refuses such an event rather than trusting it.
 WITHOUT_AUTHORIZER = {"list-groups-no-claims"}
-# The attributes a message item carries (CONTRACT.md section 5), all of which the stream functions read.
+# The attributes a message item carries (docs/data-model.md), all of which the stream functions read.
 MESSAGE_ATTRIBUTES = {"pk", "sk", "message_uuid", "message", "user_uuid", "user_handle", "user_display_name"}
 STREAM_ARN = re.compile(r"^arn:aws:dynamodb:(?P<region>[a-z0-9-]+):\d{12}:table/(?P<table>[^/]+)/stream/.+$")
 
