@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Sequence
 
+from devtools.local_stack.signals import wait_for_signals
 from devtools.local_stack.stack_file import StackInfo
 
 # What the stack imports beyond what ``devtools`` itself needs to load.
@@ -98,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ready {info.api_url} aws={info.aws_endpoint_url} stack={settings.stack_file} "
               f"({time.monotonic() - STARTED:.1f}s)", flush=True)
         print(banner(info, settings.stack_file, stack.cors_origins), flush=True)
-        while True:
-            time.sleep(3600)
+        wait_for_signals()
     except KeyboardInterrupt as interruption:
         logging.getLogger(__name__).info("stopping (%s)", str(interruption) or "SIGINT")
         return 0

@@ -89,4 +89,9 @@ def running_stack(data_dir: Path, ready_timeout_seconds: float = READY_TIMEOUT_S
     finally:
         if process.poll() is None:
             process.terminate()
-            process.wait(30)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()  # a stack that ignores SIGTERM is a failure, not a process to leave behind
+                process.wait()
+                raise
