@@ -29,28 +29,13 @@ class Settings:
 
     @classmethod
     def from_environment(cls, environ: os._Environ[str] | dict[str, str] = os.environ) -> "Settings":
-        def required(name: str) -> str:
-            value = environ.get(name, "").strip()
-            if not value:
-                raise ConfigurationError(f"environment variable {name} is required")
-            return value
-
-        def optional(name: str) -> str | None:
-            return environ.get(name, "").strip() or None
-
-        def positive_int(name: str, default: int) -> int:
-            raw = environ.get(name, "").strip() or str(default)
-            if not raw.isdigit() or int(raw) <= 0:
-                raise ConfigurationError(f"environment variable {name} must be a positive integer, got {raw!r}")
-            return int(raw)
-
         return cls(
-            table_name=required("TABLE_NAME"),
-            message_group_index_name=required("MESSAGE_GROUP_INDEX_NAME"),
-            database_url_parameter=optional("DATABASE_URL_PARAMETER"),
-            cursor_secret_id=optional("CURSOR_SECRET_ID"),
-            caller_cache_ttl_seconds=positive_int("CALLER_CACHE_TTL_SECONDS", 300),
-            parameter_cache_seconds=positive_int("PARAMETER_CACHE_SECONDS", 300),
+            table_name=_required(environ, "TABLE_NAME"),
+            message_group_index_name=_required(environ, "MESSAGE_GROUP_INDEX_NAME"),
+            database_url_parameter=_optional(environ, "DATABASE_URL_PARAMETER"),
+            cursor_secret_id=_optional(environ, "CURSOR_SECRET_ID"),
+            caller_cache_ttl_seconds=_positive_int(environ, "CALLER_CACHE_TTL_SECONDS", 300),
+            parameter_cache_seconds=_positive_int(environ, "PARAMETER_CACHE_SECONDS", 300),
             tutorial_data=_one_of(environ, "TUTORIAL_DATA", TUTORIAL_DATA_MODES),
         )
 
@@ -114,6 +99,10 @@ def _required(environ: os._Environ[str] | dict[str, str], name: str) -> str:
     if not value:
         raise ConfigurationError(f"environment variable {name} is required")
     return value
+
+
+def _optional(environ: os._Environ[str] | dict[str, str], name: str) -> str | None:
+    return environ.get(name, "").strip() or None
 
 
 def _positive_int(environ: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
