@@ -80,25 +80,31 @@ def drop(args: argparse.Namespace, target: Target) -> None:
     print(f"deleted table {args.table}")
 
 
-def _scan_arguments(parser: argparse.ArgumentParser) -> None:
+def page_size_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--page-size", type=positive_int, default=None,
                         help="items per Scan request (default: as many as fit in 1 MB)")
 
 
+def scan_pages(table: Any, page_size: int | None = None, **request: Any) -> Iterator[dict[str, Any]]:
+    """The responses of a scan of the table, one page (``LastEvaluatedKey``) at a time."""
+    if page_size:
+        request["Limit"] = page_size
+    while True:
+        response = table.scan(**request)
+        yield response
+        if "LastEvaluatedKey" not in response:
+            return
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
 def scan(args: argparse.Namespace, target: Target) -> None:
     """Every item of the table, one JSON object per line; the count goes to stderr."""
-    table = target.table()
-    request: dict[str, Any] = {"Limit": args.page_size} if args.page_size else {}
     count = 0
     with existing_table(target.table_name):
-        while True:
-            response = table.scan(**request)
+        for response in scan_pages(target.table(), args.page_size):
             for item in response["Items"]:
                 print(item_json(item))
             count += len(response["Items"])
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
     print(f"{count} items in {target.table_name}", file=sys.stderr)
 
 
@@ -106,4 +112,4 @@ SCHEMA_LOAD = Command("ddb/schema-load", "Creates the messages table as template
                       schema_load)
 LIST_TABLES = Command("ddb/list-tables", "Lists the DynamoDB tables.", list_tables)
 DROP = Command("ddb/drop", "Deletes a DynamoDB table (asks first in prod).", drop, _drop_arguments)
-SCAN = Command("ddb/scan", "Prints every item of the messages table as JSON lines.", scan, _scan_arguments)
+SCAN = Command("ddb/scan", "Prints every item of the messages table as JSON lines.", scan, page_size_argument)

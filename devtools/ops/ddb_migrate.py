@@ -26,8 +26,8 @@ from cruddur_messaging.clock import utc_now
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.table_access import Item, put_if_absent
 from cruddur_messaging.data.tutorial_data import upgrade_plan
-from devtools.ops.cli import Command, positive_int
-from devtools.ops.ddb import existing_table
+from devtools.ops.cli import Command
+from devtools.ops.ddb import existing_table, page_size_argument, scan_pages
 from devtools.ops.target import Target
 
 KINDS = ("membership", "pair")
@@ -62,20 +62,10 @@ def migrate_table(table: Any, *, dry_run: bool = False, page_size: int | None = 
 
 def _group_rows(table: Any, page_size: int | None, report: MigrationReport) -> Iterator[Item]:
     """Every ``GRP#`` row, with just what the plan needs, page by page."""
-    request: dict[str, Any] = {
-        "FilterExpression": Attr("pk").begins_with(keys.GROUP_ROW_PREFIX),
-        "ProjectionExpression": "pk, sk, message_group_uuid, user_uuid",
-        "ConsistentRead": True,
-    }
-    if page_size:
-        request["Limit"] = page_size
-    while True:
-        response = table.scan(**request)
+    for response in scan_pages(table, page_size, FilterExpression=Attr("pk").begins_with(keys.GROUP_ROW_PREFIX),
+                               ProjectionExpression="pk, sk, message_group_uuid, user_uuid", ConsistentRead=True):
         report.scanned += response["ScannedCount"]
         yield from response["Items"]
-        if "LastEvaluatedKey" not in response:
-            return
-        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def _is_absent(table: Any, item: Item) -> bool:
@@ -84,8 +74,7 @@ def _is_absent(table: Any, item: Item) -> bool:
 
 def _migrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="report what would be written; write nothing")
-    parser.add_argument("--page-size", type=positive_int, default=None,
-                        help="items per Scan request (default: as many as fit in 1 MB)")
+    page_size_argument(parser)
 
 
 def migrate(args: argparse.Namespace, target: Target) -> None:
