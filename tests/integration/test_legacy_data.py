@@ -101,12 +101,7 @@ def test_a_migrated_table_is_served_without_the_tutorial_fallback(aws, seeded, m
 
     for method in ("members", "record_members", "pair_group"):
         monkeypatch.setattr(TutorialData, method, fallback)
-    andrew, bayko = Caller(aws, ANDREW), Caller(aws, BAYKO)
-    assert len(ok(andrew.list_messages(SEED_GROUP_UUID))) == len(seeded)
-    ok(bayko.send("After the upgrade", group=SEED_GROUP_UUID))
-    assert andrew.start_conversation("bayko", "Still us") == SEED_GROUP_UUID
-    assert_error(Caller(aws, LONDO).list_messages(SEED_GROUP_UUID), 404, "message_group_not_found")
-    assert census(aws.table) == {"GRP#": 2, "MSG#": len(seeded) + 2, "PAIR#": 1, "GROUP#": 1}
+    assert_migrated_conversation_served(aws, seeded)
 
 
 def test_with_tutorial_data_migrated_a_migrated_table_is_served_without_the_adapter(aws, seeded, monkeypatch) -> None:
@@ -119,12 +114,7 @@ def test_with_tutorial_data_migrated_a_migrated_table_is_served_without_the_adap
         raise AssertionError("the tutorial-era data adapter built with TutorialData=migrated")
 
     monkeypatch.setattr(TutorialData, "__init__", no_adapter)
-    andrew, bayko = Caller(aws, ANDREW), Caller(aws, BAYKO)
-    assert len(ok(andrew.list_messages(SEED_GROUP_UUID))) == len(seeded)
-    ok(bayko.send("After the upgrade", group=SEED_GROUP_UUID))
-    assert andrew.start_conversation("bayko", "Still us") == SEED_GROUP_UUID
-    assert_error(Caller(aws, LONDO).list_messages(SEED_GROUP_UUID), 404, "message_group_not_found")
-    assert census(aws.table) == {"GRP#": 2, "MSG#": len(seeded) + 2, "PAIR#": 1, "GROUP#": 1}
+    assert_migrated_conversation_served(aws, seeded)
 
 
 def test_with_tutorial_data_migrated_an_unmigrated_tutorial_group_is_not_found(aws, seeded, monkeypatch) -> None:
@@ -139,3 +129,14 @@ def test_with_tutorial_data_migrated_an_unmigrated_tutorial_group_is_not_found(a
         assert_error(Caller(aws, member).send("Anyone?", group=SEED_GROUP_UUID), 404, "message_group_not_found")
     assert snapshot(aws.table) == before
     assert Caller(aws, ANDREW).start_conversation("bayko", "Hello again") != SEED_GROUP_UUID
+
+
+def assert_migrated_conversation_served(aws, seeded) -> None:
+    """The migrated seed conversation as its members and a stranger find it: read in full, written to, its pair
+    reused for a conversation start, refused to londo; and exactly one more message from each send."""
+    andrew, bayko = Caller(aws, ANDREW), Caller(aws, BAYKO)
+    assert len(ok(andrew.list_messages(SEED_GROUP_UUID))) == len(seeded)
+    ok(bayko.send("After the upgrade", group=SEED_GROUP_UUID))
+    assert andrew.start_conversation("bayko", "Still us") == SEED_GROUP_UUID
+    assert_error(Caller(aws, LONDO).list_messages(SEED_GROUP_UUID), 404, "message_group_not_found")
+    assert census(aws.table) == {"GRP#": 2, "MSG#": len(seeded) + 2, "PAIR#": 1, "GROUP#": 1}
