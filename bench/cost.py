@@ -416,7 +416,7 @@ def report(results: Mapping[str, Any], template: Mapping[str, Any], assumptions:
             "- cold starts (SSM and Secrets Manager reads, init duration) are not counted."]
     out += ["", "VPC mode (VpcSubnetIds set), a month on top:", ""]
     out += _table(["option", "quantity", "unit price", "a month"],
-                  [[f"{line.item} ({line.note})", f"{_quantity(line.quantity)} {line.unit}", _money(line.price),
+                  [[f"{line.item} ({line.note})", f"{_quantity(line.quantity)} {line.unit}", f"${line.price:g}",
                     _money(line.cost)] for line in vpc])
     verdicts = [f"at rest {_money(rest_total)} a month (goal {_money(AT_REST_GOAL)}): "
                 + ("met" if rest_total <= AT_REST_GOAL else "MISSED"),
@@ -441,7 +441,8 @@ def _stored_gb_per_million(results: Mapping[str, Any]) -> float:
     return (results["message_item_bytes"] + DYNAMODB_ITEM_OVERHEAD_BYTES) * MILLION / GB
 
 
-def main(argv: list[str] | None = None, load: Callable[[], dict[str, Any]] = load_results) -> int:
+def main(argv: list[str] | None = None, load: Callable[[], dict[str, Any]] = load_results,
+         template: Mapping[str, Any] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make cost", description=__doc__.split("\n\n")[0])
     parser.add_argument("--architecture", choices=sorted(LAMBDA_PER_GB_SECOND),
                         help="price Lambda at this architecture (default: the template's, parameters at defaults)")
@@ -451,7 +452,7 @@ def main(argv: list[str] | None = None, load: Callable[[], dict[str, Any]] = loa
     except NoBenchResults as missing:
         print(missing, file=sys.stderr)
         return 2
-    print(report(results, load_template(), Assumptions(architecture=arguments.architecture)))
+    print(report(results, template or load_template(), Assumptions(architecture=arguments.architecture)))
     return 0
 
 
