@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -143,3 +144,18 @@ def test_an_update_in_a_transaction_counts_twice_and_an_update_cannot_be_metered
 
     with pytest.raises(ValueError, match="current_item"):
         _call(Meter(), "UpdateItem", {"Key": key})
+
+
+def test_the_bench_counts_the_bytes_a_function_logs_and_the_metrics_it_publishes() -> None:
+    from bench.per_message import captured_stdout, emf_metric_names
+
+    metric = json.dumps({"_aws": {"CloudWatchMetrics": [{"Namespace": "Cruddur", "Dimensions": [["service"]],
+                                                         "Metrics": [{"Name": "MessagesSent", "Unit": "Count"}]}]},
+                         "service": "cruddur-messaging", "MessagesSent": [1.0]})
+    lines = ['{"level":"INFO","message":"sent"}\n', metric + "\n"]
+    with captured_stdout() as logged:  # what the functions' handlers write, to file descriptor 1
+        for line in lines:
+            os.write(1, line.encode())
+
+    assert logged[0] == "".join(lines).encode()
+    assert emf_metric_names(logged[0]) == {"Cruddur/MessagesSent"}
