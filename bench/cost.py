@@ -40,7 +40,8 @@ DYNAMODB_STORAGE_PER_GB_MONTH = 0.25
 DYNAMODB_PITR_PER_GB_MONTH = 0.20
 DYNAMODB_ITEM_OVERHEAD_BYTES = 100  # storage counts 100 bytes of overhead per item (DynamoDB developer guide)
 # https://aws.amazon.com/api-gateway/pricing/ (first tiers), as quoted by amnic.com/blogs/aws-api-gateway-pricing:
-# WebSocket messages are metered in 32 KB increments, sent and received.
+# WebSocket messages are metered in 32 KB increments, sent and received (frames; $connect and $disconnect are
+# taken as no message).
 HTTP_API_PER_REQUEST = 1.00 / MILLION
 WEBSOCKET_PER_MESSAGE = 1.00 / MILLION
 WEBSOCKET_PER_CONNECTION_MINUTE = 0.25 / MILLION
