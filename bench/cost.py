@@ -87,6 +87,10 @@ class Assumptions:
     dynamodb_round_trip_ms: float = 5.0
     """Added to a function's own measured time (moto's excluded) for each DynamoDB call: DynamoDB answers in
     single-digit milliseconds in AWS. PostToConnection calls went over HTTP to the local management API, timed."""
+    full_vcpu_mb: float = 1769.0
+    """Lambda gives a function CPU in proportion to its memory, one vCPU at 1,769 MB (Lambda developer guide,
+    "Configuring function memory"): the own CPU time measured on a full core, scaled by this over MemorySize, is
+    the function's own time in Lambda, unless the measured wall time is longer."""
     authorizer_ms: float = 10.0
     """LiveAuthorizerFunction per $connect (not measured: an RS256 check against a cached JWKS, no AWS call)."""
     platform_log_bytes: float = 350.0
@@ -246,21 +250,25 @@ class PerDm:
 def usage_per_dm(results: Mapping[str, Any], facts: Mapping[str, FunctionFacts], assumptions: Assumptions,
                  authorizer: str = "LiveAuthorizerFunction") -> PerDm:
     """Each step's measured usage times how often it happens per DM; Lambda duration billed by the millisecond,
-    rounded up: a function's own time, plus ``dynamodb_round_trip_ms`` per DynamoDB call; the authorizer's
-    invocation added to each $connect."""
+    rounded up: a function's own time (its wall time, or its CPU time at its share of a vCPU if longer), plus
+    ``dynamodb_round_trip_ms`` per DynamoDB call; the authorizer's invocation added to each $connect."""
     usage = PerDm()
     for step, times in assumptions.steps_per_dm().items():
         measured = dict(results["steps"][step])
         if step == "connect" and authorizer in facts:
             measured[authorizer] = {"invocations": 1.0, "own_ms_median": assumptions.authorizer_ms,
+                                    "own_cpu_ms_median": 0.0,
                                     "dynamodb_requests": 0.0, "rcu": 0.0, "wcu": 0.0, "websocket_posts": 0.0,
                                     "http_requests": 0.0, "websocket_frames_in": 0.0, "websocket_frames_out": 0.0,
                                     "log_bytes": 0.0}
         for logical_id, figures in measured.items():
             invocations = figures["invocations"] * times
             calls = figures["dynamodb_requests"] / figures["invocations"]
-            billed_ms = math.ceil(figures["own_ms_median"] + calls * assumptions.dynamodb_round_trip_ms)
-            memory_gb = facts[logical_id].memory_mb / 1024
+            memory_mb = facts[logical_id].memory_mb
+            own_ms = max(figures["own_ms_median"],
+                         figures["own_cpu_ms_median"] * max(1.0, assumptions.full_vcpu_mb / memory_mb))
+            billed_ms = math.ceil(own_ms + calls * assumptions.dynamodb_round_trip_ms)
+            memory_gb = memory_mb / 1024
             usage.invocations[logical_id] = usage.invocations.get(logical_id, 0.0) + invocations
             usage.gb_seconds[logical_id] = (usage.gb_seconds.get(logical_id, 0.0)
                                             + invocations * memory_gb * billed_ms / 1000)

@@ -13,8 +13,8 @@ connection. Every round is one direct message and what a recipient typically doe
 - ``connect``, ``ping``, ``disconnect``: a third connection of bayko's opens, pings once and closes.
 
 Each step is metered per function, on a warm container (a first round warms them and is not counted):
-invocations, the handler's wall time and its own time (without the time spent in moto's DynamoDB), DynamoDB
-requests and capacity (``bench.capacity``: every client's calls,
+invocations, the handler's wall time, and its own wall and CPU time (the invoking thread's, without what moto's
+DynamoDB took), DynamoDB requests and capacity (``bench.capacity``: every client's calls,
 updates sized from the table), ``PostToConnection`` calls, HTTP API requests (invocations of a function with
 routes), WebSocket frames from and to clients, and the bytes the function logs (stdout, at the template's
 ``LogLevel``, with Powertools' metrics: the names of the custom metrics are kept too). The means per round and
@@ -70,6 +70,7 @@ class Usage:
     invocations: int = 0
     durations_ms: list[float] = field(default_factory=list)
     own_ms: list[float] = field(default_factory=list)
+    own_cpu_ms: list[float] = field(default_factory=list)
     dynamodb_requests: int = 0
     rcu: float = 0.0
     wcu: float = 0.0
@@ -85,6 +86,7 @@ class Usage:
             "invocations": self.invocations / rounds,
             "duration_ms_median": statistics.median(self.durations_ms),
             "own_ms_median": statistics.median(self.own_ms),
+            "own_cpu_ms_median": statistics.median(self.own_cpu_ms),
             "dynamodb_requests": self.dynamodb_requests / rounds,
             "rcu": self.rcu / rounds,
             "wcu": self.wcu / rounds,
@@ -107,6 +109,7 @@ class MeteredCalls:
         self.meter: Meter | None = None
         self.calls: Counter[tuple[str, str]] = Counter()
         self.dynamodb_seconds = 0.0
+        self.dynamodb_cpu_seconds = 0.0
         self.unmetered: set[int] = set()
         self._invoking_thread = 0
         self._lock = threading.Lock()
@@ -125,13 +128,14 @@ class MeteredCalls:
                     self.calls[(service, operation_name)] += 1
                 return original(client, operation_name, api_params)
             meter.attach(client)
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             try:
                 return original(client, operation_name, api_params)
             finally:
                 meter.detach(client)
                 if threading.get_ident() == self._invoking_thread:
                     self.dynamodb_seconds += time.perf_counter() - started
+                    self.dynamodb_cpu_seconds += time.thread_time() - started_cpu
 
         botocore.client.BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
         try:
@@ -141,7 +145,7 @@ class MeteredCalls:
 
     @contextmanager
     def metering(self, meter: Meter) -> Iterator[Counter[tuple[str, str]]]:
-        self.meter, self.calls, self.dynamodb_seconds = meter, Counter(), 0.0
+        self.meter, self.calls, self.dynamodb_seconds, self.dynamodb_cpu_seconds = meter, Counter(), 0.0, 0.0
         self._invoking_thread = threading.get_ident()
         try:
             yield self.calls
@@ -171,9 +175,10 @@ class MeteredFunctions:
         handler = handler_of(spec)
         meter = Meter(current_item=self.current_item)
         with captured_stdout() as logged, self.calls.metering(meter) as calls:
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             response = handler(event, context_for(spec))
             elapsed_ms = (time.perf_counter() - started) * 1000
+            cpu_ms = (time.thread_time() - started_cpu) * 1000
         output = logged[0]
         usage = self.usage[self.step][logical_id]
         usage.log_bytes += len(output)
@@ -181,6 +186,7 @@ class MeteredFunctions:
         usage.invocations += 1
         usage.durations_ms.append(elapsed_ms)
         usage.own_ms.append(elapsed_ms - self.calls.dynamodb_seconds * 1000)
+        usage.own_cpu_ms.append(cpu_ms - self.calls.dynamodb_cpu_seconds * 1000)
         usage.dynamodb_requests += meter.requests
         usage.rcu += meter.rcu
         usage.wcu += meter.wcu

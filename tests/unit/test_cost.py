@@ -25,7 +25,8 @@ TEMPLATE = {
 }
 # Per send: one invocation of F, 10.2 ms of its own, 2 DynamoDB requests (0.5 RCU, 3 WCU), one HTTP request, one
 # frame posted, 150 bytes logged. Nothing in the other steps.
-SEND = {"invocations": 1.0, "duration_ms_median": 40.0, "own_ms_median": 10.2, "dynamodb_requests": 2.0,
+SEND = {"invocations": 1.0, "duration_ms_median": 40.0, "own_ms_median": 10.2, "own_cpu_ms_median": 4.0,
+        "dynamodb_requests": 2.0,
         "rcu": 0.5, "wcu": 3.0, "websocket_posts": 1.0, "http_requests": 1.0, "websocket_frames_in": 0.0,
         "websocket_frames_out": 1.0, "log_bytes": 150.0}
 RESULTS = {"measured_at": "2026-12-06T00:00:00+00:00", "rounds": 1, "load_average_1min": 0.5,
@@ -39,9 +40,18 @@ def test_a_dms_usage_adds_a_round_trip_per_dynamodb_call_and_bills_whole_millise
     usage = cost.usage_per_dm(RESULTS, cost.function_facts(TEMPLATE), ASSUMPTIONS)
 
     assert usage.invocations == {"F": 1.0}
-    assert usage.gb_seconds["F"] == pytest.approx(1.0 * 21 / 1000)  # ceil(10.2 + 2 x 5) = 21 ms at 1 GB
+    # ceil(10.2 + 2 x 5) = 21 ms at 1 GB: the wall time, longer than 4 ms of CPU at 1024 / 1769 of a vCPU (6.9 ms)
+    assert usage.gb_seconds["F"] == pytest.approx(1.0 * 21 / 1000)
     assert (usage.read_units, usage.write_units, usage.http_requests, usage.websocket_messages) == (0.5, 3, 1, 1)
     assert usage.log_bytes == 150 + 350 + 500  # the function's, Lambda's lines, the access log line
+
+
+def test_a_small_function_gets_a_share_of_a_vcpu_so_its_cpu_time_stretches() -> None:
+    small = {**TEMPLATE, "Globals": {"Function": {**TEMPLATE["Globals"]["Function"], "MemorySize": 512}}}
+    usage = cost.usage_per_dm(RESULTS, cost.function_facts(small), ASSUMPTIONS)
+
+    # 4 ms of CPU on a full core at 512 / 1769 of a vCPU: 13.82 ms, longer than the 10.2 ms measured; + 2 x 5 ms
+    assert usage.gb_seconds["F"] == pytest.approx(0.5 * 24 / 1000)
 
 
 def test_the_architecture_is_the_parameters_default_unless_one_is_asked_for() -> None:
