@@ -94,8 +94,14 @@ $(LAMBDA_RUNTIME_SDK)/.installed: $(INSTALLED) requirements-dev.txt
 	touch $@
 
 # --- benchmarks: the stream function's cost (issue 3), cold starts (issue 12), live delivery (issue 10) ---------
-.PHONY: bench
-bench: $(INSTALLED) build $(LAMBDA_RUNTIME_SDK)/.installed ## benchmarks: stream function cost vs the tutorial (moto), cold-start init per function, live delivery
+.PHONY: bench cost
+bench: $(INSTALLED) build $(LAMBDA_RUNTIME_SDK)/.installed ## benchmarks: stream function cost vs the tutorial (moto), cold-start init per function, live delivery, what a DM uses
 	$(PY) -m bench.stream_bench
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.delivery
+	$(PY) -m bench.per_message
+
+# What the stack costs (issue 17): priced from the figures the last `make bench` wrote to .local/bench/.
+COST_ARGS ?=
+cost: $(INSTALLED) ## the default stack's cost a month at rest and per million DMs, from the last make bench; COST_ARGS="--architecture arm64"
+	@$(PY) -m bench.cost $(COST_ARGS)

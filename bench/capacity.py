@@ -7,18 +7,24 @@ DynamoDB's published rules instead:
 - reads: 4 KB units of the items returned, at least one per request, half a unit each when eventually
   consistent (an index query always is);
 - writes: 1 KB units of the item written or deleted, at least one; twice that inside ``TransactWriteItems``;
-- a write that adds or removes a group row (it carries ``message_group_uuid``) also writes the global secondary
-  index once, at the standard rate.
+  an update counts the larger of the item before and after it, which its request does not carry: a meter given
+  ``current_item`` (a read through a client it does not meter) looks the item up before and after the call;
+- a write that adds, changes or removes a group row (it carries ``message_group_uuid``) also writes the global
+  secondary index once, at the standard rate.
+
+Source: "Read and write capacity units" and "UpdateItem" in the DynamoDB developer guide
+(https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html).
 """
 from __future__ import annotations
 
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 INDEXED_ATTRIBUTE = "message_group_uuid"
 WireItem = dict[str, dict[str, Any]]
+ItemLookup = Callable[[WireItem], "WireItem | None"]
 
 
 def item_size(item: WireItem) -> int:
@@ -28,6 +34,15 @@ def item_size(item: WireItem) -> int:
         (kind, content), = value.items()
         size += len(name.encode()) + (len(content.encode()) if kind == "S" else len(json.dumps(content)))
     return size
+
+
+def current_item_reader(client: Any, table_name: str) -> ItemLookup:
+    """``Meter.current_item`` reading through ``client``, a low-level client no meter is attached to."""
+    def read(key: WireItem) -> WireItem | None:
+        item: WireItem | None = client.get_item(TableName=table_name, Key={"pk": key["pk"], "sk": key["sk"]},
+                                                ConsistentRead=True).get("Item")
+        return item
+    return read
 
 
 @dataclass
@@ -40,6 +55,10 @@ class Meter:
     _sizes: dict[tuple[str, str], tuple[int, bool]] = field(default_factory=dict)
     """(pk, sk) -> (size, in the index) of every item the client read or wrote: what a later delete removes."""
     _consistent_read: bool = False
+    current_item: ItemLookup | None = None
+    """The item under a key as the table holds it now (wire format), or None: what an update's size needs."""
+    _before_update: list[tuple[WireItem, WireItem | None, bool]] = field(default_factory=list)
+    """Each update of the call under way: its key, the item before it, and whether it is transactional."""
 
     def attach(self, client: Any) -> None:
         client.meta.events.register("before-call.dynamodb", self._before_call)
@@ -54,17 +73,27 @@ class Meter:
         self.requests += 1
         body = json.loads(params["body"])
         self._consistent_read = bool(body.get("ConsistentRead"))
+        self._before_update = []
         if model.name == "PutItem":
             self.wcu += self._write(body["Item"], deleted=False, transactional=False)
         elif model.name == "DeleteItem":
             self.wcu += self._write(body["Key"], deleted=True, transactional=False)
+        elif model.name == "UpdateItem":
+            self._remember_before_update(body["Key"], transactional=False)
         elif model.name == "TransactWriteItems":
             for entry in body["TransactItems"]:
                 (kind, action), = entry.items()
-                self.wcu += self._write(action.get("Item") or action["Key"], deleted=kind == "Delete",
-                                        transactional=True)
+                if kind == "Update":
+                    self._remember_before_update(action["Key"], transactional=True)
+                else:
+                    self.wcu += self._write(action.get("Item") or action["Key"], deleted=kind == "Delete",
+                                            transactional=True)
 
     def _after_call(self, model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        if self._before_update:
+            self.wcu += sum(self._update(key, before, transactional) for key, before, transactional in
+                            self._before_update)
+            self._before_update = []
         if model.name not in {"Query", "GetItem"} or "Error" in parsed:
             return
         items: list[WireItem] = parsed.get("Items") or ([parsed["Item"]] if parsed.get("Item") else [])
@@ -72,6 +101,23 @@ class Meter:
             self._sizes[(item["pk"]["S"], item["sk"]["S"])] = (item_size(item), INDEXED_ATTRIBUTE in item)
         units = max(1, math.ceil(sum(item_size(item) for item in items) / 4096))
         self.rcu += units if self._consistent_read else units / 2
+
+    def _remember_before_update(self, key: WireItem, transactional: bool) -> None:
+        if self.current_item is None:
+            raise ValueError("metering an update needs current_item: its request does not carry the item")
+        self._before_update.append((key, self.current_item(key), transactional))
+
+    def _update(self, key: WireItem, before: WireItem | None, transactional: bool) -> float:
+        """Units of an update (applied or refused by its condition: both consume): the larger item, before or
+        after."""
+        assert self.current_item is not None
+        after = self.current_item(key)
+        sizes = [item_size(item) for item in (before, after) if item]
+        indexed = any(INDEXED_ATTRIBUTE in item for item in (before, after) if item)
+        if after:
+            self._sizes[(key["pk"]["S"], key["sk"]["S"])] = (item_size(after), INDEXED_ATTRIBUTE in after)
+        units = max(1, math.ceil(max(sizes, default=0) / 1024))
+        return units * (2 if transactional else 1) + (units if indexed else 0)
 
     def _write(self, item: WireItem, deleted: bool, transactional: bool) -> float:
         key = (item["pk"]["S"], item["sk"]["S"])

@@ -23,7 +23,7 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from moto import mock_aws
 
-from bench.capacity import Meter, item_size
+from bench.capacity import ItemLookup, Meter, current_item_reader, item_size
 from devtools.environment import LocalResources, function_environment, local_function_specs, provision
 from devtools.functions import ensure_layer_on_path, invoke, load_handler_module
 from devtools.stream_reader import STREAM_FUNCTION, StreamReader
@@ -96,8 +96,8 @@ def tutorial_move(table: Any, index_name: str, record: Record) -> None:
         table.put_item(Item={**row, "sk": image["sk"]["S"], "message": image["message"]["S"]})
 
 
-def metered(client: Any, work: Callable[[], None]) -> Meter:
-    meter = Meter()
+def metered(client: Any, work: Callable[[], None], current_item: ItemLookup) -> Meter:
+    meter = Meter(current_item=current_item)
     meter.attach(client)
     try:
         work()
@@ -120,6 +120,8 @@ def main() -> None:
         setup_table = boto3.resource("dynamodb", region_name=resources.region).Table(resources.table_name)
         tutorial_table = boto3.resource("dynamodb", region_name=resources.region).Table(resources.table_name)
         stream = StreamReader(stream_arn, resources)
+        current_item = current_item_reader(boto3.client("dynamodb", region_name=resources.region),
+                                           resources.table_name)
         results: list[Result] = []
         for position, burst in enumerate(BURSTS):
             start = START + timedelta(hours=position)
@@ -133,7 +135,8 @@ def main() -> None:
                 for batch in batches:
                     _deliver(spec, batch)
 
-            results.append(Result(burst, "this project (per batch)", metered(function_client, deliver_batches)))
+            results.append(Result(burst, "this project (per batch)", metered(function_client, deliver_batches,
+                                                                             current_item)))
             ours.check_rows_at(newest, "this project")
 
             tutorial = Conversation(setup_table, start)
@@ -145,7 +148,7 @@ def main() -> None:
                     tutorial_move(tutorial_table, index_name, record)
 
             results.append(Result(burst, "tutorial (per message)", metered(tutorial_table.meta.client,
-                                                                           move_each_message)))
+                                                                           move_each_message, current_item)))
             tutorial.check_rows_at(newest, "tutorial")
         row_size = _largest_group_row(boto3.client("dynamodb", region_name=resources.region), resources.table_name)
     print(_markdown(results, batch_size, row_size))
