@@ -11,7 +11,7 @@ import pytest
 from devtools.ops.__main__ import COMMANDS
 from devtools.ops.errors import OpsError
 from devtools.ops.target import local_target, prod_target, read_samconfig, stack_file
-from devtools.template import REPO_ROOT
+from devtools.template import REPO_ROOT, load_template
 from tests.integration.ops.support import (
     SEED_GROUP,
     Stack,
@@ -112,6 +112,21 @@ def test_prod_without_the_stack_says_which_and_how_to_name_it(stack: Stack, monk
     assert Stack.error_line(result, "ddb/scan") == (
         "no stack never-deployed in us-east-1; set STACK (or stack_name in samconfig.toml) to the stack sam deploy "
         "created")
+
+
+def test_prod_on_a_stack_without_the_output_says_to_deploy(stack: Stack, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """As after the import step of adopting a table (README): the stack holds the table but no output yet."""
+    name = f"imported-{stack.directory.name}"
+    table = load_template()["Resources"]["MessagesTable"]
+    imported = {**table, "Properties": {**table["Properties"], "TableName": f"{name}-messages",
+                                        "GlobalSecondaryIndexes": [{**table["Properties"]["GlobalSecondaryIndexes"][0],
+                                                                    "IndexName": "message-group-sk-index"}]}}
+    stack.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(
+        {"Resources": {"MessagesTable": imported}}))
+    result = stack.call_in_prod(capsys, monkeypatch, "ddb/scan", STACK=name)
+    assert Stack.error_line(result, "ddb/scan") == (
+        f"stack {name} has no output MessagesTableName (CREATE_COMPLETE); deploy it with sam deploy")
 
 
 SAMCONFIG = '''version = 0.1
