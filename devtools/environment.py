@@ -28,6 +28,9 @@ from devtools.template import (
 )
 
 REGION = "us-east-1"
+# The table's local name. In AWS, CloudFormation generates one by default (the template's TableName is empty); the
+# local stand-in is the tutorial's name, so the tutorial's scripts and the seed find the table unchanged.
+LOCAL_TABLE_NAME = "cruddur-messages"
 DATABASE_URL_PARAMETER = "/cruddur/messaging/database-url"
 CURSOR_SECRET_NAME = "cruddur-messaging/cursor-signing-key"
 FAILURE_QUEUE_NAME = "cruddur-messaging-stream-failures"
@@ -54,7 +57,8 @@ class LocalResources:
     @property
     def physical_names(self) -> dict[str, str]:
         """What ``provision`` creates under names of its own, by logical id (the template leaves them to AWS)."""
-        return {"CursorSigningSecret": self.cursor_secret_name, "MessageStreamFailureQueue": self.failure_queue_name}
+        return {TABLE_LOGICAL_ID: self.table_name, "CursorSigningSecret": self.cursor_secret_name,
+                "MessageStreamFailureQueue": self.failure_queue_name}
 
 
 def template_context(resources: LocalResources, template: Mapping[str, Any] | None = None,
@@ -77,7 +81,6 @@ def template_context(resources: LocalResources, template: Mapping[str, Any] | No
         "AWS::AccountId": LOCAL_ACCOUNT_ID,
         "AWS::Partition": "aws",
         "AWS::URLSuffix": "amazonaws.com",
-        "TableName": resources.table_name,
         "DatabaseUrlParameterName": resources.database_url_parameter,
     })
     if stream_arn is not None:

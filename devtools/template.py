@@ -128,12 +128,13 @@ def _substitute(arg: Any, context: Mapping[str, Any], where: str) -> str:
 
 
 def table_definition(template: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
-    """``create_table`` arguments for the messages table, exactly as the template declares it."""
+    """``create_table`` arguments for the messages table, exactly as the template declares it, named as the
+    table's Ref resolves in ``context`` (the template leaves the name to CloudFormation by default)."""
     properties = resolve(template["Resources"][TABLE_LOGICAL_ID]["Properties"], context,
                          f"Resources.{TABLE_LOGICAL_ID}.Properties")
-    definition = {
+    definition = {"TableName": _look_up(context, TABLE_LOGICAL_ID, f"Resources.{TABLE_LOGICAL_ID}")} | {
         key: properties[key]
-        for key in ("TableName", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode",
+        for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode",
                     "StreamSpecification")
         if key in properties
     }

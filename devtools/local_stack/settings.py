@@ -7,7 +7,7 @@
 | CRUDDUR_WS_PORT        | 3001                             | the WebSocket API                           |
 | CRUDDUR_WS_MANAGEMENT_PORT | 3002                         | its management API (``@connections``)       |
 | CRUDDUR_LOCAL_DIR      | .local (in the repository)       | PostgreSQL data, stack.json, moto.log       |
-| CRUDDUR_TABLE_NAME     | the template's TableName default | the DynamoDB table                          |
+| CRUDDUR_TABLE_NAME     | cruddur-messages (LOCAL_TABLE_NAME) | the DynamoDB table                       |
 | CRUDDUR_CORS_ORIGINS   | the template's CorsAllowedOrigins| comma-separated origins of the frontend     |
 | CRUDDUR_LOG_LEVEL      | the template's LogLevel default  | the functions' POWERTOOLS_LOG_LEVEL         |
 | CRUDDUR_MAX_ENVIRONMENTS | 4                            | execution environments per function at most |

@@ -19,7 +19,14 @@ from typing import Any, Callable
 
 import boto3
 
-from devtools.environment import LOCAL_ACCOUNT_ID, LocalResources, function_environment, provision, template_context
+from devtools.environment import (
+    LOCAL_ACCOUNT_ID,
+    LOCAL_TABLE_NAME,
+    LocalResources,
+    function_environment,
+    provision,
+    template_context,
+)
 from devtools.local_stack.api_server import ApiServer, HttpApi
 from devtools.local_stack.cognito import PoolUser, create_user_pool
 from devtools.local_stack.cors import CorsPolicy
@@ -33,13 +40,10 @@ from devtools.local_stack.stream_poller import CheckpointFile, StreamMapping, St
 from devtools.local_stack.websocket_api import LocalWebSocketApi
 from devtools.postgres import EmbeddedPostgres
 from devtools.template import (
-    TABLE_LOGICAL_ID,
     FunctionSpec,
     function_specs,
     http_api_spec,
     load_template,
-    parameter_defaults,
-    resolve,
     websocket_api_spec,
 )
 
@@ -93,7 +97,7 @@ class LocalStack:
     def start(self) -> StackInfo:
         settings = self.settings
         template = load_template()
-        resources = LocalResources(table_name=settings.table_name or default_table_name(template),
+        resources = LocalResources(table_name=settings.table_name or LOCAL_TABLE_NAME,
                                    region=settings.region, parameters=settings.template_parameters(),
                                    websocket_api_endpoint=settings.websocket_management_url)
         # From here on every boto3 client of this process, the functions' included, talks to moto.
@@ -234,11 +238,6 @@ class LocalStack:
 
 def _invoker(runner: FunctionRunner, logical_id: str) -> Callable[[dict[str, Any]], Any]:
     return lambda event: runner.invoke(logical_id, event)
-
-
-def default_table_name(template: dict[str, Any]) -> str:
-    """The table's name when no parameter overrides it."""
-    return resolve(template["Resources"][TABLE_LOGICAL_ID]["Properties"]["TableName"], parameter_defaults(template))
 
 
 def _warn_about_missing_code(specs: dict[str, FunctionSpec]) -> None:

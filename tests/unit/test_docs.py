@@ -14,7 +14,7 @@ import pytest
 from cruddur_messaging.data import keys
 from cruddur_messaging.http.contract import ERROR_STATUSES
 from devtools import error_docs
-from devtools.environment import LocalResources, template_context
+from devtools.environment import LOCAL_TABLE_NAME, LocalResources, template_context
 from devtools.openapi import DOCUMENT_PATH
 from devtools.template import REPO_ROOT, function_specs, load_template
 
@@ -251,7 +251,9 @@ def test_the_documented_table_is_the_templates() -> None:
     (index,) = table["GlobalSecondaryIndexes"]
     doc = flat(read(DOCS / "data-model.md"))
     assert f"`{template['Parameters']['MessageGroupIndexName']['Default']}`" in doc
-    assert f"`{template['Parameters']['TableName']['Default']}`" in doc
+    assert template["Parameters"]["TableName"]["Default"] == ""
+    assert f"`{LOCAL_TABLE_NAME}`" in doc and "the stack's `MessagesTableName` output" in doc
+    assert f"`DeletionPolicy: {template['Resources']['MessagesTable']['DeletionPolicy']}`" in doc
     for key in index["KeySchema"]:
         assert f"`{key['AttributeName']}` ({key['KeyType']})" in doc
     assert f"projection `{index['Projection']['ProjectionType']}`" in doc

@@ -13,12 +13,12 @@ from urllib.parse import urlencode
 
 import pytest
 
-from devtools.environment import LocalResources, local_function_specs, template_context
+from devtools.environment import LOCAL_TABLE_NAME, LocalResources, local_function_specs, template_context
 from devtools.local_stack.event_filter import EventPattern, matches_any
-from devtools.template import HttpRoute, load_template, parameter_defaults, table_definition, websocket_api_spec
+from devtools.template import HttpRoute, load_template, table_definition, websocket_api_spec
 from tests.support.events import EVENTS_DIR, SEED_COGNITO_IDS
 
-TABLE_NAME = parameter_defaults(load_template())["TableName"]
+TABLE_NAME = LOCAL_TABLE_NAME
 RESOURCES = LocalResources(table_name=TABLE_NAME)
 SPECS = local_function_specs(RESOURCES, f"arn:aws:dynamodb:us-east-1:123456789012:table/{TABLE_NAME}/stream/x")
 ROUTES = {route.route_key: (logical_id, route) for logical_id, spec in SPECS.items() for route in spec.routes}

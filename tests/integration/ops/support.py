@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import subprocess
@@ -145,6 +146,25 @@ class Stack:
                                                                  template))
         self.client("dynamodb").create_table(**definition)
         return self.table()
+
+    def deploy(self, stack_name: str, **parameters: str) -> str:
+        """Creates ``stack_name`` in moto's CloudFormation from template.yaml's table, the parameters the operator
+        scripts read and the table's output (moto cannot run the SAM transform, so no function), with
+        ``CognitoUserPoolId`` this stack's pool unless given. Returns the table's name, as the output says."""
+        template = load_template()
+        names = ("TableName", "MessageGroupIndexName", "CognitoUserPoolId", "DatabaseUrlParameterName")
+        body = {
+            "Parameters": {name: template["Parameters"][name] for name in names},
+            "Conditions": {"HasTableName": template["Conditions"]["HasTableName"]},
+            "Resources": {"MessagesTable": template["Resources"]["MessagesTable"]},
+            "Outputs": {"MessagesTableName": template["Outputs"]["MessagesTableName"]},
+        }
+        values = {"CognitoUserPoolId": self.user_pool_id, **parameters}
+        cloudformation = self.client("cloudformation")
+        cloudformation.create_stack(StackName=stack_name, TemplateBody=json.dumps(body), Parameters=[
+            {"ParameterKey": name, "ParameterValue": value} for name, value in values.items()])
+        [output] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]["Outputs"]
+        return output["OutputValue"]
 
     @staticmethod
     def error_line(result: subprocess.CompletedProcess[str] | Outcome, command: str) -> str:

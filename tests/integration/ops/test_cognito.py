@@ -26,7 +26,7 @@ def test_list_users_reads_every_page_and_skips_users_without_a_handle(make_stack
     assert warning.startswith("WARNING: skipping Cognito user no-handle (sub ")
 
 
-def test_list_users_in_prod_takes_the_pool_from_the_environment(stack: Stack, tmp_path: Path,
+def test_list_users_in_prod_takes_the_pool_from_the_environment_then_the_stack(stack: Stack, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     result = stack.call_in_prod(capsys, monkeypatch, "cognito/list-users", COGNITO_USER_POOL_ID=stack.user_pool_id)
@@ -34,10 +34,14 @@ def test_list_users_in_prod_takes_the_pool_from_the_environment(stack: Stack, tm
     assert [line.split()[0] for line in result.stdout.splitlines()] == ["andrewbrown", "bayko"]
 
     monkeypatch.delenv("COGNITO_USER_POOL_ID")
-    target = prod_target(os.environ, samconfig=tmp_path / "samconfig.toml")
-    with pytest.raises(OpsError, match="^no Cognito user pool: set COGNITO_USER_POOL_ID or CognitoUserPoolId in "
-                                       "samconfig.toml$"):
-        target.user_pool_id()
+    monkeypatch.setenv("STACK", "never-deployed")
+    with pytest.raises(OpsError, match="^no stack never-deployed in us-east-1; "):
+        prod_target(os.environ, samconfig=tmp_path / "samconfig.toml").user_pool_id()
+    # Without the variable, the pool is the one the stack was deployed with.
+    name = f"pool-{stack.directory.name}"
+    stack.deploy(name)
+    monkeypatch.setenv("STACK", name)
+    assert prod_target(os.environ, samconfig=tmp_path / "samconfig.toml").user_pool_id() == stack.user_pool_id
 
 
 def test_list_users_of_a_missing_pool_is_one_line(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,6 +1,7 @@
-"""Where the commands act: the stack file, its absence, and prod from the environment and samconfig.toml."""
+"""Where the commands act: the stack file, its absence, and prod from the environment, samconfig.toml and the\ndeployed stack's outputs and parameters (a stack in moto's CloudFormation)."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -10,8 +11,14 @@ import pytest
 from devtools.ops.__main__ import COMMANDS
 from devtools.ops.errors import OpsError
 from devtools.ops.target import local_target, prod_target, read_samconfig, stack_file
-from devtools.template import REPO_ROOT
-from tests.integration.ops.support import SEED_GROUP, Stack, run_in_process, subprocess_environment
+from devtools.template import REPO_ROOT, load_template
+from tests.integration.ops.support import (
+    SEED_GROUP,
+    Stack,
+    run_in_process,
+    subprocess_environment,
+    use_script_environment,
+)
 
 ARGUMENTS = {"ddb/drop": ["cruddur-messages"], "ddb/patterns/get-conversation": [SEED_GROUP],
              "ddb/patterns/list-conversations": ["andrewbrown"]}
@@ -74,33 +81,88 @@ def aws_free_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
 
 
+def test_prod_finds_the_table_and_the_names_in_the_deployed_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The stack of template.yaml's defaults: CloudFormation named the table, and STACK is all the operator gives."""
+    name = f"cruddur-{stack.directory.name}"
+    table_name = stack.deploy(name, DatabaseUrlParameterName="/ops/database url")
+    assert table_name.startswith(f"{name}-MessagesTable-")
+    stack.client("dynamodb").put_item(TableName=table_name, Item={"pk": {"S": "MSG#deployed"}, "sk": {"S": "1"}})
+
+    result = stack.call_in_prod(capsys, monkeypatch, "ddb/scan", STACK=name)
+    assert (result.returncode, [json.loads(line)["pk"] for line in result.stdout.splitlines()]) == (
+        0, ["MSG#deployed"]), result.stderr
+    target = prod_target(os.environ, REPO_ROOT / "no-samconfig.toml")
+    assert (target.table_name, target.group_index_name, target.user_pool_id(), target.database_url_parameter) == (
+        table_name, "message-group-sk-index", stack.user_pool_id, "/ops/database url")
+
+
+def test_prod_takes_a_fixed_table_name_from_the_stack_too(stack: Stack, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    name = f"fixed-{stack.directory.name}"
+    assert stack.deploy(name, TableName=f"{name}-messages", MessageGroupIndexName="by-group") == f"{name}-messages"
+    use_script_environment(monkeypatch, stack.prod_environment(STACK=name))
+    target = prod_target(os.environ, REPO_ROOT / "no-samconfig.toml")
+    assert (target.table_name, target.group_index_name) == (f"{name}-messages", "by-group")
+
+
+def test_prod_without_the_stack_says_which_and_how_to_name_it(stack: Stack, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    result = stack.call_in_prod(capsys, monkeypatch, "ddb/scan", STACK="never-deployed")
+    assert Stack.error_line(result, "ddb/scan") == (
+        "no stack never-deployed in us-east-1; set STACK (or stack_name in samconfig.toml) to the stack sam deploy "
+        "created")
+
+
+def test_prod_on_a_stack_without_the_output_says_to_deploy(stack: Stack, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """As after the import step of adopting a table (README): the stack holds the table but no output yet."""
+    name = f"imported-{stack.directory.name}"
+    table = load_template()["Resources"]["MessagesTable"]
+    imported = {**table, "Properties": {**table["Properties"], "TableName": f"{name}-messages",
+                                        "GlobalSecondaryIndexes": [{**table["Properties"]["GlobalSecondaryIndexes"][0],
+                                                                    "IndexName": "message-group-sk-index"}]}}
+    stack.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(
+        {"Resources": {"MessagesTable": imported}}))
+    result = stack.call_in_prod(capsys, monkeypatch, "ddb/scan", STACK=name)
+    assert Stack.error_line(result, "ddb/scan") == (
+        f"stack {name} has no output MessagesTableName (CREATE_COMPLETE); deploy it with sam deploy")
+
+
 SAMCONFIG = '''version = 0.1
+[default.global.parameters]
+stack_name = "global-name"
 [default.deploy.parameters]
-stack_name = "cruddur-messaging"
+stack_name = "deployed-name"
 region = "eu-west-2"
-parameter_overrides = "CognitoUserPoolId=eu-west-2_Pool CognitoUserPoolClientId=client TableName=prod-messages DatabaseUrlParameterName='/prod/database url'"
 '''
 
 
-def test_prod_takes_names_from_the_environment_then_samconfig_then_the_template(
+def test_prod_takes_the_stack_and_region_from_the_environment_then_samconfig(
         tmp_path: Path, aws_free_environment: None) -> None:
     samconfig = tmp_path / "samconfig.toml"
     samconfig.write_text(SAMCONFIG)
     target = prod_target({}, samconfig)
-    assert (target.name, target.region, target.endpoint_url) == ("prod", "eu-west-2", None)
-    assert (target.table_name, target.user_pool_id(), target.group_index_name) == (
-        "prod-messages", "eu-west-2_Pool", "message-group-sk-index")
-    assert target.database_url_parameter == "/prod/database url"
-
-    environment = {"AWS_REGION": "us-west-1", "TABLE_NAME": "t", "COGNITO_USER_POOL_ID": "p",
-                   "MESSAGE_GROUP_INDEX_NAME": "i", "DATABASE_URL": "postgresql://db/cruddur"}
-    target = prod_target(environment, samconfig)
-    assert (target.region, target.table_name, target.user_pool_id(), target.group_index_name,
-            target.database_url()) == ("us-west-1", "t", "p", "i", "postgresql://db/cruddur")
-
+    assert (target.name, target.region, target.endpoint_url, target.stack.name) == (
+        "prod", "eu-west-2", None, "deployed-name")
+    samconfig.write_text(SAMCONFIG.replace('stack_name = "deployed-name"', ""))
+    assert prod_target({}, samconfig).stack.name == "global-name"
     target = prod_target({"AWS_DEFAULT_REGION": "ap-south-1"}, tmp_path / "missing.toml")
-    assert (target.region, target.table_name, target.database_url_parameter) == (
-        "ap-south-1", "cruddur-messages", "/cruddur/messaging/database-url")
+    assert (target.region, target.stack.name) == ("ap-south-1", "cruddur-messaging")
+    assert prod_target({"STACK": "mine", "AWS_REGION": "us-west-1"}, samconfig).stack.name == "mine"
+
+
+def test_prod_names_from_the_environment_need_no_stack(tmp_path: Path, aws_free_environment: None) -> None:
+    """Nothing is asked of CloudFormation (no credentials here, no stack) when the environment names everything."""
+    environment = {"AWS_REGION": "us-west-1", "STACK": "absent", "TABLE_NAME": "t", "COGNITO_USER_POOL_ID": "p",
+                   "MESSAGE_GROUP_INDEX_NAME": "i", "DATABASE_URL": "postgresql://db/cruddur",
+                   "DATABASE_URL_PARAMETER": "/x"}
+    target = prod_target(environment, tmp_path / "missing.toml")
+    assert (target.region, target.table_name, target.user_pool_id(), target.group_index_name, target.database_url(),
+            target.database_url_parameter) == ("us-west-1", "t", "p", "i", "postgresql://db/cruddur", "/x")
+    # A table named outside the stack keeps the template's index unless one is named.
+    without_index = prod_target({**environment, "MESSAGE_GROUP_INDEX_NAME": ""}, tmp_path / "missing.toml")
+    assert without_index.group_index_name == "message-group-sk-index"
 
 
 def test_prod_needs_a_region(tmp_path: Path, aws_free_environment: None) -> None:

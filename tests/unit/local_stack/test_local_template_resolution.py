@@ -47,7 +47,8 @@ def with_resources(**resources: dict[str, Any]) -> dict[str, Any]:
 def test_a_new_resource_of_a_known_type_needs_no_hand_edit() -> None:
     template = with_resources(
         AuditQueue={"Type": "AWS::SQS::Queue", "Properties": {}},
-        ArchiveTable={"Type": "AWS::DynamoDB::Table", "Properties": {"TableName": {"Fn::Sub": "${TableName}-archive"}}},
+        ArchiveTable={"Type": "AWS::DynamoDB::Table",
+                      "Properties": {"TableName": {"Fn::Sub": "${MessagesTable}-archive"}}},
         AuditKey={"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "audit-key"}},
     )
     context = template_context(RESOURCES, template)
@@ -81,10 +82,12 @@ def test_a_function_referring_to_an_unresolvable_value_fails_with_the_function_n
 
 
 @pytest.mark.parametrize("parameters, expected", [
-    ({}, {"UseVpc": False, "ReadsTutorialData": True, "HasReservedConcurrency": True, "HasAlarmTopic": False}),
-    ({"TutorialData": "migrated", "ReservedConcurrency": "0", "VpcSubnetIds": ["subnet-1"],
-      "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms"},
-     {"UseVpc": True, "ReadsTutorialData": False, "HasReservedConcurrency": False, "HasAlarmTopic": True}),
+    ({}, {"UseVpc": False, "ReadsTutorialData": True, "HasReservedConcurrency": False, "HasAlarmTopic": False,
+          "HasTableName": False}),
+    ({"TutorialData": "migrated", "ReservedConcurrency": "10", "VpcSubnetIds": ["subnet-1"],
+      "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms", "TableName": "cruddur-messages"},
+     {"UseVpc": True, "ReadsTutorialData": False, "HasReservedConcurrency": True, "HasAlarmTopic": True,
+      "HasTableName": True}),
 ])
 def test_conditions_are_evaluated_from_the_parameters_as_cloudformation_does(parameters, expected) -> None:
     """Over the defaults; ``Fn::Equals`` compares as strings (the Number parameter "0" equals the template's 0)."""
