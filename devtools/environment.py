@@ -3,13 +3,17 @@
 ``function_environment`` gives the variables Lambda would set (Globals and the function's own, resolved),
 plus the standard AWS variables that point boto3 at a local endpoint. ``provision`` creates what the
 functions expect to exist: the table (from the template's definition), the database-url parameter, the
-cursor signing secret and the stream failure queue.
+cursor signing secret and the stream failure queue. The secret's value is random; the local stack keeps it in a
+file of its state directory (``cursor_key_file``), so that cursors signed before a restart are accepted after it,
+as in AWS, where the secret outlives every deployment.
 """
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import boto3
@@ -226,9 +230,26 @@ def function_environment(resources: LocalResources, aws_endpoint_url: str | None
     return environment
 
 
+def kept_secret(path: Path) -> str:
+    """The random value kept in ``path`` (readable by its owner only), made the first time."""
+    if path.is_file():
+        value = path.read_text().strip()
+        if value:
+            return value
+    value = secrets.token_urlsafe(36)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(value)
+    os.replace(partial, path)  # whole or not at all, even if the process dies here
+    return value
+
+
 def provision(resources: LocalResources, database_url: str, session: boto3.Session | None = None,
-              endpoint_url: str | None = None) -> dict[str, str]:
-    """Creates the table, parameter, secret and queue if missing; returns their identifiers."""
+              endpoint_url: str | None = None, cursor_key_file: Path | None = None) -> dict[str, str]:
+    """Creates the table, parameter, secret and queue if missing; returns their identifiers. The cursor secret's
+    value is the one kept in ``cursor_key_file`` (:func:`kept_secret`), else a new random one."""
     session = session or boto3.Session(region_name=resources.region)
     client = lambda service: session.client(service, region_name=resources.region, endpoint_url=endpoint_url)  # noqa: E731
     template = load_template()
@@ -245,7 +266,8 @@ def provision(resources: LocalResources, database_url: str, session: boto3.Sessi
     try:
         secretsmanager.describe_secret(SecretId=resources.cursor_secret_name)
     except secretsmanager.exceptions.ResourceNotFoundException:
-        secretsmanager.create_secret(Name=resources.cursor_secret_name, SecretString=secrets.token_urlsafe(36))
+        secretsmanager.create_secret(Name=resources.cursor_secret_name, SecretString=kept_secret(cursor_key_file)
+                                     if cursor_key_file is not None else secrets.token_urlsafe(36))
     queue_url = client("sqs").create_queue(QueueName=resources.failure_queue_name)["QueueUrl"]
     stream_arn = dynamodb.describe_table(TableName=resources.table_name)["Table"]["LatestStreamArn"]
     return {"stream_arn": stream_arn, "failure_queue_url": queue_url}

@@ -5,7 +5,8 @@ turned into the event API Gateway would send, and run in an execution environmen
 the function's response becomes the HTTP response by the rules of payload format 2.0. API Gateway's own answers
 keep its statuses and JSON bodies: ``{"message":"Not Found"}``, ``{"message":"Unauthorized"}``,
 ``{"message":"Bad Request"}``, ``{"message":"Internal Server Error"}``... - also for what never reaches a route
-(see :class:`ApiServer`).
+(see :class:`ApiServer`); a token that cannot be checked while the JWKS cannot be fetched is a 503
+``{"message":"Service Unavailable"}`` with ``Retry-After`` (``jwt_authorizer``).
 
 The server is asyncio with h11 (a sans-IO HTTP/1.1 parser): every error path of the protocol is ours to answer,
 and a connection costs no thread while it waits. The same loop can carry WebSocket connections (wsproto, or the
@@ -32,6 +33,7 @@ from urllib.parse import parse_qsl, unquote
 
 import h11
 
+from cruddur_messaging.data.jwks import KeysUnavailable
 from devtools.environment import LOCAL_ACCOUNT_ID
 from devtools.local_stack.cors import CorsPolicy
 from devtools.local_stack.jwt_authorizer import InsufficientScope, JwtAuthorizer, Unauthorized
@@ -235,6 +237,10 @@ class HttpApi:
                 return gateway_response(401, "Unauthorized", {
                     "www-authenticate": f'Bearer error="invalid_token" error_description="{error}"'
                     if lower.get(self.authorizer.header_name) else "Bearer"})
+            except KeysUnavailable as outage:
+                log.warning("%s %s: 503 (%s)", method, raw_path, outage)
+                return gateway_response(503, "Service Unavailable",
+                                        {"retry-after": str(outage.retry_after_seconds)})
         event = build_event(route=route, path_parameters=path_parameters, method=method, raw_path=raw_path,
                             raw_query=raw_query, headers=headers, body=body, source_ip=source_ip,
                             protocol=protocol, authorizer=authorizer_context)

@@ -8,22 +8,28 @@ check, so a Cognito ID token (which has no ``scope``) is refused only by a route
 of ``template.yaml`` declares them (tests/unit/local_stack/test_local_jwt_authorizer.py). The JWKS is
 fetched from the local endpoint where AWS would fetch ``{issuer}/.well-known/jwks.json``, cached for five
 minutes, and fetched again when a token names a key it has not seen (at most once per cooldown, so that tokens
-with made-up key ids cannot make it fetch on every request).
+with made-up key ids cannot make it fetch on every request): the layer's ``data.jwks``, as the WebSocket API's
+authorizer does. While the JWKS cannot be fetched, the keys already known keep serving, and a token naming
+another key gets ``KeysUnavailable`` (the HTTP API answers 503 with ``Retry-After``), never a 401: it may be
+valid, and a client signs its user out on a 401.
 """
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import jwt
 
+from cruddur_messaging.data.jwks import JwksPolicy, SigningKeys, UnknownKey
 from devtools.template import JwtAuthorizerSpec
 
 HEADER_SOURCE_PREFIX = "$request.header."
-JWKS_CACHE_SECONDS = 300
-UNKNOWN_KEY_REFETCH_COOLDOWN_SECONDS = 30.0
+JWKS_POLICY = JwksPolicy(lifespan_seconds=300, timeout_seconds=5, refetch_cooldown_seconds=30.0)
+
+log = logging.getLogger(__name__)
 
 
 class Unauthorized(Exception):
@@ -62,40 +68,37 @@ def claim_as_string(value: Any) -> str:
 
 
 class JwtAuthorizer:
-    def __init__(self, spec: JwtAuthorizerSpec, aws_endpoint_url: str,
-                 refetch_cooldown_seconds: float = UNKNOWN_KEY_REFETCH_COOLDOWN_SECONDS) -> None:
+    def __init__(self, spec: JwtAuthorizerSpec, aws_endpoint_url: str, jwks_policy: JwksPolicy = JWKS_POLICY) -> None:
         if not spec.identity_source.lower().startswith(HEADER_SOURCE_PREFIX.lower()):
             raise ValueError(f"unsupported identity source {spec.identity_source!r} (only request headers)")
         self.spec = spec
         self.header_name = spec.identity_source[len(HEADER_SOURCE_PREFIX):].lower()
-        self._jwks = jwt.PyJWKClient(jwks_url(spec.issuer, aws_endpoint_url), cache_jwk_set=True,
-                                     lifespan=JWKS_CACHE_SECONDS, timeout=5,
-                                     cooldown_duration=refetch_cooldown_seconds)
+        self._jwks = SigningKeys(jwks_url(spec.issuer, aws_endpoint_url), jwks_policy,
+                                 on_fetch_failure=lambda reason: log.warning("cannot fetch the JWKS: %s", reason))
 
     def authorize(self, headers: Mapping[str, str], required_scopes: Sequence[str] = ()) -> Authorization:
-        """``headers`` with lower-case names. Raises :class:`Unauthorized` or :class:`InsufficientScope`."""
+        """``headers`` with lower-case names. Raises :class:`Unauthorized`, :class:`InsufficientScope` or
+        ``KeysUnavailable`` (the token cannot be checked now)."""
         value = headers.get(self.header_name, "").strip()
         if not value:
             raise Unauthorized("no token")
         scheme, _, rest = value.partition(" ")
         token = rest.strip() if scheme.lower() == "bearer" else value
         try:
-            key = self._jwks.get_signing_key_from_jwt(token)
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=["RS256"],
-                issuer=self.spec.issuer,
-                options={"require": ["exp", "iss"], "verify_aud": False},
-            )
-        except jwt.PyJWKClientConnectionError as error:
-            raise Unauthorized(f"cannot fetch the JWKS: {error}") from error
-        except (jwt.PyJWKClientError, jwt.InvalidTokenError) as error:
+            # The claims before the signature (the same bytes either way): a token refused whatever the keys is a
+            # 401 even while the JWKS cannot be fetched.
+            claims = jwt.decode(token, issuer=self.spec.issuer, options={
+                "verify_signature": False, "verify_exp": True, "verify_nbf": True, "verify_iss": True,
+                "require": ["exp", "iss"]})
+            audience = claims.get("aud", claims.get("client_id"))
+            audiences = audience if isinstance(audience, list) else [audience]
+            if not any(item in self.spec.audience for item in audiences):
+                raise Unauthorized("the token is for another client")
+            key = self._jwks.key_for(jwt.get_unverified_header(token).get("kid"))
+            jwt.decode(token, key.key, algorithms=["RS256"], issuer=self.spec.issuer,
+                       options={"require": ["exp", "iss"], "verify_aud": False})
+        except (UnknownKey, jwt.InvalidTokenError) as error:
             raise Unauthorized(str(error) or type(error).__name__) from error
-        audience = claims.get("aud", claims.get("client_id"))
-        audiences = audience if isinstance(audience, list) else [audience]
-        if not any(item in self.spec.audience for item in audiences):
-            raise Unauthorized("the token is for another client")
         token_scopes = str(claims.get("scope", "")).split()
         if required_scopes and not set(required_scopes) & set(token_scopes):
             raise InsufficientScope(f"none of the scopes {list(required_scopes)}")

@@ -15,7 +15,8 @@ out: an acknowledged write is on disk, and a ``kill -9`` loses nothing that a cl
   that is not a read (``cognito.pickle``). moto signs every pool's tokens with one fixed key from its package,
   which is not pickled but loaded again, so tokens issued before a restart still verify after it.
 
-What is not kept: SQS messages, SSM parameters and secrets (the stack provisions them again on every start).
+What is not kept: SQS messages, SSM parameters and secrets (the stack provisions them again on every start; the
+cursor secret's value comes from ``cursor-signing-key`` in the stack's directory, so cursors outlive a restart).
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 1. the functions' environment (``devtools.environment.function_environment``), which this process's own
    clients share; moto on the AWS port; the embedded PostgreSQL (schema and seed users);
 2. the Cognito pool with one user per PostgreSQL user, whose ``sub`` goes into ``users.cognito_user_id``;
-3. the template's table, secret, SSM parameter and failure queue (``devtools.environment.provision``);
+3. the template's table, secret (its value kept in ``cursor-signing-key``), SSM parameter and failure queue
+   (``devtools.environment.provision``);
 4. the seeded conversation; the HTTP API, the WebSocket API and the stream pollers;
 5. ``stack.json``, removed again on the way down.
 """
@@ -53,6 +54,8 @@ PGSERVER_SYSTEM_USER = "pgserver"
 # Lambda polls a stream shard four times a second; polling faster here keeps the local hop short (the README's
 # "Live conversations" weighs it against coalescing). Each poll is one GetRecords per shard and mapping.
 STREAM_POLL_INTERVAL_SECONDS = 0.1
+# The cursor signing key, kept with the rest of the state so that a `Link` cursor outlives a restart.
+CURSOR_KEY_FILE = "cursor-signing-key"
 
 
 class StartupError(RuntimeError):
@@ -123,7 +126,8 @@ class LocalStack:
 
         set_cognito_user_ids(database_url, {user.handle: user.sub for user in pool.users})
 
-        created = provision(resources, database_url, endpoint_url=settings.aws_endpoint_url)
+        created = provision(resources, database_url, endpoint_url=settings.aws_endpoint_url,
+                            cursor_key_file=settings.data_dir / CURSOR_KEY_FILE)
         resources = replace(resources, parameters={**resources.parameters, "CognitoUserPoolId": pool.pool_id,
                                                    "CognitoUserPoolClientId": pool.client_id})
         context = template_context(resources, template, stream_arn=created["stream_arn"])

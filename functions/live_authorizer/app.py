@@ -1,9 +1,12 @@
 """``$connect`` authorizer of the WebSocket API: admits a Cognito access token (subprotocol or ``?access_token=``)
-and hands its ``sub`` to the connection's routes; anything else is refused at the handshake with a 401."""
+and hands its ``sub`` to the connection's routes; anything else is refused at the handshake with a 401. A token
+that cannot be checked now (it names a key this container does not know and the pool's JWKS cannot be fetched)
+is refused with a 500 instead, which a client retries rather than signing the user out."""
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cruddur_messaging.containers import AuthorizerContainer
+from cruddur_messaging.data.jwks import KeysUnavailable
 from cruddur_messaging.domain.access_tokens import TokenRejected, allow_policy
 from cruddur_messaging.domain.handshake import token_of_handshake
 from cruddur_messaging.observability import logger, metrics, tracer
@@ -16,6 +19,13 @@ class Unauthorized(Exception):
 
     def __init__(self) -> None:
         super().__init__("Unauthorized")
+
+
+class CannotVerifyNow(Exception):
+    """Any other failure of an authorizer is a 500 (docs/websocket-api.md cites the API Gateway guide): retry."""
+
+    def __init__(self) -> None:
+        super().__init__("The token cannot be checked now; retry.")
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
@@ -31,3 +41,8 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         logger.info("connection refused", extra={"reason": str(rejection)})
         metrics.add_metric(name="LiveConnectionsRefused", unit=MetricUnit.Count, value=1)
         raise Unauthorized() from None
+    except KeysUnavailable as outage:
+        logger.warning("connection deferred: the JWKS cannot be fetched",
+                       extra={"retry_after_seconds": outage.retry_after_seconds})
+        metrics.add_metric(name="LiveConnectionsDeferred", unit=MetricUnit.Count, value=1)
+        raise CannotVerifyNow() from None

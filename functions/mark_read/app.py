@@ -32,8 +32,10 @@ def post_read(request: HttpRequest) -> HttpResponse:
     """Mark a conversation read, up to a message or to the newest one.
 
     Your read marker moves to `read_at` (the `created_at` of a message; without a body or `read_at`, the newest
-    message), forward only: an older `read_at` changes nothing and answers the current state. The answer is your
-    read state of the conversation. A group you are not a member of is a 404, as one that does not exist.
+    message), forward only: an older `read_at` changes nothing and answers the current state. A `read_at` past the
+    newest message (a clock ahead) moves it only to the newest message, so a later message is still unread. The
+    answer is your read state of the conversation. A group you are not a member of is a 404, as one that does not
+    exist.
     """
     caller = container.callers.resolve(request.caller_sub)
     body = MarkReadRequest.parse(request.json_body() if request.has_body else {})

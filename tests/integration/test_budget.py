@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import pytest
@@ -59,6 +60,11 @@ def unread_group_of_bayko(aws) -> str:
     ok(Caller(aws, BAYKO).mark_read(group, ok(Caller(aws, BAYKO).list_messages(group))[0]["created_at"]))
     ok(Caller(aws, BAYKO).unread_badge())
     return group
+
+
+def clock_ahead() -> str:
+    """A read_at from a client clock almost a minute ahead (the most that is accepted)."""
+    return (datetime.now(timezone.utc) + timedelta(seconds=55)).isoformat(timespec="microseconds")
 
 
 def run_stream(aws) -> None:
@@ -146,6 +152,10 @@ BUDGET: dict[str, Scenario] = {
         ["Query", "Query", "UpdateItem"], [],
         lambda aws: (group := unread_group_of_bayko(aws), ok(Caller(aws, BAYKO).list_messages(group))[1]["created_at"]),
         lambda aws, state: Caller(aws, BAYKO).mark_read(*state)),
+    "mark-read with a read_at past the newest message (a clock ahead)": Scenario(
+        ["Query", "Query", "UpdateItem"], [],
+        unread_group_of_bayko,
+        lambda aws, group: Caller(aws, BAYKO).mark_read(group, clock_ahead())),
     "unread badge": Scenario(
         ["Query"], [],
         unread_group_of_bayko,

@@ -92,6 +92,27 @@ def test_read_at_in_another_offset_is_the_same_instant(aws, stream):
     assert ok(bayko.mark_read(group, shifted))["last_read_at"] == utc
 
 
+def test_a_read_at_from_a_clock_ahead_covers_only_the_messages_that_exist_when_it_is_set(aws, stream):
+    """A client clock almost a minute ahead (the most a read_at may be): the marker stops at the newest message,
+    here one the stream function has not applied to the row yet (the reader may have seen it), and what is sent
+    after the mark is unread."""
+    andrew, bayko = Caller(aws, ANDREW), Caller(aws, BAYKO)
+    group = andrew.start_conversation("bayko", "One")
+    flush(aws, stream)
+    second = ok(andrew.send("Two, not in the row yet", group=group))
+    ahead = (datetime.now(timezone.utc) + timedelta(seconds=55)).isoformat(timespec="microseconds")
+
+    assert ok(bayko.mark_read(group, ahead)) == {"message_group_uuid": group, "last_read_at": second["created_at"],
+                                                 "unread_count": 0}
+    third = ok(andrew.send("Three, after the mark", group=group))
+    flush(aws, stream)
+
+    assert third["created_at"] < ahead
+    item = conversation_of(bayko, group)
+    assert (item["unread_count"], item["last_read_at"]) == (1, second["created_at"])
+    assert ok(bayko.unread_badge()) == {"conversations": 1, "messages": 1}
+
+
 @pytest.mark.parametrize(("raw_body", "status", "code"), [
     ("{", 400, "invalid_json"),
     ("[]", 400, "invalid_body"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
@@ -15,7 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cruddur_messaging.domain.access_tokens import AccessTokenVerifier, TokenRejected, jwks_url
+from cruddur_messaging.data.jwks import KeysUnavailable
+from cruddur_messaging.domain.access_tokens import JWKS_POLICY, AccessTokenVerifier, TokenRejected, jwks_url
 from devtools.environment import LocalResources, function_environment, local_function_specs
 from devtools.functions import context_for, handler_of
 from tests.support.containers import cold_start
@@ -46,10 +47,13 @@ class SigningKey:
 
 @dataclass
 class Jwks:
-    """The pool's JWKS endpoint: which keys it publishes, and how often it was asked."""
+    """The pool's JWKS endpoint: which keys it publishes, and how often it was asked; while ``outage`` is
+    ``"error"`` it answers 503, while ``"hang"`` nothing until ``released``."""
 
     keys: list[SigningKey]
     fetches: int = 0
+    outage: str | None = None
+    released: threading.Event = field(default_factory=threading.Event)
 
 
 def access_token(key: SigningKey, **overrides: Any) -> str:
@@ -71,6 +75,11 @@ def jwks() -> Iterator[tuple[Jwks, str]]:
                 self.send_error(404)
                 return
             published.fetches += 1
+            if published.outage == "hang":
+                published.released.wait(30)
+            if published.outage:
+                self.send_error(503)
+                return
             body = json.dumps({"keys": [key.jwk() for key in published.keys]}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -84,6 +93,7 @@ def jwks() -> Iterator[tuple[Jwks, str]]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield published, f"http://127.0.0.1:{server.server_address[1]}"
+    published.released.set()
     server.shutdown()
     server.server_close()
 
@@ -180,7 +190,7 @@ def test_a_new_key_id_fetches_the_jwks_again_at_most_once_per_cooldown(jwks) -> 
     rotated = SigningKey("key-2")
     made_up = [access_token(SigningKey(f"made-up-{number}", rotated.private)) for number in range(5)]
     verifier = AccessTokenVerifier(ISSUER, CLIENT_ID, jwks_url(ISSUER, {"AWS_ENDPOINT_URL": endpoint}),
-                                   refetch_cooldown_seconds=COOLDOWN_SECONDS)
+                                   replace(JWKS_POLICY, refetch_cooldown_seconds=COOLDOWN_SECONDS))
     assert verifier.verify(access_token(published.keys[0])).sub == SUB
     assert published.fetches == 1
 
@@ -203,3 +213,71 @@ def test_the_jwks_comes_from_the_issuer_or_the_local_cognito_endpoint() -> None:
         f"http://127.0.0.1:8000/{POOL_ID}/.well-known/jwks.json"
     assert jwks_url(ISSUER, {"AWS_ENDPOINT_URL": "http://a:1", "AWS_ENDPOINT_URL_COGNITO_IDP": "http://b:2"}) == \
         f"http://b:2/{POOL_ID}/.well-known/jwks.json"
+
+
+# --- the JWKS cannot be fetched ---------------------------------------------------------------------------------
+
+# A JWKS kept 0.3 s, fetched with a 0.5 s timeout, retried 1 s after a failure (then 2 s, ...).
+SHORT = replace(JWKS_POLICY, lifespan_seconds=0.3, timeout_seconds=0.5, refetch_cooldown_seconds=0,
+                first_backoff_seconds=1.0)
+
+
+def retried(call) -> bool:
+    """API Gateway answers 500 when the authorizer fails with any other message than ``Unauthorized``
+    (docs/websocket-api.md): a client retries the handshake instead of signing its user out."""
+    with pytest.raises(Exception) as raised:
+        call()
+    return str(raised.value) != "Unauthorized"
+
+
+def test_a_container_that_cannot_fetch_the_jwks_defers_a_valid_token_with_a_500_never_a_401(authorize, jwks) -> None:
+    published, _ = jwks
+    published.outage = "error"
+    valid = access_token(published.keys[0])
+
+    assert retried(lambda: authorize(subprotocols=f"cruddur.v1, {valid}"))
+    # A token refused whatever the keys is still refused: expired, of another app client, not a token.
+    for token in (access_token(published.keys[0], exp=int(time.time()) - 5),
+                  access_token(published.keys[0], client_id="another-client"), "not-a-jwt"):
+        assert refused(lambda token=token: authorize(subprotocols=f"cruddur.v1, {token}"))
+    assert published.fetches == 1  # the failed fetch; the back-off holds the others
+
+
+def test_while_the_jwks_fails_the_known_keys_keep_serving_and_a_new_key_waits(jwks) -> None:
+    published, endpoint = jwks
+    verifier = AccessTokenVerifier(ISSUER, CLIENT_ID, jwks_url(ISSUER, {"AWS_ENDPOINT_URL": endpoint}), SHORT)
+    assert verifier.verify(access_token(published.keys[0])).sub == SUB
+    published.outage = "error"
+    time.sleep(SHORT.lifespan_seconds + 0.05)  # the cached set is stale: the next verify fetches, and fails
+
+    assert verifier.verify(access_token(published.keys[0])).sub == SUB  # served with the key it knew
+    rotated = SigningKey("key-2")
+    with pytest.raises(KeysUnavailable) as unavailable:
+        verifier.verify(access_token(rotated))
+    assert unavailable.value.retry_after_seconds == 1
+    assert published.fetches == 2  # one failed fetch; the back-off holds the others
+
+    published.keys.append(rotated)  # the pool is back, with its new key
+    published.outage = None
+    time.sleep(SHORT.first_backoff_seconds)
+    assert verifier.verify(access_token(rotated)).sub == SUB
+    assert published.fetches == 3
+
+
+def test_a_hanging_jwks_costs_one_timeout_per_back_off_not_one_per_connect(jwks) -> None:
+    published, endpoint = jwks
+    verifier = AccessTokenVerifier(ISSUER, CLIENT_ID, jwks_url(ISSUER, {"AWS_ENDPOINT_URL": endpoint}), SHORT)
+    token = access_token(published.keys[0])
+    verifier.verify(token)
+    published.outage = "hang"
+    time.sleep(SHORT.lifespan_seconds + 0.05)
+
+    started = time.monotonic()
+    assert verifier.verify(token).sub == SUB
+    waited = time.monotonic() - started
+    for _ in range(20):
+        assert verifier.verify(token).sub == SUB
+    then = time.monotonic() - started - waited
+
+    assert SHORT.timeout_seconds <= waited < SHORT.timeout_seconds + 0.5
+    assert then < 0.5 and published.fetches == 2

@@ -250,6 +250,24 @@ def test_marking_read_sends_the_other_member_one_read_frame_and_the_reader_and_a
     assert connections.frames[londo] == []
 
 
+def test_a_read_frame_from_a_clock_ahead_covers_no_message_sent_after_it(scene, connections) -> None:
+    """A read_at almost a minute ahead: "Seen" is announced up to the newest message there was, not to the
+    reader's clock, so a message sent after the mark is not shown as seen."""
+    started = ok(Caller(scene.aws, ANDREW).send("Seen yet?", handle="bayko"))
+    group = started["message_group_uuid"]
+    scene.records()  # the start, not delivered: nobody was listening yet
+    andrew = scene.connect(ANDREW, "andrew-1")
+    ahead = (datetime.now(timezone.utc) + timedelta(seconds=55)).isoformat(timespec="microseconds")
+
+    ok(Caller(scene.aws, BAYKO).mark_read(group, read_at=ahead))
+    assert scene.deliver(scene.records()) == {"batchItemFailures": []}
+    later = ok(Caller(scene.aws, ANDREW).send("Sent after the mark", group=group))
+    assert scene.deliver(scene.records()) == {"batchItemFailures": []}
+
+    assert read_frames(connections, andrew) == [read_frame(group, BAYKO, started["created_at"])]
+    assert started["created_at"] < later["created_at"] < ahead
+
+
 def test_only_a_marker_that_moves_sends_a_read_frame(scene, connections) -> None:
     group = Caller(scene.aws, ANDREW).start_conversation("bayko", "First")
     second = ok(Caller(scene.aws, ANDREW).send("Second", group=group))

@@ -1,6 +1,7 @@
 """``make dev`` stopped the hard way and started again on the same directory, as a developer's machine sees it:
-a browser's token from before still works, the data is still there, the seed is not duplicated; and an embedded
-PostgreSQL that dies comes back without a restart of the stack."""
+a browser's token from before still works, the data is still there, a ``Link`` cursor from before still leads to
+the next page, the seed is not duplicated; and an embedded PostgreSQL that dies comes back without a restart of
+the stack."""
 from __future__ import annotations
 
 import os
@@ -18,6 +19,7 @@ import psutil
 import pytest
 import requests
 
+from devtools.local_stack.stack import CURSOR_KEY_FILE
 from devtools.local_stack.stack_file import StackInfo, read_stack_file
 from devtools.template import REPO_ROOT
 from devtools.local_stack.launch import READY_TIMEOUT_SECONDS, free_port
@@ -83,6 +85,10 @@ class Restart:
     groups_after: requests.Response
     newest_after: requests.Response
     items_after: list[dict[str, Any]]
+    # A reader scrolling back: the next (older) page of the seeded conversation, by the cursor of a page served
+    # before the restart, followed before it and after it.
+    older_before: requests.Response
+    older_after: requests.Response
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +105,9 @@ def restart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restart]:
         assert sent.status_code == 200, first.stderr.read_text()[-4000:]
         eventually(lambda: get(info, "/api/message_groups", token).json()[0]["message"] == MESSAGE)
         items_before = all_items(info)
+        first_page = get(info, f"/api/messages/{info.seed_message_group_uuid}?limit=2", token)
+        older_page = first_page.links["next"]["url"]
+        older_before = get(info, older_page, token)
 
         # kill -9: no cleanup, no chance to save anything on the way out. moto dies with it (parent-death
         # signal); the embedded PostgreSQL stays up and the next start adopts it.
@@ -110,8 +119,9 @@ def restart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Restart]:
         after = second.info
         groups_after = get(after, "/api/message_groups", token)  # the browser's token, issued before the restart
         newest_after = get(after, f"/api/messages/{after.seed_message_group_uuid}?limit=1", token)
+        older_after = get(after, older_page, token)
         yield Restart(info, second, token, items_before, sent.json()["uuid"], data_dir,
-                      groups_after, newest_after, all_items(after))
+                      groups_after, newest_after, all_items(after), older_before, older_after)
     finally:
         for stack in (second, first):
             if stack is not None and stack.process.poll() is None:
@@ -132,6 +142,14 @@ def test_a_token_from_before_a_restart_works_after_it_and_the_data_is_still_ther
     assert restart.items_after == restart.items_before
     # The token still works now, whatever the other tests did to the stack since.
     assert get(after, "/api/message_groups", restart.token).status_code == 200
+
+
+def test_a_cursor_from_before_a_restart_leads_to_the_same_next_page_after_it(restart: Restart) -> None:
+    assert restart.older_before.status_code == 200 and len(restart.older_before.json()) == 2
+    assert restart.older_after.status_code == 200, restart.older_after.text  # not a 400 invalid_cursor
+    assert restart.older_after.json() == restart.older_before.json()
+    # The key is kept with the rest of the local state, readable by its owner only (make clean deletes it).
+    assert (restart.data_dir / CURSOR_KEY_FILE).stat().st_mode & 0o777 == 0o600
 
 
 def test_the_stream_goes_on_after_a_restart(restart: Restart) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
@@ -12,7 +13,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from cruddur_messaging.data.jwks import KeysUnavailable
+from devtools.local_stack.api_server import HttpApi
 from devtools.local_stack.jwt_authorizer import (
+    JWKS_POLICY,
     InsufficientScope,
     JwtAuthorizer,
     Unauthorized,
@@ -36,16 +40,24 @@ OTHER_KEY = new_key()
 
 
 class Jwks:
-    """Serves ``/<pool>/.well-known/jwks.json`` with the keys in ``keys`` (kid -> key), counting fetches."""
+    """Serves ``/<pool>/.well-known/jwks.json`` with the keys in ``keys`` (kid -> key), counting fetches; while
+    ``outage`` is ``"error"`` it answers 503, while ``"hang"`` it answers nothing until released."""
 
     def __init__(self) -> None:
         self.keys: dict[str, rsa.RSAPrivateKey] = {"k1": SIGNING_KEY}
         self.fetches = 0
+        self.outage: str | None = None
+        self.released = threading.Event()
         jwks = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the base class's naming
                 jwks.fetches += 1
+                if jwks.outage == "hang":
+                    jwks.released.wait(30)
+                if jwks.outage:
+                    self.send_error(503)
+                    return
                 body = json.dumps({"keys": [{**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": kid,
                                              "alg": "RS256", "use": "sig"} for kid, key in jwks.keys.items()]})
                 self.send_response(200 if self.path == f"/{POOL}/.well-known/jwks.json" else 404)
@@ -65,14 +77,18 @@ class Jwks:
 def jwks() -> Iterator[Jwks]:
     served = Jwks()
     yield served
+    served.released.set()
     served.server.shutdown()
+    served.server.server_close()
+
+
+SPEC = JwtAuthorizerSpec(name="CognitoJwt", identity_source="$request.header.Authorization", issuer=ISSUER,
+                         audience=[CLIENT])
 
 
 @pytest.fixture
 def authorizer(jwks: Jwks) -> JwtAuthorizer:
-    spec = JwtAuthorizerSpec(name="CognitoJwt", identity_source="$request.header.Authorization", issuer=ISSUER,
-                             audience=[CLIENT])
-    return JwtAuthorizer(spec, jwks.url, refetch_cooldown_seconds=0)
+    return JwtAuthorizer(SPEC, jwks.url, replace(JWKS_POLICY, refetch_cooldown_seconds=0))
 
 
 def token(key: rsa.RSAPrivateKey = SIGNING_KEY, kid: str = "k1", **claims: Any) -> str:
@@ -169,9 +185,7 @@ def test_a_key_the_jwks_did_not_have_is_fetched_again(authorizer: JwtAuthorizer,
 
 
 def test_unknown_key_ids_refetch_at_most_once_per_cooldown(jwks: Jwks) -> None:
-    spec = JwtAuthorizerSpec(name="CognitoJwt", identity_source="$request.header.Authorization", issuer=ISSUER,
-                             audience=[CLIENT])
-    authorizer = JwtAuthorizer(spec, jwks.url)
+    authorizer = JwtAuthorizer(SPEC, jwks.url)
     authorize(authorizer, token())
     for _ in range(3):
         with pytest.raises(Unauthorized):
@@ -186,3 +200,80 @@ def test_the_jwks_is_fetched_where_the_issuer_keeps_it_on_the_local_endpoint() -
 def test_claims_are_rendered_as_api_gateway_renders_them() -> None:
     assert [claim_as_string(value) for value in (1700000000, True, ["x", 2], "s")] == ["1700000000", "true", "[x 2]",
                                                                                      "s"]
+
+
+# --- the JWKS cannot be fetched ---------------------------------------------------------------------------------
+
+# A JWKS kept 0.3 s, fetched with a 0.5 s timeout, retried 1 s after a failure (then 2 s, ...).
+SHORT = replace(JWKS_POLICY, lifespan_seconds=0.3, timeout_seconds=0.5, refetch_cooldown_seconds=0,
+                first_backoff_seconds=1.0)
+
+
+class Echo:
+    """The functions of the template, each answering 200; counts the calls."""
+
+    specs = function_specs(load_template(), template_context(LocalResources(table_name="t"), stream_arn="-"))
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def invoke(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        return {"statusCode": 200, "body": "[]"}
+
+
+def get_groups(api: HttpApi, value: str) -> Any:
+    return api.handle(method="GET", raw_path="/api/message_groups", raw_query="", headers=[("Authorization", value)],
+                      body=b"", source_ip="127.0.0.1", protocol="HTTP/1.1")
+
+
+def test_while_the_jwks_fails_the_known_keys_keep_serving_and_a_new_key_is_a_503_never_a_401(jwks: Jwks) -> None:
+    runner = Echo()
+    api = HttpApi(runner=runner, authorizer=JwtAuthorizer(SPEC, jwks.url, SHORT), cors=None)
+    assert get_groups(api, f"Bearer {token()}").status == 200
+    jwks.outage = "error"
+    time.sleep(SHORT.lifespan_seconds + 0.05)  # the cached set is stale: the next request fetches, and fails
+
+    assert get_groups(api, f"Bearer {token()}").status == 200  # served with the key it knew
+    rotated = get_groups(api, f"Bearer {token(key=OTHER_KEY, kid='k2')}")  # a key it cannot know yet
+    assert (rotated.status, json.loads(rotated.body)) == (503, {"message": "Service Unavailable"})
+    assert dict(rotated.headers)["retry-after"] == "1"  # the back-off's end
+    # A token refused whatever the keys is still a 401: expired, or for another client.
+    for refused in (token(exp=int(time.time()) - 10), token(client_id="another-client", key=OTHER_KEY, kid="k2")):
+        assert get_groups(api, f"Bearer {refused}").status == 401
+    assert (runner.calls, jwks.fetches) == (2, 2)  # one failed fetch; the back-off holds the others
+
+    jwks.keys["k2"] = OTHER_KEY  # the issuer is back, with its new key
+    jwks.outage = None
+    time.sleep(SHORT.first_backoff_seconds)
+    assert get_groups(api, f"Bearer {token(key=OTHER_KEY, kid='k2')}").status == 200
+    assert jwks.fetches == 3
+
+
+def test_a_hanging_jwks_costs_one_timeout_per_back_off_not_one_per_request(jwks: Jwks) -> None:
+    authorizer = JwtAuthorizer(SPEC, jwks.url, SHORT)
+    authorize(authorizer, token())
+    jwks.outage = "hang"
+    time.sleep(SHORT.lifespan_seconds + 0.05)
+
+    started = time.monotonic()
+    assert authorize(authorizer, token()).claims["sub"] == "sub-1"
+    waited = time.monotonic() - started
+    for _ in range(20):
+        assert authorize(authorizer, token()).claims["sub"] == "sub-1"
+    then = time.monotonic() - started - waited
+
+    assert SHORT.timeout_seconds <= waited < SHORT.timeout_seconds + 0.5
+    assert then < 0.5 and jwks.fetches == 2
+    with pytest.raises(KeysUnavailable):
+        authorize(authorizer, token(key=OTHER_KEY, kid="k2"))
+
+
+def test_an_authorizer_that_never_had_the_keys_answers_every_plausible_token_with_a_503(jwks: Jwks) -> None:
+    jwks.outage = "error"
+    api = HttpApi(runner=Echo(), authorizer=JwtAuthorizer(SPEC, jwks.url, SHORT), cors=None)
+
+    response = get_groups(api, f"Bearer {token()}")
+
+    assert response.status == 503 and int(dict(response.headers)["retry-after"]) >= 1
+    assert get_groups(api, "Bearer not-a-jwt").status == 401

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devtools.environment import LocalResources, function_environment, template_context
+from devtools.environment import LocalResources, function_environment, kept_secret, template_context
 from devtools.local_stack.database import seed_cognito_user_ids
 from devtools.local_stack.invoke import user_id_replacements, with_stack_user_ids
 from devtools.local_stack.settings import StackSettings
@@ -161,3 +161,12 @@ def test_the_tutorial_data_setting_moves_with_an_environment_variable_and_reache
     assert function_environment(default, function_logical_id="CreateMessageFunction")["TUTORIAL_DATA"] == "read"
     with pytest.raises(SystemExit, match="CRUDDUR_TUTORIAL_DATA='migrate' is not one of read, migrated"):
         StackSettings.from_environment({"CRUDDUR_TUTORIAL_DATA": "migrate"})
+
+
+def test_the_cursor_key_is_made_once_and_kept_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "local" / "cursor-signing-key"
+    first = kept_secret(path)
+    assert kept_secret(path) == first and len(first) >= 48
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.write_text("\n")  # left empty: a new key, not an empty one
+    assert kept_secret(path) not in ("", first)

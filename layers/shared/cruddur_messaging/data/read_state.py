@@ -14,7 +14,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from cruddur_messaging.clock import next_microsecond
+from cruddur_messaging.clock import format_timestamp, instant_of, next_microsecond
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable
 from cruddur_messaging.data.group_rows import Item, unchanged_row_condition
@@ -47,6 +47,21 @@ class ReadStateStore:
             "ConsistentRead": True,
         }
         return sum(page["Count"] for page in query_pages(self._table, arguments))
+
+    def newest_message_at(self, message_group_uuid: str, through: str) -> str | None:
+        """The time (canonical) of the group's newest message with ``sk <= through``, read strongly consistently;
+        None: no message (or no timestamp) there. One item, only its key."""
+        arguments: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(keys.messages_pk(message_group_uuid)) & Key("sk").lte(through),
+            "ScanIndexForward": False,
+            "Limit": 1,
+            "ConsistentRead": True,
+            "ProjectionExpression": "sk",
+        }
+        with dynamodb_errors_as_unavailable():
+            items = self._table.query(**arguments)["Items"]
+        instant = instant_of(items[0]["sk"]) if items else None
+        return None if instant is None else format_timestamp(instant)
 
     def replace_read_state(self, message_group_uuid: str, row: Item, unread_count: int,
                            last_read_at: str | None) -> WriteOutcome:

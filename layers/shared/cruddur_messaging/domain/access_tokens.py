@@ -4,9 +4,11 @@
 A token is admitted when it is an RS256 JWT signed by a key of the pool's JWKS, from the pool's issuer, for the
 app client (``client_id``; Cognito access tokens carry no ``aud``), unexpired, a Cognito *access* token
 (``token_use``) with the scope ``aws.cognito.signin.user.admin`` (ID tokens carry no scope: the HTTP API keeps
-them out with the routes' ``AuthorizationScopes``). The JWKS is fetched once per container and cached, and
-fetched again when a token names a key id it has not seen (key rotation), at most once per cooldown so that
-made-up key ids cannot make every connect fetch it.
+them out with the routes' ``AuthorizationScopes``). The JWKS is fetched once per container and cached for an hour,
+and fetched again when a token names a key id it has not seen (key rotation), at most once per cooldown so that
+made-up key ids cannot make every connect fetch it (``data.jwks``). While it cannot be fetched, the keys already
+known keep serving; a token naming another key is then ``KeysUnavailable``, not a rejection: it may be
+valid, and the client must be told to retry, not to sign in again.
 
 PyJWT and ``cryptography`` come with the authorizer function (its own ``requirements.txt``), not with the shared
 layer: no other function imports this module.
@@ -21,12 +23,13 @@ from urllib.parse import urlsplit
 import jwt
 
 from cruddur_messaging.config import AuthorizerSettings
+from cruddur_messaging.data.jwks import JwksPolicy, SigningKeys, UnknownKey
+from cruddur_messaging.observability import logger
 
 REQUIRED_SCOPE = "aws.cognito.signin.user.admin"
-JWKS_CACHE_SECONDS = 3600
-UNKNOWN_KEY_REFETCH_COOLDOWN_SECONDS = 30.0
-JWKS_TIMEOUT_SECONDS = 3
+JWKS_POLICY = JwksPolicy(lifespan_seconds=3600, timeout_seconds=3, refetch_cooldown_seconds=30.0)
 LEEWAY_SECONDS = 0
+REQUIRED_CLAIMS = ["exp", "iss", "sub", "token_use"]
 
 
 class TokenRejected(Exception):
@@ -50,12 +53,10 @@ class AccessToken:
 
 
 class AccessTokenVerifier:
-    def __init__(self, issuer: str, app_client_id: str, jwks_url: str,
-                 refetch_cooldown_seconds: float = UNKNOWN_KEY_REFETCH_COOLDOWN_SECONDS) -> None:
+    def __init__(self, issuer: str, app_client_id: str, jwks_url: str, jwks_policy: JwksPolicy = JWKS_POLICY) -> None:
         self._issuer = issuer
         self._app_client_id = app_client_id
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=JWKS_CACHE_SECONDS,
-                                     timeout=JWKS_TIMEOUT_SECONDS, cooldown_duration=refetch_cooldown_seconds)
+        self._jwks = SigningKeys(jwks_url, jwks_policy, on_fetch_failure=_log_jwks_failure)
 
     @classmethod
     def of(cls, settings: AuthorizerSettings) -> "AccessTokenVerifier":
@@ -63,14 +64,25 @@ class AccessTokenVerifier:
         return cls(settings.issuer, settings.app_client_id, jwks_url(settings.issuer))
 
     def verify(self, token: str) -> AccessToken:
+        """Raises :class:`TokenRejected`, or ``data.jwks.KeysUnavailable`` when the token cannot be checked now.
+
+        The claims are checked before the signature (the same bytes either way), so a token that is refused
+        whatever the keys (expired, another pool or app client, no scope) is refused even while the JWKS cannot
+        be fetched; only one that would pass but names an unknown key waits for the keys.
+        """
         try:
-            key = self._jwks.get_signing_key_from_jwt(token)
-            claims = jwt.decode(token, key.key, algorithms=["RS256"], issuer=self._issuer, leeway=LEEWAY_SECONDS,
-                                options={"require": ["exp", "iss", "sub", "token_use"], "verify_aud": False})
-        except jwt.PyJWKClientConnectionError as error:
-            raise TokenRejected(f"cannot fetch the JWKS: {type(error).__name__}") from error
-        except (jwt.PyJWKClientError, jwt.InvalidTokenError) as error:
+            claims = jwt.decode(token, issuer=self._issuer, leeway=LEEWAY_SECONDS, options={
+                "verify_signature": False, "verify_exp": True, "verify_iss": True, "require": REQUIRED_CLAIMS})
+            scopes = self._access_scopes(claims)
+            key = self._jwks.key_for(jwt.get_unverified_header(token).get("kid"))
+            jwt.decode(token, key.key, algorithms=["RS256"], issuer=self._issuer, leeway=LEEWAY_SECONDS,
+                       options={"require": REQUIRED_CLAIMS, "verify_aud": False})
+        except (UnknownKey, jwt.InvalidTokenError) as error:
             raise TokenRejected(str(error) or type(error).__name__) from error
+        return AccessToken(sub=str(claims["sub"]), username=str(claims.get("username", "")), scopes=scopes)
+
+    def _access_scopes(self, claims: dict[str, Any]) -> tuple[str, ...]:
+        """The scopes of a Cognito access token of the app client with the user scope; else :class:`TokenRejected`."""
         if claims.get("token_use") != "access":
             raise TokenRejected("not an access token")
         if claims.get("client_id") != self._app_client_id:
@@ -78,7 +90,11 @@ class AccessTokenVerifier:
         scopes = tuple(str(claims.get("scope", "")).split())
         if REQUIRED_SCOPE not in scopes:
             raise TokenRejected(f"the token lacks the scope {REQUIRED_SCOPE}")
-        return AccessToken(sub=str(claims["sub"]), username=str(claims.get("username", "")), scopes=scopes)
+        return scopes
+
+
+def _log_jwks_failure(reason: str) -> None:
+    logger.warning("cannot fetch the JWKS", extra={"reason": reason})
 
 
 def allow_policy(token: AccessToken, method_arn: str) -> dict[str, Any]:

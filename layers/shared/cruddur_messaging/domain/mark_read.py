@@ -4,7 +4,10 @@ Two requests in the usual case: the group's rows through ``message-group-sk-inde
 the membership check: only members have one), then one conditional ``UpdateItem`` of that row. Without a
 ``read_at`` the marker goes to the newest message the row shows (its ``sk``) and the count to 0. An explicit
 ``read_at`` before that needs the exact count of the other member's later messages: one more request (a COUNT
-query), and the update then also requires the row's count to be the one it was computed from.
+query), and the update then also requires the row's count to be the one it was computed from. A ``read_at``
+after it (a client clock ahead, or a message the stream function has not applied to the row yet) is clamped to
+the newest message at or before it: one more request (a one-item query), so a marker never covers a message
+that did not exist when it was set.
 
 What can happen meanwhile, and what it does:
 
@@ -72,7 +75,7 @@ def mark_read(rows_store: GroupRowStore, states: ReadStateStore, caller: User, r
         if not rows:
             break
         row = max(rows, key=instant_of_row)
-        target = request.read_at or format_timestamp(instant_of_row(row))
+        target = _covered_through(states, message_group_uuid, request.read_at, format_timestamp(instant_of_row(row)))
         already_read = (_marker_of(row) or "") >= target
         if already_read:
             # The update is refused (a marker never moves back), and the refusal returns the state as it is now.
@@ -96,6 +99,21 @@ def mark_read(rows_store: GroupRowStore, states: ReadStateStore, caller: User, r
             return _change(caller, outcome.row, moved=moved)
         rows = [outcome.row]
     raise DependencyUnavailable("The conversation is changing too fast to mark it read; please retry.")
+
+
+def _covered_through(states: ReadStateStore, message_group_uuid: str, read_at: str | None, row_at: str) -> str:
+    """Where the marker goes: ``read_at`` clamped to the newest message the conversation has now (D3).
+
+    A ``read_at`` is the reader's claim, possibly from a clock ahead of ours; as given, a marker past the newest
+    message would cover messages sent after the request (never counted unread, shown "Seen" to the sender). The
+    row's ``sk`` is a message that exists, so a ``read_at`` at or before it needs nothing more. Past it, the newest
+    message at or before ``read_at`` is read (one item, strongly consistent): a message the stream function has
+    not applied to the row yet may be the one the reader saw, and stays covered; nothing later is.
+    """
+    if read_at is None or read_at <= row_at:
+        return read_at or row_at
+    newest = states.newest_message_at(message_group_uuid, through=read_at)
+    return max(row_at, min(newest, read_at)) if newest is not None else row_at
 
 
 def _callers_rows(rows_store: GroupRowStore, message_group_uuid: str, caller: User) -> list[Item]:
