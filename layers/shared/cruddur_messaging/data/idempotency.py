@@ -68,8 +68,8 @@ _current: ContextVar[_Request | None] = ContextVar("current_send_request", defau
 class HeldRecord(DataRecord):
     """A record of a request not finished: in progress, or ``unsettled`` (its outcome unknown: to Powertools, in
     progress without a lock expiry, a 409). ``plan`` is the write its request planned (``None`` on a record
-    written before plans were recorded); ``stored_status`` and ``stored_lock`` are what a takeover's condition
-    checks, so that only one retry takes a record over."""
+    written before plans were recorded). A takeover's condition checks ``stored_status`` and the lock as read, so
+    that only one retry takes a record over."""
 
     def __init__(self, record: DataRecord, plan: Plan | None, stored_status: str) -> None:
         super().__init__(idempotency_key=record.idempotency_key, status=_IN_PROGRESS,
@@ -85,7 +85,11 @@ class HeldRecord(DataRecord):
 
     def abandoned(self, now_ms: int) -> bool:
         """Its request is over without an answer: it ended in doubt, or its lock (its invocation's timeout)
-        expired - Lambda ends an invocation at its timeout, so nothing of it runs any more."""
+        expired. Lambda stops a function at its ``Timeout`` (Lambda API reference, ``FunctionConfiguration.Timeout``:
+        "the amount of time that Lambda allows a function to run before stopping it"), though it has been seen to
+        stop it a fraction of a second late (powertools-lambda-python issue 4759): a takeover in that moment runs the
+        same plan as the dying attempt, and the plan's writes recognise each other (a message put accepts its own
+        message, the group's transaction its own pair), so it still makes one message."""
         lock = self.in_progress_expiry_timestamp
         return self.unsettled or (lock is not None and lock < now_ms)
 
