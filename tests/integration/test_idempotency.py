@@ -1,12 +1,21 @@
 """``Idempotency-Key`` on POST /api/messages: a retry gets the first answer and writes nothing new."""
 from __future__ import annotations
 
+import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from cruddur_messaging.clock import utc_now
 from cruddur_messaging.data import keys
+from cruddur_messaging.data.idempotency import CreateMessageIdempotencyLayer
 from cruddur_messaging.domain import create_message as create_message_module
+from cruddur_messaging.errors import DependencyUnavailable
+from devtools.environment import local_function_specs
+from devtools.functions import handler_of
+from devtools.lambda_runtime import LambdaContext
 from tests.integration.test_postgres_outage import outage_server, own_postgres  # noqa: F401  (fixtures)
 from tests.support.api import assert_error, header, ok
 from tests.support.client import Caller
@@ -161,3 +170,59 @@ def test_a_503_before_any_write_forgets_the_key_and_its_retry_simply_runs(aws, r
     [message] = messages_in(aws.table, started["message_group_uuid"])
     assert (message["message_uuid"], message["sk"]) == (started["uuid"], started["created_at"])
     assert ok(andrew.send("Hello Bayko", handle="bayko", idempotency_key="pg-down")) == started
+
+
+def test_two_retries_taking_over_a_dead_requests_record_at_once_send_once(aws, seeded, monkeypatch) -> None:
+    """The first request died (an exit in the middle of the use case: Powertools' handler never runs) and its lock
+    expired. Two retries in two containers both find the record abandoned; the one whose takeover comes second
+    is refused by its condition (the lock it read is gone) and gets the first's answer. moto serves one request
+    at a time here (tests/support/concurrency.py)."""
+    serialize_moto(monkeypatch)
+    spec = local_function_specs(aws.resources, aws.stream_arn)["CreateMessageFunction"]
+    create = create_message_module._create
+
+    def die(sending, caller, request, plan):
+        raise SystemExit("the execution environment is gone")
+
+    monkeypatch.setattr(create_message_module, "_create", die)
+    with pytest.raises(SystemExit):
+        handler_of(spec)(load_event("create-message-idempotent"), LambdaContext(spec.logical_id, spec.memory_mb, 0.5))
+    [record] = [item for item in scan_all(aws.table) if item["pk"].startswith("IDEMPOTENCY#")]
+    assert record["status"] == "INPROGRESS"
+    monkeypatch.setattr(create_message_module, "_create", create)
+    time.sleep(0.6)
+
+    other_container = separate_container(aws, "CreateMessageFunction", "other-retry")
+    overlapping: list[dict] = []
+    take_over = CreateMessageIdempotencyLayer._take_over
+    takeovers = []
+
+    def take_over_after_another_retry(layer, held, data_record):
+        takeovers.append(held.in_progress_expiry_timestamp)
+        if len(takeovers) == 1:  # the first retry, between reading the record and taking it over
+            overlapping.append(other_container(load_event("create-message-idempotent")))
+        return take_over(layer, held, data_record)
+
+    monkeypatch.setattr(CreateMessageIdempotencyLayer, "_take_over", take_over_after_another_retry)
+    first = ok(aws.invoke("CreateMessageFunction", load_event("create-message-idempotent")))
+
+    [other] = overlapping
+    assert ok(other) == first
+    assert takeovers == [takeovers[0]] * 2  # both read the same abandoned record
+    assert first["uuid"] == json.loads(record["plan"])["message_uuid"]
+    sent = [item for item in messages_in(aws.table, SEED_GROUP_UUID)
+            if item["message"] == "Sent exactly once, however often it is retried."]
+    assert [item["message_uuid"] for item in sent] == [first["uuid"]]
+
+
+@pytest.mark.filterwarnings("ignore:Couldn't determine the remaining time left")
+def test_a_send_without_the_invocations_remaining_time_writes_no_record(aws, seeded) -> None:
+    """Without the Lambda context the in-progress lock would have no expiry: a dead request would hold its key for
+    the whole 24 hours. Such a record is refused (503), nothing is written."""
+    sending = aws.container("CreateMessageFunction").message_sending
+    sending.idempotency_config.lambda_context = None
+    before = snapshot(aws.table)
+    with pytest.raises(DependencyUnavailable):
+        create_message_module.create_message(sending, ANDREW.user, create_message_module.NewMessageRequest(
+            message="no lock", message_group_uuid=SEED_GROUP_UUID), idempotency_key="no-lock")
+    assert snapshot(aws.table) == before

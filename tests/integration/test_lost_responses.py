@@ -7,7 +7,13 @@ with the same ``Idempotency-Key`` settles it (docs/http-api.md, idempotency): on
 """
 from __future__ import annotations
 
+import json
+import time
+
 from cruddur_messaging.domain import create_message as create_message_module
+from devtools.environment import local_function_specs
+from devtools.functions import handler_of
+from devtools.lambda_runtime import LambdaContext
 from tests.support.api import assert_error, header, ok
 from tests.support.calls import operation_is, writes_to
 from tests.support.client import Caller, create_message_event
@@ -15,7 +21,7 @@ from tests.support.concurrency import separate_container
 from tests.support.events import SEED_GROUP_UUID, load_event
 from tests.support.faults import lose_responses
 from tests.support.people import ANDREW, BAYKO
-from tests.support.table import census, messages_in, pair_items, query_all
+from tests.support.table import census, messages_in, pair_items, query_all, scan_all
 
 
 def _pk(body: dict) -> str:
@@ -208,3 +214,39 @@ def test_two_retries_of_a_send_in_doubt_at_once_resume_it_once(aws, monkeypatch)
     stored = [item for item in messages_in(aws.table, group) if item["message"] == "In doubt"]
     assert [(item["message_uuid"], item["sk"]) for item in stored] == [(sent["uuid"], sent["created_at"])]
     assert ok(other_container(event)) == sent
+
+
+def test_a_keyed_send_whose_record_write_timed_out_holds_its_key_no_longer_than_its_invocation(
+        aws, monkeypatch) -> None:
+    """The in-progress record was applied while every answer to it was lost (a store that applies requests late):
+    a 503, the record left in progress. Retries get 409 only until its lock expires - the time the invocation had
+    left when it wrote the record, the function's Timeout at most (docs/http-api.md) - then make the send the
+    record planned, once."""
+    andrew = Caller(aws, ANDREW)
+    group = andrew.start_conversation("bayko", "Hello")
+    spec = local_function_specs(aws.resources, aws.stream_arn)["CreateMessageFunction"]
+    invocation_seconds = 6
+    send = create_message_event(ANDREW, {"message": "Its record came late", "message_group_uuid": group},
+                                idempotency_key="late-record")
+    faults = lose_responses(monkeypatch, writes_to("IDEMPOTENCY#"), times=EVERY_ATTEMPT)
+
+    began = time.monotonic()
+    first = handler_of(spec)(send, LambdaContext(spec.logical_id, spec.memory_mb, invocation_seconds))
+    assert_error(first, 503, "dependency_unavailable")
+    assert faults.lost == ["PutItem"] * EVERY_ATTEMPT
+    [record] = [item for item in scan_all(aws.table) if item["pk"].startswith("IDEMPOTENCY#")]
+    assert record["status"] == "INPROGRESS"
+    planned = json.loads(record["plan"])
+
+    refused = 0
+    while (retry := aws.invoke("CreateMessageFunction", send))["statusCode"] == 409:
+        refused += 1
+        assert time.monotonic() - began < invocation_seconds, "409 after the first invocation's lock expired"
+        time.sleep(float(header(retry, "Retry-After")))
+    sent = ok(retry)
+    assert refused > 0 and time.monotonic() - began >= invocation_seconds - 1
+
+    stored = [item for item in messages_in(aws.table, group) if item["message"] == "Its record came late"]
+    assert [(item["message_uuid"], item["sk"]) for item in stored] == [(planned["message_uuid"],
+                                                                        planned["created_at"])]
+    assert (sent["uuid"], sent["created_at"]) == (planned["message_uuid"], planned["created_at"])

@@ -1,32 +1,38 @@
-"""CreateMessage's idempotency records: Powertools' DynamoDB persistence layer with three changes.
+"""CreateMessage's idempotency records: Powertools' DynamoDB persistence layer with four changes.
 
 - **Spread over partitions.** A record's ``pk`` is ``IDEMPOTENCY#create-message#<request hash>`` (the hash of
   caller and key that Powertools computes; ``sk`` stays Powertools' key), so keyed sends do not share one hot
-  partition. Everything else is Powertools': the 24 h window, the body check, the in-progress lock.
+  partition. Everything else is Powertools': the 24 h window, the body check, the in-progress lock, whose expiry
+  is the invocation's remaining time when the record is written (``register_lambda_context``; a record without
+  one is refused here, since it would answer 409 for the whole 24 h).
+- **The plan is in the record.** The in-progress record's ``PutItem`` also holds the request's ``plan`` (the
+  message's uuid and time, and the group a new conversation gets), fixed before anything is written: whatever
+  happens to the request after that write - a crash, a kill, a timeout, a lost response, a 503 - the write it
+  may have made is named in the record, at no extra call.
+- **An abandoned record is taken over, not overwritten.** Powertools' condition lets a new request overwrite an
+  in-progress record whose lock has expired, with a fresh start: after a request died having written its
+  message, the retry would store a second one. Here that record is refused like any other, and the same request
+  (Powertools has checked the body: another one is a 422) takes it over (``_take_over``: a conditional
+  ``UpdateItem``, in progress again under this request's lock) and runs the recorded plan, which finds its
+  own write if it was made. So does a record whose request ended in a 503 with its write in doubt
+  (``WriteOutcomeUnknown``): Powertools would delete it; it is kept with status ``OUTCOME_UNKNOWN`` (no lock:
+  its retry takes it over at once). A request that took a plan over and fails again keeps it unknown too, so
+  the plan lives until a request settles it or the 24 h window ends.
 - **A write recognises itself.** When the in-progress record's PutItem succeeds but its response is lost, the
-  SDK sends the same request again; Powertools' condition then finds a record in progress - our own - and the
+  SDK sends the same request again; the condition would then find a record in progress - our own - and the
   request would get a 409 until the lock expires. So every PutItem of this layer carries a fresh ``writer``
   token, and its condition also accepts a record holding that very token. The token is added when the SDK
   builds the request (``before-parameter-build``), once per API call, so the SDK's retries resend it unchanged
-  while any other request, another container's or a later retry's, has a token of its own and still sees the
-  record in progress.
-- **An unknown outcome is kept, not forgotten.** Powertools deletes the record when the function raises, so a
-  retry runs the request again. That is right when nothing was written, and wrong after a 503 raised while the
-  message's write was under way (``WriteOutcomeUnknown``): it may have been applied, and a second run would store
-  a second message. Such a record is kept with status ``OUTCOME_UNKNOWN`` and the write in doubt (``plan``: the
-  message's uuid and time, and for a new conversation its group). The next request with the same key and body
-  is refused by Powertools' condition like any retry (another body still gets its 422), then takes the record
-  over (``_take_over``: in progress again, with its lock) and gets that plan back (``resumed_plan``) to make
-  exactly that write, which finds itself if it was applied. A request that resumed a plan and fails again keeps
-  the record unknown too, so the plan lives until a request settles it or the 24 h window ends. The normal path
-  costs nothing more: the plan is only written on such a 503.
+  while any other request, another container's or a later retry's, has a token of its own.
 """
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -37,6 +43,7 @@ from botocore.exceptions import ClientError
 
 from cruddur_messaging.data import keys
 from cruddur_messaging.errors import WriteOutcomeUnknown
+from cruddur_messaging.observability import logger
 
 WRITER_ATTR = "writer"
 PLAN_ATTR = "plan"
@@ -45,44 +52,77 @@ _IN_PROGRESS = STATUS_CONSTANTS["INPROGRESS"]
 
 Plan = dict[str, str]
 
-# The plan taken over by the request running in this context (one invocation at a time per container, and each
-# thread has its own context); ``one_request`` scopes it, so it never outlives its request.
-_resumed_plan: ContextVar[Plan | None] = ContextVar("resumed_plan", default=None)
+
+@dataclass
+class _Request:
+    plan: Plan
+    resumed: bool = False
+    """The plan is an earlier attempt's, taken over with its record: that attempt may have written it."""
 
 
-class UnsettledRecord(DataRecord):
-    """A record whose outcome is unknown. To Powertools it is a request in progress without a lock expiry (a 409),
-    which only a retry of the same request gets past, by taking it over."""
+# The request running in this context (one invocation at a time per container, and each thread has its own
+# context); ``one_request`` scopes it, so it never outlives its request.
+_current: ContextVar[_Request | None] = ContextVar("current_send_request", default=None)
 
-    def __init__(self, record: DataRecord, plan: Plan) -> None:
+
+class HeldRecord(DataRecord):
+    """A record of a request not finished: in progress, or ``unsettled`` (its outcome unknown: to Powertools, in
+    progress without a lock expiry, a 409). ``plan`` is the write its request planned (``None`` on a record
+    written before plans were recorded). A takeover's condition checks ``stored_status`` and the lock as read, so
+    that only one retry takes a record over."""
+
+    def __init__(self, record: DataRecord, plan: Plan | None, stored_status: str) -> None:
         super().__init__(idempotency_key=record.idempotency_key, status=_IN_PROGRESS,
-                         expiry_timestamp=record.expiry_timestamp, payload_hash=record.payload_hash,
-                         sort_key=record.sort_key)
+                         expiry_timestamp=record.expiry_timestamp,
+                         in_progress_expiry_timestamp=record.in_progress_expiry_timestamp,
+                         payload_hash=record.payload_hash, sort_key=record.sort_key)
         self.plan = plan
+        self.stored_status = stored_status
+
+    @property
+    def unsettled(self) -> bool:
+        return self.stored_status == OUTCOME_UNKNOWN
+
+    def abandoned(self, now_ms: int) -> bool:
+        """Its request is over without an answer: it ended in doubt, or its lock (its invocation's timeout)
+        expired. Lambda stops a function at its ``Timeout`` (Lambda API reference, ``FunctionConfiguration.Timeout``:
+        "the amount of time that Lambda allows a function to run before stopping it"), though it has been seen to
+        stop it a fraction of a second late (powertools-lambda-python issue 4759): a takeover in that moment runs the
+        same plan as the dying attempt, and the plan's writes recognise each other (a message put accepts its own
+        message, the group's transaction its own pair), so it still makes one message."""
+        lock = self.in_progress_expiry_timestamp
+        return self.unsettled or (lock is not None and lock < now_ms)
 
 
 class CreateMessageIdempotencyLayer(DynamoDBPersistenceLayer):
     def __init__(self, table_name: str, boto_config: Config) -> None:
         super().__init__(table_name=table_name, key_attr="pk", sort_key_attr="sk", boto_config=boto_config)
         # This client is the layer's own: its only PutItem is the in-progress record.
-        self.client.meta.events.register("before-parameter-build.dynamodb.PutItem", _accept_own_write)
+        self.client.meta.events.register("before-parameter-build.dynamodb.PutItem", self._prepare_put)
 
-    def resumed_plan(self) -> Plan | None:
-        """The write in doubt of an earlier attempt with this key, if this request took over its record."""
-        return _resumed_plan.get()
+    def plan(self) -> Plan:
+        """The write this request makes: its own plan, or the one of the earlier attempt it took over."""
+        current = _current.get()
+        if current is None:
+            raise RuntimeError("plan() outside one_request()")
+        return current.plan
 
     @contextmanager
-    def one_request(self) -> Iterator[None]:
-        """Wraps each idempotent call: what it resumes belongs to it alone."""
-        token = _resumed_plan.set(None)
+    def one_request(self, plan: Plan) -> Iterator[None]:
+        """Wraps each idempotent call with the plan it makes unless it takes an earlier attempt's over."""
+        token = _current.set(_Request(plan))
         try:
             yield
         finally:
-            _resumed_plan.reset(token)
+            _current.reset(token)
 
     def delete_record(self, data: dict[str, Any], exception: Exception) -> None:
         """Forgets the request (Powertools) unless a write of it may have been applied: then keeps it unknown."""
-        in_doubt = exception.in_doubt if isinstance(exception, WriteOutcomeUnknown) else _resumed_plan.get()
+        current = _current.get()
+        if isinstance(exception, WriteOutcomeUnknown):
+            in_doubt: Plan | None = exception.in_doubt
+        else:
+            in_doubt = current.plan if current is not None and current.resumed else None
         idempotency_key = self._get_hashed_idempotency_key(data)
         if in_doubt is None or idempotency_key is None:
             super().delete_record(data, exception)
@@ -97,33 +137,51 @@ class CreateMessageIdempotencyLayer(DynamoDBPersistenceLayer):
         )
 
     def _put_record(self, data_record: DataRecord) -> None:
+        if data_record.in_progress_expiry_timestamp is None:
+            raise RuntimeError("The idempotency config has no Lambda context (register_lambda_context): the "
+                               "in-progress lock would have no expiry.")
         try:
             super()._put_record(data_record)
         except IdempotencyItemAlreadyExistsError as refused:
-            # Powertools has checked the body (another one is a 422); the same request meeting an unknown outcome
-            # takes it over, anything else is answered by Powertools (first response, or 409).
-            if not isinstance(refused.old_data_record, UnsettledRecord):
+            # Powertools has checked the body (another one is a 422); the same request meeting an abandoned record
+            # takes it over, anything else is answered by Powertools (the first response, or 409).
+            held = refused.old_data_record
+            if not isinstance(held, HeldRecord) or not held.abandoned(int(time.time() * 1000)):
                 raise
-            self._take_over(refused.old_data_record, data_record)
+            self._take_over(held, data_record)
 
-    def _take_over(self, unsettled: UnsettledRecord, data_record: DataRecord) -> None:
-        """Puts the unknown record back in progress under this request's lock, if no other retry did first."""
+    def _take_over(self, held: HeldRecord, data_record: DataRecord) -> None:
+        """Puts the abandoned record back in progress under this request's lock, if no other retry did first."""
+        current = _current.get()
         token = {"S": uuid.uuid4().hex}
-        names = {"#status": self.status_attr, "#plan": PLAN_ATTR, "#writer": WRITER_ATTR}
-        values: dict[str, Any] = {":in_progress": {"S": _IN_PROGRESS}, ":unknown": {"S": OUTCOME_UNKNOWN},
-                                  ":plan": {"S": _encode(unsettled.plan)}, ":writer": token}
-        update = "SET #status = :in_progress, #writer = :writer"
-        if data_record.in_progress_expiry_timestamp is not None:
-            update += ", #in_progress_expiry = :in_progress_expiry"
-            names["#in_progress_expiry"] = self.in_progress_expiry_attr
-            values[":in_progress_expiry"] = {"N": str(data_record.in_progress_expiry_timestamp)}
+        names = {"#status": self.status_attr, "#writer": WRITER_ATTR,
+                 "#in_progress_expiry": self.in_progress_expiry_attr}
+        values: dict[str, Any] = {":in_progress": {"S": _IN_PROGRESS}, ":held": {"S": held.stored_status},
+                                  ":writer": token,
+                                  ":in_progress_expiry": {"N": str(data_record.in_progress_expiry_timestamp)}}
+        update = "SET #status = :in_progress, #writer = :writer, #in_progress_expiry = :in_progress_expiry"
+        # The record as it was read: the same status and lock (a lock is another request's the moment it changes).
+        condition = "#status = :held AND "
+        if held.in_progress_expiry_timestamp is None:
+            condition += "attribute_not_exists(#in_progress_expiry)"
+        else:
+            condition += "#in_progress_expiry = :lock"
+            values[":lock"] = {"N": str(held.in_progress_expiry_timestamp)}
+        plan = held.plan
+        if plan is None and current is not None:
+            # Written before plans were recorded: its write cannot be known, this request's plan is recorded now.
+            plan = current.plan
+        if plan is not None:
+            update += ", #plan = :plan"
+            names["#plan"] = PLAN_ATTR
+            values[":plan"] = {"S": _encode(plan)}
         try:
             self.client.update_item(
                 TableName=self.table_name,
                 Key=self._get_key(data_record.idempotency_key),
                 UpdateExpression=update,
                 # Our own writer token: the SDK's retry of this very update after a lost response.
-                ConditionExpression="(#status = :unknown AND #plan = :plan) OR #writer = :writer",
+                ConditionExpression=f"({condition}) OR #writer = :writer",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -131,31 +189,42 @@ class CreateMessageIdempotencyLayer(DynamoDBPersistenceLayer):
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
-            current = error.response.get("Item")  # another retry took it over, or it settled meanwhile
+            now = error.response.get("Item")  # another retry took it over, or it settled meanwhile
             raise IdempotencyItemAlreadyExistsError(
-                old_data_record=self._item_to_data_record(current) if current else None) from error
-        _resumed_plan.set(unsettled.plan)
+                old_data_record=self._item_to_data_record(now) if now else None) from error
+        logger.info("took over the record of an earlier attempt with this key",
+                    extra={"record_status": held.stored_status, "planned": held.plan is not None})
+        if current is not None and held.plan is not None:
+            current.plan = held.plan
+            current.resumed = True
 
     def _item_to_data_record(self, item: dict[str, Any]) -> DataRecord:
-        record_status = item.get(self.status_attr, {}).get("S")
-        if record_status != OUTCOME_UNKNOWN:
+        stored_status = item.get(self.status_attr, {}).get("S")
+        if stored_status not in (OUTCOME_UNKNOWN, _IN_PROGRESS):
             return super()._item_to_data_record(item)
         record = super()._item_to_data_record({**item, self.status_attr: {"S": _IN_PROGRESS}})
-        return UnsettledRecord(record, json.loads(item[PLAN_ATTR]["S"]))
+        plan = json.loads(item[PLAN_ATTR]["S"]) if PLAN_ATTR in item else None
+        return HeldRecord(record, plan, stored_status)
 
     def _get_key(self, idempotency_key: str) -> dict:
         """``idempotency_key`` is ``<function>#<hash>``: the hash picks the partition."""
         request_hash = idempotency_key.rsplit("#", 1)[-1]
         return {self.key_attr: {"S": keys.idempotency_pk(request_hash)}, self.sort_key_attr: {"S": idempotency_key}}
 
+    def _prepare_put(self, params: dict[str, Any], **_: Any) -> None:
+        """The in-progress record's PutItem: with this request's plan and a fresh writer token, and Powertools'
+        condition less its overwrite of an expired lock (that record is taken over instead: ``_take_over``)."""
+        token = {"S": uuid.uuid4().hex}
+        params["Item"][WRITER_ATTR] = token
+        current = _current.get()
+        if current is not None:
+            params["Item"][PLAN_ATTR] = {"S": _encode(current.plan)}
+        params["ConditionExpression"] = "attribute_not_exists(#id) OR #expiry < :now OR #writer = :writer"
+        params["ExpressionAttributeNames"] = {"#id": self.key_attr, "#expiry": self.expiry_attr,
+                                              "#writer": WRITER_ATTR}
+        params["ExpressionAttributeValues"] = {":now": params["ExpressionAttributeValues"][":now"],
+                                               ":writer": token}
+
 
 def _encode(plan: Plan) -> str:
     return json.dumps(plan, sort_keys=True)
-
-
-def _accept_own_write(params: dict[str, Any], **_: Any) -> None:
-    token = {"S": uuid.uuid4().hex}
-    params["Item"][WRITER_ATTR] = token
-    params["ConditionExpression"] = f"({params['ConditionExpression']}) OR #writer = :writer"
-    params["ExpressionAttributeNames"] = {**params.get("ExpressionAttributeNames", {}), "#writer": WRITER_ATTR}
-    params["ExpressionAttributeValues"] = {**params.get("ExpressionAttributeValues", {}), ":writer": token}

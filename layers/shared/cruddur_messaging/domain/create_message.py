@@ -9,10 +9,12 @@ Every request fixes its write before making it (``SendPlan``: the message's uuid
 conversation gets), so whatever write of it was applied can be recognised.
 
 With an ``Idempotency-Key`` the whole use case runs once per (caller, key): a retry gets the first answer and
-writes nothing; the same key with another body is refused. When a request ends in a 503 while its write was
-under way (``WriteOutcomeUnknown``), the idempotency record keeps that plan and the retry resumes it instead of
-planning anew: a message put finds its own message or writes it, and a new conversation whose pair names the
-planned group was created by it, so its first message is the answer.
+writes nothing; the same key with another body is refused. The plan is written in the in-progress idempotency
+record, before anything else (``data.idempotency``). When the first attempt never answered - it crashed, was
+killed, timed out, or ended in a 503 while its write was under way (``WriteOutcomeUnknown``) - the retry takes
+its record over and resumes that plan instead of planning anew: a message put finds its own message or writes
+it, and a new conversation whose pair names the planned group was created by it, so its first message is the
+answer. A resumed message keeps the uuid and time of its first attempt.
 """
 from __future__ import annotations
 
@@ -136,7 +138,7 @@ def create_message(sending: MessageSending, caller: User, request: NewMessageReq
         raise BadRequest("Idempotency-Key must be 1 to 255 printable characters.", code="invalid_idempotency_key")
     submission = {"caller": caller.uuid, "key": idempotency_key, "request": asdict(request)}
     try:
-        with sending.persistence.one_request():
+        with sending.persistence.one_request(asdict(SendPlan.fresh())):
             return sending.create_once(submission=submission, caller=caller, request=request)
     except IdempotencyValidationError as error:
         raise RuleViolation("This Idempotency-Key was used with another request.",
@@ -155,10 +157,7 @@ def _idempotent_create(sending: MessageSending) -> Callable[..., dict[str, str]]
     @idempotent_function(data_keyword_argument="submission", persistence_store=persistence,
                          config=sending.idempotency_config)
     def create_once(submission: dict[str, Any], caller: User, request: NewMessageRequest) -> dict[str, str]:
-        resumed = persistence.resumed_plan()
-        if resumed is not None:
-            logger.info("resuming a send whose outcome was unknown")
-        return _create(sending, caller, request, SendPlan(**resumed) if resumed else SendPlan.fresh()).to_body()
+        return _create(sending, caller, request, SendPlan(**persistence.plan())).to_body()
 
     return create_once
 
