@@ -66,6 +66,8 @@ def sign_in(target: SmokeTarget, user: SmokeUser) -> SignedIn:
         raise CheckFailed(f"{user.role} {user.username}: Cognito answered the challenge "
                           f"{result.get('ChallengeName')} (set a permanent password, no MFA, for a smoke user)")
     tokens = result["AuthenticationResult"]
+    # The ID token carries the attributes the app client may read, the standard ones (preferred_username among
+    # them) by default (Cognito Developer Guide, "Understanding the identity (ID) token"; ReadAttributes).
     handle = user.handle or jwt_claims(tokens["IdToken"]).get("preferred_username")
     if not handle:
         raise CheckFailed(f"{user.role} {user.username} has no preferred_username: "
