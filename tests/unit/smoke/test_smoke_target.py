@@ -18,6 +18,7 @@ from devtools.smoke.runner import main
 from devtools.smoke.target import (
     API_URL_OUTPUT,
     LOCAL_HANDLES,
+    ROLE_SUFFIXES,
     USER_POOL_CLIENT_PARAMETER,
     USER_POOL_PARAMETER,
     WEBSOCKET_URL_OUTPUT,
@@ -156,3 +157,13 @@ def test_make_smoke_passes_stack_and_region_to_the_command() -> None:
     assert re.search(r'-m devtools\.smoke --stack "s-1" --region "eu-west-1"$', planned("STACK=s-1",
                                                                                      "REGION=eu-west-1"), re.M)
     assert re.search(r"-m devtools\.smoke\s*$", planned(), re.M)
+
+
+def test_the_readme_documents_every_variable_smoke_reads() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    source = (REPO_ROOT / "devtools" / "smoke" / "target.py").read_text()
+    prefixes = set(re.findall(r'f"(SMOKE_[A-Z]+_)\{suffix\}"', source))
+    assert prefixes == {"SMOKE_USER_", "SMOKE_PASSWORD_", "SMOKE_HANDLE_"}
+    for prefix in prefixes:
+        for suffix in ROLE_SUFFIXES.values():
+            assert f"`{prefix}{suffix}`" in readme
