@@ -105,8 +105,19 @@ def add_user(cognito: Any, pool_id: str, user: PoolUser) -> SignInUser:
     return SignInUser(handle=user.handle, username=user.email, password=LOCAL_PASSWORD, sub=sub)
 
 
-def access_token(cognito: Any, client_id: str, username: str, password: str) -> str:
-    """Signs in as the frontend does (InitiateAuth, USER_PASSWORD_AUTH) and returns the access token."""
+class SignInChallenge(Exception):
+    """Cognito answered a challenge (``NEW_PASSWORD_REQUIRED`` for a temporary password, MFA...), not tokens."""
+
+
+def sign_in(cognito: Any, client_id: str, username: str, password: str) -> dict[str, str]:
+    """Signs in as the frontend does (InitiateAuth, USER_PASSWORD_AUTH): the ``AuthenticationResult`` (access, ID
+    and refresh tokens)."""
     result = cognito.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
                                    AuthParameters={"USERNAME": username, "PASSWORD": password})
-    return result["AuthenticationResult"]["AccessToken"]
+    if "AuthenticationResult" not in result:
+        raise SignInChallenge(f"Cognito answered the challenge {result.get('ChallengeName')}")
+    return result["AuthenticationResult"]
+
+
+def access_token(cognito: Any, client_id: str, username: str, password: str) -> str:
+    return sign_in(cognito, client_id, username, password)["AccessToken"]

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
+from devtools.local_stack.cognito import SignInChallenge, sign_in as cognito_sign_in
 from devtools.smoke.target import ROLE_SUFFIXES, SmokeTarget, SmokeUser
 
 HTTP_TIMEOUT_SECONDS = 30
@@ -58,14 +59,12 @@ def sign_in(target: SmokeTarget, user: SmokeUser) -> SignedIn:
     cognito = boto3.client("cognito-idp", region_name=target.region, endpoint_url=target.cognito_endpoint_url,
                            config=Config(signature_version=UNSIGNED, retries={"mode": "standard"}))
     try:
-        result = cognito.initiate_auth(ClientId=target.user_pool_client_id, AuthFlow="USER_PASSWORD_AUTH",
-                                       AuthParameters={"USERNAME": user.username, "PASSWORD": user.password})
+        tokens = cognito_sign_in(cognito, target.user_pool_client_id, user.username, user.password)
     except (ClientError, BotoCoreError) as error:
         raise CheckFailed(f"{user.role} {user.username}: {error}") from None
-    if "AuthenticationResult" not in result:
-        raise CheckFailed(f"{user.role} {user.username}: Cognito answered the challenge "
-                          f"{result.get('ChallengeName')} (set a permanent password, no MFA, for a smoke user)")
-    tokens = result["AuthenticationResult"]
+    except SignInChallenge as challenge:
+        raise CheckFailed(f"{user.role} {user.username}: {challenge} (a smoke user needs a permanent password "
+                          "and no MFA)") from None
     # The ID token carries the attributes the app client may read, the standard ones (preferred_username among
     # them) by default (Cognito Developer Guide, "Understanding the identity (ID) token"; ReadAttributes).
     handle = user.handle or jwt_claims(tokens["IdToken"]).get("preferred_username")
