@@ -80,7 +80,7 @@ def _find_client(cognito: Any, pool_id: str) -> str | None:
     return None
 
 
-def add_user(cognito: Any, pool_id: str, user: PoolUser) -> SignInUser:
+def add_user(cognito: Any, pool_id: str, user: PoolUser, password: str = LOCAL_PASSWORD) -> SignInUser:
     """A confirmed user with a permanent password (no first-sign-in password change)."""
     try:
         created = cognito.admin_create_user(
@@ -98,11 +98,11 @@ def add_user(cognito: Any, pool_id: str, user: PoolUser) -> SignInUser:
         if error.response["Error"]["Code"] != "UsernameExistsException":
             raise
         created = cognito.admin_get_user(UserPoolId=pool_id, Username=user.email)
-    cognito.admin_set_user_password(UserPoolId=pool_id, Username=user.email, Password=LOCAL_PASSWORD, Permanent=True)
+    cognito.admin_set_user_password(UserPoolId=pool_id, Username=user.email, Password=password, Permanent=True)
     sub = _attribute(created, "sub")
     assert sub, f"Cognito returned no sub for {user.email}"
     log.info("Cognito user %s (%s) has sub %s", user.handle, user.email, sub)
-    return SignInUser(handle=user.handle, username=user.email, password=LOCAL_PASSWORD, sub=sub)
+    return SignInUser(handle=user.handle, username=user.email, password=password, sub=sub)
 
 
 class SignInChallenge(Exception):

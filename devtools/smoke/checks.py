@@ -19,7 +19,8 @@ from devtools.smoke.clients import (
     sign_in,
     tampered,
 )
-from devtools.smoke.target import ROLES, SmokeTarget
+from devtools.smoke.target import ROLES, SmokeTarget, SmokeUser
+from devtools.smoke.users import SmokeUsers
 
 DEFAULT_WAIT_SECONDS = 30.0
 """How long what happens after a write (stream function, live delivery) may take to show."""
@@ -56,14 +57,19 @@ class Smoke:
     group: str | None = None
     sent: list[dict[str, Any]] = field(default_factory=list)
     marked_read: bool = False
+    accounts: dict[str, SmokeUser] = field(default_factory=dict)
+    """The users the run signs in as: the target's, or those it made."""
 
     def __post_init__(self) -> None:
         self.api = Api(self.target)
+        self.accounts = dict(self.target.users)
+        self.made = SmokeUsers(self.target.user_store) if self.target.user_store else None
 
     def checks(self) -> list[Check]:
         live, sent = "websocket connect", "send"
-        return [
-            Check("sign-in", self.sign_in),
+        made = [Check("create users", self.create_users)] if self.made else []
+        return made + [
+            Check("sign-in", self.sign_in, tuple(check.name for check in made)),
             Check("users-short", self.users_short, ("sign-in",)),
             Check(live, self.connect, ("sign-in",)),
             Check("websocket ping", self.ping, (live,)),
@@ -81,26 +87,36 @@ class Smoke:
         ]
 
     def run(self) -> Iterator[Outcome]:
-        """Runs every check (skipping those whose prerequisites failed), then closes what it opened."""
+        """Runs every check (skipping those whose prerequisites failed), then closes what it opened and removes
+        the users it made (the ``remove users`` check)."""
         passed: set[str] = set()
         try:
-            for check in self.checks():
-                blocked = [name for name in check.needs if name not in passed]
-                if blocked:
-                    yield Outcome(check.name, SKIP, f"needs {', '.join(blocked)}")
-                    continue
-                try:
-                    detail = check.run()
-                except CheckFailed as failure:
-                    yield Outcome(check.name, FAIL, str(failure))
-                    continue
-                except Exception as error:  # a crash is reported as that check's failure, and the run goes on
-                    yield Outcome(check.name, FAIL, f"unexpected {type(error).__name__}: {error}")
-                    continue
-                passed.add(check.name)
-                yield Outcome(check.name, PASS, detail)
+            try:
+                for check in self.checks():
+                    blocked = [name for name in check.needs if name not in passed]
+                    if blocked:
+                        yield Outcome(check.name, SKIP, f"needs {', '.join(blocked)}")
+                        continue
+                    outcome = self.outcome(check)
+                    if outcome.status == PASS:
+                        passed.add(check.name)
+                    yield outcome
+            finally:
+                self.close()
+            if self.made:
+                yield self.outcome(Check("remove users", self.made.remove))
         finally:
-            self.close()
+            if self.made and (self.made.created or self.made.rows):  # interrupted: the users go all the same
+                self.made.remove()
+
+    @staticmethod
+    def outcome(check: Check) -> Outcome:
+        try:
+            return Outcome(check.name, PASS, check.run())
+        except CheckFailed as failure:
+            return Outcome(check.name, FAIL, str(failure))
+        except Exception as error:  # a crash is reported as that check's failure, and the run goes on
+            return Outcome(check.name, FAIL, f"unexpected {type(error).__name__}: {error}")
 
     def left_behind(self) -> str:
         """What the run wrote that the API cannot delete."""
@@ -114,6 +130,7 @@ class Smoke:
     def close(self) -> None:
         for socket in self.sockets.values():
             socket.close()
+        self.sockets.clear()
         self.api.close()
 
     # --- helpers ---------------------------------------------------------------------------------------------
@@ -140,9 +157,14 @@ class Smoke:
         return found
 
     # --- the checks --------------------------------------------------------------------------------------------
+    def create_users(self) -> str:
+        assert self.made is not None
+        self.accounts = self.made.create()
+        return ", ".join(f"{role} {self.accounts[role].handle}" for role in ROLES) + " in the pool and the users table"
+
     def sign_in(self) -> str:
         for role in ROLES:
-            self.users[role] = sign_in(self.target, self.target.users[role])
+            self.users[role] = sign_in(self.target, self.accounts[role])
         return ", ".join(f"{role} {self.handle(role)}" for role in ROLES)
 
     def users_short(self) -> str:

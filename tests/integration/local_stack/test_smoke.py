@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+import boto3
+import psycopg2
 import pytest
 
 from devtools.local_stack.launch import RunningStack, free_port, running_stack
 from devtools.local_stack.stack_file import write_stack_file
 from devtools.smoke.checks import Smoke
-from devtools.smoke.target import LOCAL_HANDLES, local_target
+from devtools.smoke.target import CREATE_USERS_VARIABLE, LOCAL_HANDLES, local_target
 from devtools.template import REPO_ROOT
 
 SMOKE_TIMEOUT_SECONDS = 180
@@ -96,3 +98,46 @@ def test_with_a_wrong_password_sign_in_fails_and_nothing_else_runs(stack: Runnin
     assert re.search(rf"^FAIL sign-in: recipient {re.escape(recipient.username)}: .*NotAuthorizedException",
                      result.stdout, re.M)
     assert {status for status, _ in seen.values()} == {"SKIP"}
+
+
+def smoke_users_left(stack: RunningStack) -> tuple[list[str], list[str]]:
+    """Handles in PostgreSQL and emails in the pool that a smoke run made (``smoke-*``)."""
+    with psycopg2.connect(stack.info.database_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT handle FROM public.users WHERE handle LIKE 'smoke-%'")
+        rows = [handle for (handle,) in cursor.fetchall()]
+    connection.close()
+    cognito = boto3.client("cognito-idp", endpoint_url=stack.info.aws_endpoint_url, region_name=stack.info.region,
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+    emails = [attribute["Value"] for page in cognito.get_paginator("list_users").paginate(
+        UserPoolId=stack.info.user_pool_id) for user in page["Users"] for attribute in user["Attributes"]
+        if attribute["Name"] == "email" and attribute["Value"].startswith("smoke-")]
+    return rows, emails
+
+
+def test_with_users_of_its_own_every_check_passes_and_the_users_are_gone_after(stack: RunningStack) -> None:
+    result = run_smoke({**stack.environment, CREATE_USERS_VARIABLE: "1"})
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{stack.logs()}"
+    seen = outcomes(result.stdout)
+    assert list(seen) == ["create users", *check_names(stack), "remove users"]
+    assert {status for status, _ in seen.values()} == {"PASS"}
+    made = re.findall(r"smoke-[0-9a-f]{6}-[abc]", seen["create users"][1])
+    assert len(set(made)) == 3 and f"sender {made[0]}" in seen["sign-in"][1]
+    assert seen["remove users"][1].startswith("3 Cognito users and 3 users rows removed")
+    assert smoke_users_left(stack) == ([], [])
+
+
+def test_when_a_user_cannot_be_made_smoke_fails_and_removes_what_it_made(stack: RunningStack,
+                                                                          tmp_path: Path) -> None:
+    closed = f"postgresql://127.0.0.1:{free_port()}/cruddur"
+    environment = {**broken_copy(stack, tmp_path, database_url=closed), CREATE_USERS_VARIABLE: "1"}
+    result = run_smoke(environment, "--wait", WAIT_ON_A_BROKEN_STACK)
+    assert result.returncode == 1, result.stdout
+    seen = outcomes(result.stdout)
+    assert seen["create users"][0] == "FAIL"
+    assert re.match(r"cannot add smoke-[0-9a-f]{6}-a to the users table: .*connect", seen["create users"][1])
+    assert {status for name, (status, _) in seen.items() if name not in ("create users", "remove users")} == {
+        "SKIP"}
+    # The Cognito user made before the database refused is removed all the same.
+    assert seen["remove users"] == ("PASS", f"1 Cognito users and 0 users rows removed "
+                                            f"({re.search(r'smoke-[0-9a-f]{6}', seen['create users'][1])[0]}-*)")
+    assert smoke_users_left(stack) == ([], [])
