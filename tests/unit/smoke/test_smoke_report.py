@@ -2,6 +2,7 @@
 goes on, everything opened is closed; the documented checks are the checks; an answer's failure names the request."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -11,7 +12,7 @@ import requests
 from devtools.smoke.checks import FAIL, PASS, SKIP, Check, Smoke
 from devtools.smoke.clients import CheckFailed, expect
 from devtools.smoke.runner import main
-from devtools.smoke.target import SmokeTarget
+from devtools.smoke.target import SmokeTarget, UserStore
 from devtools.template import REPO_ROOT
 
 TARGET = SmokeTarget(description="nowhere", api_url="http://127.0.0.1:9", websocket_url="ws://127.0.0.1:9",
@@ -47,7 +48,9 @@ def test_the_local_stack_page_documents_exactly_the_checks() -> None:
     page = (REPO_ROOT / "docs" / "local-stack.md").read_text()
     section = page.split("## `make smoke`", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| `([a-z.\- ]+)` \|", section, re.MULTILINE)
-    assert documented == [check.name for check in Smoke(TARGET).checks()]
+    making = dataclasses.replace(TARGET, user_store=UserStore(cognito=None, user_pool_id="pool", database_url="x"))
+    assert documented == [check.name for check in Smoke(making).checks()] + ["remove users"]
+    assert [check.name for check in Smoke(TARGET).checks()] == documented[1:-1]
 
 
 def answer(status: int, body: str) -> requests.Response:

@@ -17,6 +17,8 @@ from devtools.local_stack.stack_file import StackInfo, StackUser, write_stack_fi
 from devtools.smoke.runner import main
 from devtools.smoke.target import (
     API_URL_OUTPUT,
+    CREATE_USERS_VARIABLE,
+    DATABASE_URL_PARAMETER,
     LOCAL_HANDLES,
     ROLE_SUFFIXES,
     USER_POOL_CLIENT_PARAMETER,
@@ -35,10 +37,12 @@ USERS = {"SMOKE_USER_A": "a@example.com", "SMOKE_PASSWORD_A": "pw-a", "SMOKE_USE
          "SMOKE_PASSWORD_C": "pw-c"}
 
 
-def stack_template(outputs: dict[str, str]) -> str:
-    """A stack with the template's Cognito parameters and the given outputs (moto builds the resource)."""
+def stack_template(outputs: dict[str, str], *more_parameters: str) -> str:
+    """A stack with the template's Cognito parameters (and more) and the given outputs (moto builds the
+    resource)."""
     return json.dumps({
-        "Parameters": {USER_POOL_PARAMETER: {"Type": "String"}, USER_POOL_CLIENT_PARAMETER: {"Type": "String"}},
+        "Parameters": {name: {"Type": "String"} for name in (USER_POOL_PARAMETER, USER_POOL_CLIENT_PARAMETER,
+                                                              *more_parameters)},
         "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
         "Outputs": {name: {"Value": value} for name, value in outputs.items()},
     })
@@ -50,17 +54,17 @@ def session() -> Iterator[boto3.Session]:
         yield boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
 
 
-def create_stack(session: boto3.Session, name: str, outputs: dict[str, str]) -> None:
+def create_stack(session: boto3.Session, name: str, outputs: dict[str, str], **parameters: str) -> None:
+    values = {USER_POOL_PARAMETER: f"{REGION}_pool", USER_POOL_CLIENT_PARAMETER: "app-client-id", **parameters}
     session.client("cloudformation", region_name=REGION).create_stack(
-        StackName=name, TemplateBody=stack_template(outputs),
-        Parameters=[{"ParameterKey": USER_POOL_PARAMETER, "ParameterValue": f"{REGION}_pool"},
-                    {"ParameterKey": USER_POOL_CLIENT_PARAMETER, "ParameterValue": "app-client-id"}])
+        StackName=name, TemplateBody=stack_template(outputs, *parameters),
+        Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in values.items()])
 
 
 def test_the_names_read_are_the_templates_outputs_and_parameters() -> None:
     template = load_template()
     assert {API_URL_OUTPUT, WEBSOCKET_URL_OUTPUT} <= set(template["Outputs"])
-    assert {USER_POOL_PARAMETER, USER_POOL_CLIENT_PARAMETER} <= set(template["Parameters"])
+    assert {USER_POOL_PARAMETER, USER_POOL_CLIENT_PARAMETER, DATABASE_URL_PARAMETER} <= set(template["Parameters"])
 
 
 def test_a_deployed_stack_is_found_from_its_outputs_and_parameters(session: boto3.Session) -> None:
@@ -167,3 +171,27 @@ def test_the_readme_documents_every_variable_smoke_reads() -> None:
     for prefix in prefixes:
         for suffix in ROLE_SUFFIXES.values():
             assert f"`{prefix}{suffix}`" in readme
+
+
+OUTPUTS = {API_URL_OUTPUT: "https://a", WEBSOCKET_URL_OUTPUT: "wss://b/live"}
+
+
+def test_to_make_users_the_database_url_is_the_stacks_ssm_parameter(session: boto3.Session) -> None:
+    create_stack(session, "s", OUTPUTS, **{DATABASE_URL_PARAMETER: "/smoke/db"})
+    session.client("ssm", region_name=REGION).put_parameter(Name="/smoke/db", Type="SecureString",
+                                                           Value="postgresql://u:p@db.example:5432/cruddur")
+    target = deployed_target("s", REGION, {CREATE_USERS_VARIABLE: "1"}, session)  # no SMOKE_USER_* needed
+    assert target.users == {}
+    assert target.user_store is not None
+    assert (target.user_store.user_pool_id, target.user_store.database_url) == (
+        f"{REGION}_pool", "postgresql://u:p@db.example:5432/cruddur")
+    given = deployed_target("s", REGION, {CREATE_USERS_VARIABLE: "1", "DATABASE_URL": "postgresql://x/y"}, session)
+    assert given.user_store is not None and given.user_store.database_url == "postgresql://x/y"
+    assert deployed_target("s", REGION, USERS, session).user_store is None  # only on request
+
+
+def test_to_make_users_without_the_ssm_parameter_the_error_says_what_to_set(session: boto3.Session) -> None:
+    create_stack(session, "s", OUTPUTS)  # deployed with the template's default parameter name
+    default = load_template()["Parameters"][DATABASE_URL_PARAMETER]["Default"]
+    with pytest.raises(TargetError, match=f"set DATABASE_URL, or allow ssm:GetParameter on {default}"):
+        deployed_target("s", REGION, {CREATE_USERS_VARIABLE: "1"}, session)
