@@ -57,8 +57,8 @@ class Smoke:
     group: str | None = None
     sent: list[dict[str, Any]] = field(default_factory=list)
     marked_read: bool = False
-    accounts: dict[str, SmokeUser] = field(default_factory=dict)
-    """The users the run signs in as: the target's, or those it made."""
+    accounts: dict[str, SmokeUser] = field(init=False)
+    """The users the run signs in as: the target's, or those it made (``create users``)."""
 
     def __post_init__(self) -> None:
         self.api = Api(self.target)

@@ -40,7 +40,8 @@ LOCAL_HANDLES = {"sender": "bayko", "recipient": "londo", "stranger": "andrewbro
 """The local roles: not the seeded andrewbrown-bayko dialogue, so smoke's messages stay out of the tutorial's."""
 
 # States in which the stack's resources are all in place (a rolled-back update restored the previous ones).
-USABLE_STACK_STATUSES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",
+USABLE_STACK_STATUSES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+                                   "UPDATE_ROLLBACK_COMPLETE",
                                    "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE"})
 
 
