@@ -71,6 +71,12 @@ invoke: $(INSTALLED) ## run one function against `make dev`: make invoke FN=List
 token: $(INSTALLED) ## print a local user's Cognito access token: make token USER=bayko (default andrewbrown)
 	@$(PY) -m devtools.local_stack.access_token "$(TOKEN_USER)"
 
+# --- a stack proves itself (issue 17): end to end over HTTP and WebSocket, from the stack's outputs only ----------
+.PHONY: smoke
+# No STACK: the local stack (.local/stack.json, or $CRUDDUR_LOCAL_DIR/stack.json). Users of a deployed one: SMOKE_USER_A... (README).
+smoke: $(INSTALLED) ## end-to-end check of `make dev`, or of a deployed stack: make smoke STACK=<name> [REGION=...]
+	@$(PY) -m devtools.smoke $(if $(STACK),--stack "$(STACK)") $(if $(REGION),--region "$(REGION)")
+
 # --- load and correctness against the local stack (issue 8) ------------------------------------------------------
 .PHONY: load
 LOAD_ARGS ?=

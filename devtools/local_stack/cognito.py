@@ -80,7 +80,7 @@ def _find_client(cognito: Any, pool_id: str) -> str | None:
     return None
 
 
-def add_user(cognito: Any, pool_id: str, user: PoolUser) -> SignInUser:
+def add_user(cognito: Any, pool_id: str, user: PoolUser, password: str = LOCAL_PASSWORD) -> SignInUser:
     """A confirmed user with a permanent password (no first-sign-in password change)."""
     try:
         created = cognito.admin_create_user(
@@ -98,15 +98,26 @@ def add_user(cognito: Any, pool_id: str, user: PoolUser) -> SignInUser:
         if error.response["Error"]["Code"] != "UsernameExistsException":
             raise
         created = cognito.admin_get_user(UserPoolId=pool_id, Username=user.email)
-    cognito.admin_set_user_password(UserPoolId=pool_id, Username=user.email, Password=LOCAL_PASSWORD, Permanent=True)
+    cognito.admin_set_user_password(UserPoolId=pool_id, Username=user.email, Password=password, Permanent=True)
     sub = _attribute(created, "sub")
     assert sub, f"Cognito returned no sub for {user.email}"
     log.info("Cognito user %s (%s) has sub %s", user.handle, user.email, sub)
-    return SignInUser(handle=user.handle, username=user.email, password=LOCAL_PASSWORD, sub=sub)
+    return SignInUser(handle=user.handle, username=user.email, password=password, sub=sub)
+
+
+class SignInChallenge(Exception):
+    """Cognito answered a challenge (``NEW_PASSWORD_REQUIRED`` for a temporary password, MFA...), not tokens."""
+
+
+def sign_in(cognito: Any, client_id: str, username: str, password: str) -> dict[str, str]:
+    """Signs in as the frontend does (InitiateAuth, USER_PASSWORD_AUTH): the ``AuthenticationResult`` (access, ID
+    and refresh tokens)."""
+    result = cognito.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                   AuthParameters={"USERNAME": username, "PASSWORD": password})
+    if "AuthenticationResult" not in result:
+        raise SignInChallenge(f"Cognito answered the challenge {result.get('ChallengeName')}")
+    return result["AuthenticationResult"]
 
 
 def access_token(cognito: Any, client_id: str, username: str, password: str) -> str:
-    """Signs in as the frontend does (InitiateAuth, USER_PASSWORD_AUTH) and returns the access token."""
-    result = cognito.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
-                                   AuthParameters={"USERNAME": username, "PASSWORD": password})
-    return result["AuthenticationResult"]["AccessToken"]
+    return sign_in(cognito, client_id, username, password)["AccessToken"]
