@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 
 from devtools.template import REPO_ROOT
 
@@ -45,8 +46,10 @@ def bundle_text(pems: list[str], version: str, now: datetime) -> str:
              f"# from the npm package {PACKAGE}@{version}; written by `make certs`",
              "# (devtools/rds_ca_bundle.py).", ""]
     for pem in pems:
-        with warnings.catch_warnings():  # an expired 2019 CA has a negative serial number, which cryptography warns of
-            warnings.simplefilter("ignore")
+        # Two roots have a serial number RFC 5280 disallows (an expired 2019 CA's is negative, the Starfield Services
+        # root of Amazon Trust Services' is 0): cryptography warns, OpenSSL (libpq) accepts them.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
             certificate = x509.load_pem_x509_certificate(pem.encode())
         if certificate.not_valid_after_utc <= now:
             continue
