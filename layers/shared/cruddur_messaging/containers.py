@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from cruddur_messaging.data.read_state import ReadStateStore
     from cruddur_messaging.domain.access_tokens import AccessTokenVerifier
     from cruddur_messaging.domain.create_message import MessageSending
+    from cruddur_messaging.domain.identity import CallerDirectory
     from cruddur_messaging.domain.live_delivery import GroupMembers, MemberHandles
     from cruddur_messaging.domain.users_short import UserCards
     from cruddur_messaging.pagination import CursorCodec
@@ -74,21 +75,21 @@ class Container:
 
 
 class Callers:
-    """A function that knows its callers or users (PostgreSQL): the HTTP API's and the WebSocket authorizer.
-    Building it validates the TLS settings of PostgreSQL (``DatabaseTls``), so a bad one fails the cold start."""
+    """A function that knows its callers or users (PostgreSQL): the HTTP API's and the WebSocket authorizer. Each
+    reads the TLS settings of PostgreSQL (``DatabaseTls``) in its ``__init__``, so a bad one fails the cold start."""
 
     settings: Settings
 
-    def _know_callers(self) -> None:
+    def _caller_directory(self, tls: DatabaseTls) -> CallerDirectory:
+        """The user repository (its one connection opens with the first query) and the callers' cache over it."""
         from cruddur_messaging.data.parameters import Parameters
         from cruddur_messaging.data.postgres import PostgresDatabase
         from cruddur_messaging.data.users import PostgresUserRepository
         from cruddur_messaging.domain.identity import CallerDirectory
 
         self.parameters = Parameters(self.settings)
-        self.users = PostgresUserRepository(PostgresDatabase(self.parameters.database_url,
-                                                             DatabaseTls.from_environment()))
-        self.callers = CallerDirectory(self.users, self.settings.caller_cache_ttl_seconds)
+        self.users = PostgresUserRepository(PostgresDatabase(self.parameters.database_url, tls))
+        return CallerDirectory(self.users, self.settings.caller_cache_ttl_seconds)
 
 
 class ApiContainer(Callers, Container):
@@ -96,7 +97,7 @@ class ApiContainer(Callers, Container):
 
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__(settings)
-        self._know_callers()
+        self.callers = self._caller_directory(DatabaseTls.from_environment())
 
     @cached_property
     def user_cards(self) -> UserCards:
@@ -184,7 +185,13 @@ class AuthorizerContainer(Callers):
     def __init__(self, authorizer_settings: AuthorizerSettings | None = None, settings: Settings | None = None) -> None:
         self.authorizer_settings = authorizer_settings or AuthorizerSettings.from_environment()
         self.settings = settings or Settings.from_environment()
-        self._know_callers()
+        self.database_tls = DatabaseTls.from_environment()
+
+    @cached_property
+    def callers(self) -> CallerDirectory:
+        """Built with the first admitted token: a refused one (no token, a forged one) never loads PostgreSQL's
+        client, and the init stays within the cold-start budget next to PyJWT and ``cryptography``."""
+        return self._caller_directory(self.database_tls)
 
     @cached_property
     def access_token_verifier(self) -> AccessTokenVerifier:

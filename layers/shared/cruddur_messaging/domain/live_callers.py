@@ -22,10 +22,12 @@ why the caller cannot connect; ``$connect`` then refuses the handshake with that
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from cruddur_messaging.domain.identity import CallerDirectory
 from cruddur_messaging.errors import ApiError
+
+if TYPE_CHECKING:  # the connection function imports this module and must not import PostgreSQL's client
+    from cruddur_messaging.domain.identity import CallerDirectory
 
 USER_UUID = "user_uuid"
 REFUSAL_STATUS = "refusal_status"
