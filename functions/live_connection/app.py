@@ -1,5 +1,6 @@
 """``$connect``, ``$disconnect`` and ``$default`` of the WebSocket API: records and forgets the caller's
-connections, answers client frames (see ``cruddur_messaging.domain.live_connections``)."""
+connections, answers client frames (see ``cruddur_messaging.domain.live_connections``). The caller is the user uuid
+in the authorizer's context (``cruddur_messaging.domain.live_callers``): this function never reads PostgreSQL."""
 import json
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -7,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cruddur_messaging.containers import LiveConnectionContainer
 from cruddur_messaging.domain.handshake import offered_subprotocols
+from cruddur_messaging.domain.live_callers import ConnectionRefused, caller_of
 from cruddur_messaging.domain.live_connections import answer_client_frame, connect, disconnect
 from cruddur_messaging.errors import ApiError
 from cruddur_messaging.observability import logger, metrics, tracer
@@ -29,11 +31,10 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
 
 def _connect(event: dict, request: dict) -> dict:
     try:
-        caller = container.callers.resolve((request.get("authorizer") or {}).get("sub"))
-        connected = connect(container.connection_store, container.connection_gateway, caller,
-                            request["connectionId"], offered_subprotocols(event.get("headers")),
-                            container.live_settings.connections_per_user)
-    except ApiError as error:
+        connected = connect(container.connection_store, container.connection_gateway,
+                            caller_of(request.get("authorizer")), request["connectionId"],
+                            offered_subprotocols(event.get("headers")), container.live_settings.connections_per_user)
+    except (ApiError, ConnectionRefused) as error:
         logger.info("connection refused", extra={"code": error.code})
         metrics.add_metric(name=f"Error_{error.code}", unit=MetricUnit.Count, value=1)
         return {"statusCode": error.status, "body": json.dumps({"message": error.message})}
@@ -44,9 +45,8 @@ def _connect(event: dict, request: dict) -> dict:
 
 def _disconnect(request: dict) -> dict:
     try:
-        caller = container.callers.resolve((request.get("authorizer") or {}).get("sub"))
-        disconnect(container.connection_store, caller, request["connectionId"])
-    except ApiError as error:
+        disconnect(container.connection_store, caller_of(request.get("authorizer")), request["connectionId"])
+    except (ApiError, ConnectionRefused) as error:
         # Nothing to answer to: the item goes with the first delivery that finds it gone, or with its TTL.
         logger.warning("connection not forgotten at disconnect", extra={"code": error.code})
     return {"statusCode": 200}

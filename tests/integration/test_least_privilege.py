@@ -516,7 +516,8 @@ def test_every_statement_says_what_it_is_for(logical_id, resources) -> None:
 # --- the roles as CloudFormation receives them: managed policies, "*" resources, logs, the stream ----------------
 
 STREAM_FUNCTION = "MessageStreamFunction"
-POSTGRES_FUNCTIONS = (*HTTP_FUNCTIONS, "LiveConnectionFunction")
+POSTGRES_FUNCTIONS = (*HTTP_FUNCTIONS, "LiveAuthorizerFunction")
+"""The functions that read PostgreSQL: the WebSocket API's caller is resolved by its authorizer, not its routes."""
 ALL_FUNCTIONS = tuple(function_ids(transformed()))
 """Every function of the template, in its order (a function added later is checked, and needs its README row)."""
 TRACES = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -705,7 +706,6 @@ def test_the_connection_function_keeps_only_its_callers_connections(functions, l
         ("dynamodb:PutItem", "CONN#", None),
         ("dynamodb:DeleteItem", "CONN#", None),
         ("execute-api:ManageConnections", "DELETE", None),
-        database_url_read(functions),
     })
 
 
@@ -758,12 +758,23 @@ LIVE_API = websocket_api_arn(RESOURCES)
     (LIVE_DELIVERY, Request("execute-api:ManageConnections", f"{LIVE_API}/another-stage/POST/@connections/abc=")),
     (LIVE_DELIVERY, Request("ssm:GetParameter",
                             f"arn:aws:ssm:us-east-1:{LOCAL_ACCOUNT_ID}:parameter{RESOURCES.database_url_parameter}")),
+    (LIVE_CONNECTION, Request("ssm:GetParameter",
+                              f"arn:aws:ssm:us-east-1:{LOCAL_ACCOUNT_ID}:parameter{RESOURCES.database_url_parameter}")),
     (LIVE_AUTHORIZER, Request("dynamodb:Query", TABLE_ARN, f"CONN#{USER}")),
     (LIVE_AUTHORIZER, Request("execute-api:ManageConnections", f"{LIVE_API}/live/POST/@connections/abc=")),
 ], ids=lambda value: value if isinstance(value, str) else "-".join(
     filter(None, (value.action, (value.leading_key or value.resource.split("/")[-3]).split("#")[0]))))
 def test_the_live_policies_refuse_what_the_live_functions_never_do(logical_id, request_) -> None:
     assert not allowed(policy_statements(RESOURCES, logical_id), request_)
+
+
+def test_the_authorizer_reads_only_the_database_url_parameter() -> None:
+    """It resolves the caller's user uuid in PostgreSQL (``domain.live_callers``): the URL, and no other parameter."""
+    statements = policy_statements(RESOURCES, LIVE_AUTHORIZER)
+    parameter = f"arn:aws:ssm:us-east-1:{LOCAL_ACCOUNT_ID}:parameter{RESOURCES.database_url_parameter}"
+    assert allowed(statements, Request("ssm:GetParameter", parameter))
+    assert not allowed(statements, Request("ssm:GetParameter", f"{parameter}-other"))
+    assert not allowed(statements, Request("ssm:GetParameters", parameter))
 
 
 @pytest.mark.parametrize("logical_id", [LIVE_CONNECTION, LIVE_DELIVERY, LIVE_AUTHORIZER])

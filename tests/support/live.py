@@ -101,7 +101,7 @@ def connect_event(person: Person, connection_id: str, subprotocols: str | None =
     context = event["requestContext"]
     context["connectionId"] = connection_id
     sub = SEED_COGNITO_IDS.get(person.handle, person.cognito_user_id)
-    context["authorizer"].update(principalId=sub, sub=sub, username=sub)
+    context["authorizer"].update(principalId=sub, sub=sub, username=sub, user_uuid=person.uuid)
     for headers, value in ((event["headers"], subprotocols), (event["multiValueHeaders"], [subprotocols])):
         if subprotocols is None:
             headers.pop("Sec-WebSocket-Protocol")
@@ -114,7 +114,7 @@ def disconnect_event(person: Person, connection_id: str) -> dict:
     event = load_event("live-disconnect")
     sub = SEED_COGNITO_IDS[person.handle]
     event["requestContext"]["connectionId"] = connection_id
-    event["requestContext"]["authorizer"].update(principalId=sub, sub=sub, username=sub)
+    event["requestContext"]["authorizer"].update(principalId=sub, sub=sub, username=sub, user_uuid=person.uuid)
     return event
 
 

@@ -16,7 +16,8 @@ import pytest
 from devtools.environment import LOCAL_TABLE_NAME, LocalResources, local_function_specs, template_context
 from devtools.local_stack.event_filter import EventPattern, matches_any
 from devtools.template import HttpRoute, load_template, table_definition, websocket_api_spec
-from tests.support.events import EVENTS_DIR, SEED_COGNITO_IDS
+from cruddur_messaging.domain.live_callers import USER_UUID
+from tests.support.events import EVENTS_DIR, SEED_COGNITO_IDS, SEED_USER_UUIDS
 
 TABLE_NAME = LOCAL_TABLE_NAME
 RESOURCES = LocalResources(table_name=TABLE_NAME)
@@ -107,6 +108,19 @@ def test_websocket_events_are_for_a_route_of_the_websocket_api(name: str) -> Non
         assert route.authorizer_function and event["methodArn"].endswith(f"/{WEBSOCKET.stage}/{route.route_key}")
     elif context["eventType"] == "MESSAGE":
         assert isinstance(event["body"], str)
+
+
+@pytest.mark.parametrize("name", [name for name in WEBSOCKET_EVENTS if EVENTS[name].get("type") != "REQUEST"])
+def test_websocket_route_events_carry_the_authorizers_context_of_a_seed_user(name: str) -> None:
+    """API Gateway passes the context the ``$connect`` authorizer returned to every route of the connection, as
+    ``requestContext.authorizer`` with ``principalId`` and ``integrationLatency``: here a seed user's, whose uuid is
+    the one PostgreSQL holds for the ``sub`` (the routes never look it up)."""
+    authorizer = EVENTS[name]["requestContext"]["authorizer"]
+    [handle] = [handle for handle, sub in SEED_COGNITO_IDS.items() if sub == authorizer["sub"]]
+    assert authorizer["principalId"] == authorizer["sub"]
+    assert authorizer[USER_UUID] == SEED_USER_UUIDS[handle]
+    assert isinstance(authorizer["integrationLatency"], int)
+    assert all(isinstance(value, str) for key, value in authorizer.items() if key != "integrationLatency")
 
 
 def consumer_of(records: list[dict[str, Any]]) -> str:

@@ -1,6 +1,8 @@
 """The WebSocket API's ``$connect`` authorizer (``LiveAuthorizerFunction``) admits exactly what the HTTP API's JWT
 authorizer admits: RS256 Cognito access tokens of the pool, for the app client, unexpired, with the user scope,
-from either place a client may put them. The JWKS comes from a real HTTP server, so fetches can be counted."""
+from either place a client may put them, and hands the routes the token's user uuid (or why there is none). The
+JWKS comes from a real HTTP server, so fetches can be counted; the users are a fake directory (PostgreSQL's own
+lookup runs in tests/integration/local_stack/test_live_e2e.py)."""
 from __future__ import annotations
 
 import json
@@ -17,8 +19,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cruddur_messaging.data.jwks import KeysUnavailable
 from cruddur_messaging.domain.access_tokens import JWKS_POLICY, AccessTokenVerifier, TokenRejected, jwks_url
+from cruddur_messaging.domain.identity import CallerDirectory
+from cruddur_messaging.errors import DependencyUnavailable
+from cruddur_messaging.models import User
 from devtools.environment import LocalResources, function_environment, local_function_specs
-from devtools.functions import context_for, handler_of
+from devtools.functions import context_for, handler_of, load_handler_module
 from tests.support.containers import cold_start
 from tests.support.events import load_event
 from tests.support.live import AUTHORIZER_FUNCTION
@@ -27,6 +32,9 @@ POOL_ID = "us-east-1_LiveTest"
 CLIENT_ID = "live-test-client"
 ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL_ID}"
 SUB = "5f0e1c2d-8a7b-4c3d-9e8f-0a1b2c3d4e01"
+USER = User(uuid="8d1b9c3e-2f4a-4b6c-9d7e-0a1b2c3d4e01", handle="andrewbrown", display_name="Andrew Brown",
+            cognito_user_id=SUB)
+UNREGISTERED_SUB = "5f0e1c2d-8a7b-4c3d-9e8f-0a1b2c3d4eff"
 SCOPE = "aws.cognito.signin.user.admin"
 COOLDOWN_SECONDS = 1.5
 
@@ -98,8 +106,31 @@ def jwks() -> Iterator[tuple[Jwks, str]]:
     server.server_close()
 
 
+class FakeUsers:
+    """The users table as the authorizer's directory sees it: lookups counted, or down."""
+
+    def __init__(self, *users: User) -> None:
+        self.rows = {user.cognito_user_id: user for user in users}
+        self.lookups = 0
+        self.down = False
+
+    def find_by_cognito_user_id(self, cognito_user_id: str) -> User | None:
+        self.lookups += 1
+        if self.down:
+            raise DependencyUnavailable("The user directory is temporarily unavailable.")
+        return self.rows.get(cognito_user_id)
+
+    def find_by_handle(self, handle: str) -> User | None:  # pragma: no cover - the authorizer never asks
+        raise AssertionError("the caller is never looked up by handle")
+
+
 @pytest.fixture
-def authorize(jwks, monkeypatch: pytest.MonkeyPatch):
+def users() -> FakeUsers:
+    return FakeUsers(USER)
+
+
+@pytest.fixture
+def authorize(jwks, users, monkeypatch: pytest.MonkeyPatch):
     """Calls the authorizer function as API Gateway does at ``$connect``, its JWKS served by ``jwks``."""
     _, endpoint = jwks
     resources = LocalResources(table_name="cruddur-messages", parameters={"CognitoUserPoolId": POOL_ID,
@@ -108,6 +139,8 @@ def authorize(jwks, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv(name, value)
     cold_start()
     spec = local_function_specs(resources, "no-stream")[AUTHORIZER_FUNCTION]
+    container = load_handler_module(spec).container  # the cold start: settings read, nothing connected yet
+    container.callers = CallerDirectory(users, container.settings.caller_cache_ttl_seconds)
 
     def call(*, subprotocols: str | None = None, query: dict[str, str] | None = None) -> dict[str, Any]:
         event = load_event("live-authorizer-connect")
@@ -136,8 +169,38 @@ def test_an_access_token_as_subprotocol_is_allowed_with_its_sub(authorize, jwks)
     assert answer["principalId"] == SUB
     assert answer["policyDocument"]["Statement"] == [
         {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": method_arn}]
-    assert answer["context"] == {"sub": SUB, "username": SUB, "scope": SCOPE}
+    assert answer["context"] == {"sub": SUB, "username": SUB, "scope": SCOPE, "user_uuid": USER.uuid}
     assert token not in json.dumps(answer)
+
+
+def test_the_context_holds_only_strings(authorize, jwks, users) -> None:
+    """API Gateway accepts only strings, numbers and booleans as context values, and the routes read strings."""
+    users.down = True
+    for subject in (SUB, UNREGISTERED_SUB):
+        answer = authorize(subprotocols=f"cruddur.v1, {access_token(jwks[0].keys[0], sub=subject)}")
+        assert all(isinstance(value, str) for value in answer["context"].values())
+
+
+def test_the_user_is_looked_up_once_per_warm_container(authorize, jwks, users) -> None:
+    token = access_token(jwks[0].keys[0])
+    for _ in range(3):
+        assert authorize(subprotocols=f"cruddur.v1, {token}")["context"]["user_uuid"] == USER.uuid
+    assert users.lookups == 1
+
+
+@pytest.mark.parametrize("down, status, code", [(False, "403", "caller_not_registered"),
+                                                (True, "503", "dependency_unavailable")],
+                         ids=["unregistered", "database-down"])
+def test_a_valid_token_without_a_user_is_admitted_with_the_reason_for_connect(authorize, jwks, users, down, status,
+                                                                            code) -> None:
+    """An authorizer can answer only 401, 403 or 500: $connect gives the refusal its own status and message."""
+    users.down = down
+    subject = SUB if down else UNREGISTERED_SUB
+    answer = authorize(subprotocols=f"cruddur.v1, {access_token(jwks[0].keys[0], sub=subject)}")
+    assert answer["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    context = answer["context"]
+    assert "user_uuid" not in context
+    assert (context["refusal_status"], context["refusal_code"]) == (status, code) and context["refusal_message"]
 
 
 def test_an_access_token_in_the_query_string_is_allowed(authorize, jwks) -> None:

@@ -7,12 +7,15 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 
+import psycopg2
 import pytest
 
 from cruddur_messaging.config import ConfigurationError, LiveSettings, management_endpoint_of
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.connections import ConnectionStore
+from cruddur_messaging.errors import DependencyUnavailable, Forbidden
 from cruddur_messaging.models import LiveConnection
+from tests.support.containers import cold_start
 from tests.support.live import (
     CONNECTION_FUNCTION,
     client_frame_event,
@@ -49,13 +52,42 @@ def test_the_subprotocol_is_selected_only_when_offered(live) -> None:
     assert other["headers"] == {}
 
 
-def test_an_unregistered_caller_is_refused_and_nothing_is_recorded(live) -> None:
+@pytest.mark.parametrize("refusal", [
+    Forbidden("This account has no Cruddur user.", code="caller_not_registered"),
+    DependencyUnavailable("The user directory is temporarily unavailable."),
+], ids=["unregistered", "database-down"])
+def test_a_caller_the_authorizer_could_not_resolve_is_refused_with_its_answer(live, refusal) -> None:
+    """The authorizer admits the token and says in its context why there is no user (``domain.live_callers``)."""
     event = connect_event(ANDREW, "conn-x")
-    event["requestContext"]["authorizer"]["sub"] = "5f0e1c2d-8a7b-4c3d-9e8f-0a1b2c3d4eff"
+    authorizer = event["requestContext"]["authorizer"]
+    del authorizer["user_uuid"]
+    authorizer.update(refusal_status=str(refusal.status), refusal_code=refusal.code, refusal_message=refusal.message)
     response = live.invoke(CONNECTION_FUNCTION, event)
-    assert response["statusCode"] == 403
-    assert json.loads(response["body"])["message"]
+    assert (response["statusCode"], json.loads(response["body"])) == (refusal.status, {"message": refusal.message})
     assert connection_items(live, ANDREW) == []
+
+
+def test_without_a_user_in_the_authorizers_context_nothing_is_recorded(live) -> None:
+    event = connect_event(ANDREW, "conn-x")
+    del event["requestContext"]["authorizer"]["user_uuid"]
+    assert live.invoke(CONNECTION_FUNCTION, event)["statusCode"] == 401
+    assert live.invoke(CONNECTION_FUNCTION, {**event, "requestContext": {
+        **event["requestContext"], "routeKey": "$disconnect", "eventType": "DISCONNECT"}}) == {"statusCode": 200}
+    assert connection_items(live, ANDREW) == []
+
+
+def test_no_route_touches_postgresql(live, connections, monkeypatch) -> None:
+    """The caller is the authorizer's: with PostgreSQL and its parameter out of reach, every route still works."""
+    def unreachable(*args, **kwargs):
+        raise AssertionError("LiveConnectionFunction connected to PostgreSQL")
+
+    monkeypatch.setattr(psycopg2, "connect", unreachable)
+    monkeypatch.delenv("DATABASE_URL_PARAMETER")
+    cold_start()
+    assert live.invoke(CONNECTION_FUNCTION, connect_event(BAYKO, connections.open("b-1")))["statusCode"] == 200
+    assert live.invoke(CONNECTION_FUNCTION, client_frame_event('{"action": "ping"}'))["statusCode"] == 200
+    assert live.invoke(CONNECTION_FUNCTION, disconnect_event(BAYKO, "b-1")) == {"statusCode": 200}
+    assert connection_items(live, BAYKO) == []
 
 
 def test_past_the_bound_the_oldest_connections_are_closed_and_forgotten(live, connections, monkeypatch) -> None:

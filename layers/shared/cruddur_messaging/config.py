@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 
 class ConfigurationError(RuntimeError):
@@ -53,6 +54,34 @@ class Settings:
         if not self.cursor_secret_id:
             raise ConfigurationError("environment variable CURSOR_SECRET_ID is required")
         return self.cursor_secret_id
+
+
+SSLMODE_VERIFY_FULL = "verify-full"
+SSLMODE_REQUIRE = "require"
+DATABASE_SSLMODES = (SSLMODE_VERIFY_FULL, SSLMODE_REQUIRE)
+"""``DATABASE_SSLMODE`` (the template's ``DatabaseSslMode``): ``verify-full`` by default, ``require`` the floor; libpq's
+weaker modes (``prefer``, its default, ``allow``, ``disable``) may end up unencrypted and are refused at cold start."""
+RDS_CA_BUNDLE = Path(__file__).parent / "data" / "certs" / "rds-ca-bundle.pem"
+"""The Amazon RDS certificate authorities of every region and the Amazon Trust Services roots of RDS Proxy, shipped
+in the layer (``make certs`` regenerates it; README, "PostgreSQL over TLS")."""
+
+
+@dataclass(frozen=True)
+class DatabaseTls:
+    """How the functions connect to PostgreSQL over TCP: always encrypted, and with ``verify-full`` the server's
+    certificate must chain to ``root_cert`` and name the host (libpq's ``sslmode``/``sslrootcert``). Read at cold start,
+    when a container that reads PostgreSQL is built: a bad mode or a missing bundle fails the function's init."""
+
+    sslmode: str
+    root_cert: Path
+
+    @classmethod
+    def from_environment(cls, environ: os._Environ[str] | dict[str, str] = os.environ) -> "DatabaseTls":
+        sslmode = _one_of(environ, "DATABASE_SSLMODE", DATABASE_SSLMODES)
+        root_cert = Path(_optional(environ, "DATABASE_SSLROOTCERT") or RDS_CA_BUNDLE)
+        if sslmode == SSLMODE_VERIFY_FULL and not root_cert.is_file():
+            raise ConfigurationError(f"DATABASE_SSLROOTCERT: no certificate bundle at {root_cert}")
+        return cls(sslmode=sslmode, root_cert=root_cert)
 
 
 @dataclass(frozen=True)

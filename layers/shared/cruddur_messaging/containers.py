@@ -19,7 +19,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from cruddur_messaging.config import AuthorizerSettings, LiveSettings, Settings
+from cruddur_messaging.config import AuthorizerSettings, DatabaseTls, LiveSettings, Settings
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from cruddur_messaging.data.read_state import ReadStateStore
     from cruddur_messaging.domain.access_tokens import AccessTokenVerifier
     from cruddur_messaging.domain.create_message import MessageSending
+    from cruddur_messaging.domain.identity import CallerDirectory
     from cruddur_messaging.domain.live_delivery import GroupMembers, MemberHandles
     from cruddur_messaging.domain.users_short import UserCards
     from cruddur_messaging.pagination import CursorCodec
@@ -73,19 +74,30 @@ class Container:
         return ReadStateStore(self.table)
 
 
-class ApiContainer(Container):
-    """A function that knows its callers or users (PostgreSQL): the HTTP API's and the WebSocket connections'."""
+class Callers:
+    """A function that knows its callers or users (PostgreSQL): the HTTP API's and the WebSocket authorizer. Each
+    reads the TLS settings of PostgreSQL (``DatabaseTls``) in its ``__init__``, so a bad one fails the cold start."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    settings: Settings
+
+    def _caller_directory(self, tls: DatabaseTls) -> CallerDirectory:
+        """The user repository (its one connection opens with the first query) and the callers' cache over it."""
         from cruddur_messaging.data.parameters import Parameters
         from cruddur_messaging.data.postgres import PostgresDatabase
         from cruddur_messaging.data.users import PostgresUserRepository
         from cruddur_messaging.domain.identity import CallerDirectory
 
-        super().__init__(settings)
         self.parameters = Parameters(self.settings)
-        self.users = PostgresUserRepository(PostgresDatabase(self.parameters.database_url))
-        self.callers = CallerDirectory(self.users, self.settings.caller_cache_ttl_seconds)
+        self.users = PostgresUserRepository(PostgresDatabase(self.parameters.database_url, tls))
+        return CallerDirectory(self.users, self.settings.caller_cache_ttl_seconds)
+
+
+class ApiContainer(Callers, Container):
+    """The HTTP API's functions: the table, their callers and users."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__(settings)
+        self.callers = self._caller_directory(DatabaseTls.from_environment())
 
     @cached_property
     def user_cards(self) -> UserCards:
@@ -129,8 +141,9 @@ class WebSocketApi:
         return ConnectionGateway.at(self.live_settings.management_endpoint)
 
 
-class LiveConnectionContainer(WebSocketApi, ApiContainer):
-    """``$connect``, ``$disconnect`` and ``$default``: the caller, their connections, the management API."""
+class LiveConnectionContainer(WebSocketApi, Container):
+    """``$connect``, ``$disconnect`` and ``$default``: the caller's connections (the caller comes in the authorizer's
+    context, never from PostgreSQL), the management API."""
 
     def __init__(self, settings: Settings | None = None, live_settings: LiveSettings | None = None) -> None:
         super().__init__(settings)
@@ -165,14 +178,23 @@ class LiveDeliveryContainer(WebSocketApi, Container):
         return ThreadPoolExecutor(max_workers=POST_CONCURRENCY, thread_name_prefix="post-to-connection")
 
 
-class AuthorizerContainer:
-    """The WebSocket API's ``$connect`` authorizer: the token verifier and its JWKS cache."""
+class AuthorizerContainer(Callers):
+    """The WebSocket API's ``$connect`` authorizer: the token verifier and its JWKS cache, and the callers (the only
+    function of the WebSocket API that reads PostgreSQL)."""
 
-    def __init__(self, settings: AuthorizerSettings | None = None) -> None:
-        self.settings = settings or AuthorizerSettings.from_environment()
+    def __init__(self, authorizer_settings: AuthorizerSettings | None = None, settings: Settings | None = None) -> None:
+        self.authorizer_settings = authorizer_settings or AuthorizerSettings.from_environment()
+        self.settings = settings or Settings.from_environment()
+        self.database_tls = DatabaseTls.from_environment()
+
+    @cached_property
+    def callers(self) -> CallerDirectory:
+        """Built with the first admitted token: a refused one (no token, a forged one) never loads PostgreSQL's
+        client, and the init stays within the cold-start budget next to PyJWT and ``cryptography``."""
+        return self._caller_directory(self.database_tls)
 
     @cached_property
     def access_token_verifier(self) -> AccessTokenVerifier:
         from cruddur_messaging.domain.access_tokens import AccessTokenVerifier
 
-        return AccessTokenVerifier.of(self.settings)
+        return AccessTokenVerifier.of(self.authorizer_settings)

@@ -14,8 +14,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from cruddur_messaging.data import keys
+from devtools.local_stack.cognito import PoolUser, add_user
 from devtools.local_stack.launch import RunningStack, running_stack
-from tests.integration.local_stack.test_local_stack_e2e import post, sign_in
+from tests.integration.local_stack.test_local_stack_e2e import cognito, post, sign_in
 
 FRAME_TIMEOUT_SECONDS = 10
 QUIET_SECONDS = 1.5
@@ -156,3 +157,18 @@ def test_a_closed_connection_is_forgotten_and_the_management_api_answers_410(sta
     with pytest.raises(management.exceptions.GoneException):
         management.post_to_connection(ConnectionId=connection_id, Data=b"{}")
 
+
+
+def test_a_cognito_user_without_a_cruddur_row_is_refused_with_403(stack) -> None:
+    """The authorizer admits the valid token, finds no user for its ``sub`` in PostgreSQL and says so in its
+    context; ``$connect`` refuses the handshake with that 403 and records nothing (``domain.live_callers``)."""
+    info = stack.info
+    newcomer = add_user(cognito(info), info.user_pool_id,
+                        PoolUser(handle="newcomer", display_name="New Comer", email="newcomer@example.com"))
+    token = cognito(info).initiate_auth(ClientId=info.user_pool_client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                        AuthParameters={"USERNAME": newcomer.username,
+                                                        "PASSWORD": newcomer.password})["AuthenticationResult"]
+    with pytest.raises(InvalidStatus) as refused:
+        connect(info.websocket_url, subprotocols=["cruddur.v1", token["AccessToken"]], open_timeout=20)
+    assert refused.value.response.status_code == 403
+    assert json.loads(bytes(refused.value.response.body)) == {"message": "This account has no Cruddur user."}

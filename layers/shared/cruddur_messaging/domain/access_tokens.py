@@ -97,11 +97,12 @@ def _log_jwks_failure(reason: str) -> None:
     logger.warning("cannot fetch the JWKS", extra={"reason": reason})
 
 
-def allow_policy(token: AccessToken, method_arn: str) -> dict[str, Any]:
-    """The authorizer's answer for an admitted token; ``context`` reaches every route of the connection."""
+def allow_policy(token: AccessToken, method_arn: str, caller: Mapping[str, str]) -> dict[str, Any]:
+    """The authorizer's answer for an admitted token; ``context`` reaches every route of the connection, with the
+    caller's entries (``domain.live_callers.caller_context``)."""
     return {
         "principalId": token.sub,
         "policyDocument": {"Version": "2012-10-17", "Statement": [
             {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": method_arn}]},
-        "context": {"sub": token.sub, "username": token.username, "scope": " ".join(token.scopes)},
+        "context": {"sub": token.sub, "username": token.username, "scope": " ".join(token.scopes), **caller},
     }

@@ -1,5 +1,6 @@
 """The WebSocket API's routes: ``$connect`` records the connection, ``$disconnect`` forgets it, ``$default``
-answers client frames.
+answers client frames. The caller is the user uuid the ``$connect`` authorizer put in the connection's context
+(``domain.live_callers``): none of them reads PostgreSQL.
 
 A user keeps at most ``LIVE_CONNECTIONS_PER_USER`` connections (tabs, devices). Past the bound the *oldest* are
 closed and forgotten, rather than the new one refused: the oldest is the likeliest to be a tab left open
@@ -18,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from cruddur_messaging.clock import format_timestamp
 from cruddur_messaging.data.connection_gateway import ConnectionGateway
 from cruddur_messaging.data.connections import ConnectionStore
-from cruddur_messaging.models import LIVE_SUBPROTOCOL, PONG_FRAME, LiveConnection, User, error_frame
+from cruddur_messaging.models import LIVE_SUBPROTOCOL, PONG_FRAME, LiveConnection, error_frame
 from cruddur_messaging.observability import logger, metrics
 
 MAX_CLIENT_FRAME_CHARS = 4096
@@ -32,26 +33,26 @@ class Connected:
     evicted: int
 
 
-def connect(store: ConnectionStore, gateway: ConnectionGateway, caller: User, connection_id: str,
+def connect(store: ConnectionStore, gateway: ConnectionGateway, user_uuid: str, connection_id: str,
             offered_subprotocols: Sequence[str], limit: int, now: datetime | None = None) -> Connected:
     moment = now or datetime.now(timezone.utc)
-    existing = store.of_user(caller.uuid, moment)
+    existing = store.of_user(user_uuid, moment)
     evicted = existing[:max(0, len(existing) - limit + 1)]
     for old in evicted:
         gateway.close(old.connection_id)
-        store.remove(caller.uuid, old.connection_id)
+        store.remove(user_uuid, old.connection_id)
     if evicted:
         metrics.add_metric(name="LiveConnectionsEvicted", unit=MetricUnit.Count, value=len(evicted))
         logger.info("oldest connections closed past the bound", extra={"evicted": len(evicted), "limit": limit})
-    connection = LiveConnection(user_uuid=caller.uuid, connection_id=connection_id,
+    connection = LiveConnection(user_uuid=user_uuid, connection_id=connection_id,
                                 connected_at=format_timestamp(moment))
     store.add(connection)
     subprotocol = LIVE_SUBPROTOCOL if LIVE_SUBPROTOCOL in offered_subprotocols else None
     return Connected(connection, subprotocol, len(evicted))
 
 
-def disconnect(store: ConnectionStore, caller: User, connection_id: str) -> None:
-    store.remove(caller.uuid, connection_id)
+def disconnect(store: ConnectionStore, user_uuid: str, connection_id: str) -> None:
+    store.remove(user_uuid, connection_id)
 
 
 def answer_client_frame(body: str | None) -> dict[str, Any]:
