@@ -10,9 +10,10 @@ WebSocket APIs at all: aws-sam-cli #896, #7975).
   to ``$default``; with a route response, the function's ``body`` is sent back on the connection.
 - **Close**: ``$disconnect`` runs once the connection is gone.
 - **Management API** (``POST``/``GET``/``DELETE`` ``[/{stage}]/@connections/{id}``, 410 ``GoneException`` for a
-  connection that is not open), which the functions reach with boto3's ``apigatewaymanagementapi`` client. It
-  listens on a port of its own: the ``websockets`` server reads no request bodies (``Request.parse`` refuses any
-  ``Content-Length`` but 0), and ``PostToConnection`` carries its frame as the body.
+  connection that is not open, 429 ``LimitExceededException`` at once for one whose client stopped reading or after
+  a send cancelled at ``SEND_TIMEOUT_SECONDS``), which the functions reach with boto3's ``apigatewaymanagementapi``
+  client. It listens on a port of its own: the ``websockets`` server reads no request bodies (``Request.parse``
+  refuses any ``Content-Length`` but 0), and ``PostToConnection`` carries its frame as the body.
 
 Every function runs through ``runner.invoke`` (worker threads here, so that the event loop keeps serving).
 The sockets are the ``websockets`` package's; this module only plays API Gateway around them.
@@ -53,8 +54,9 @@ Invoke = Callable[[str, dict[str, Any]], Any]
 # API Gateway's quotas: 128 KB per message (frames of up to 32 KB), 29 s per integration.
 MAX_MESSAGE_BYTES = 128 * 1024
 INTEGRATION_TIMEOUT_SECONDS = 29
-# How long a management call waits for a frame to be handed to the socket before answering 429, as API Gateway
-# does when a client's buffer is full: well inside the functions' 2 s read timeout, so they get the answer.
+# How long a management call waits for a frame to be handed to the socket before the send is cancelled and the
+# call answered 429 (a socket whose buffer is full already is answered at once): well inside the functions' 2 s
+# read timeout (cruddur_messaging.data.connection_gateway), so they get the answer.
 SEND_TIMEOUT_SECONDS = 1
 # API Gateway's own answer when an integration or authorizer fails.
 INTERNAL_ERROR = "Internal server error"
@@ -111,7 +113,8 @@ class ConnectionRegistry(Protocol):
     def open_session(self, connection_id: str) -> Session | None: ...
 
     def send(self, session: Session, data: bytes) -> None:
-        """Hands a frame to the connection; raises ConnectionClosed if it is gone, TimeoutError if it is stuck."""
+        """Hands a frame to the connection; raises ConnectionClosed if it is gone, ClientBufferFull or TimeoutError
+        if it is stuck."""
 
     def close(self, session: Session) -> None: ...
 
@@ -130,6 +133,7 @@ class LocalWebSocketApi:
                                                thread_name_prefix="websocket-invoke")
         self._sessions: dict[str, Session] = {}
         self._pending: dict[uuid.UUID, Session] = {}
+        self._closing: set[asyncio.Future[None]] = set()
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -353,16 +357,43 @@ class LocalWebSocketApi:
         return session
 
     def send(self, session: Session, data: bytes) -> None:
-        """Hands a frame to the socket (text when it is UTF-8, as API Gateway sends it)."""
+        """Hands a frame to the socket (text when it is UTF-8, as API Gateway sends it). A socket whose write
+        buffer is full (its client stopped reading) raises ClientBufferFull at once; a send that is not done
+        within ``SEND_TIMEOUT_SECONDS`` is cancelled and raises TimeoutError: nothing is left pending."""
         try:
             payload: str | bytes = data.decode("utf-8")
         except UnicodeDecodeError:
             payload = data
-        asyncio.run_coroutine_threadsafe(session.socket.send(payload), self._loop).result(SEND_TIMEOUT_SECONDS)
+        sending = asyncio.run_coroutine_threadsafe(_send_within(session.socket, payload, SEND_TIMEOUT_SECONDS),
+                                                   self._loop)
+        try:
+            sending.result(SEND_TIMEOUT_SECONDS + 1)
+        except TimeoutError:
+            sending.cancel()  # only if the event loop itself is stalled: _send_within times out first
+            raise
 
     def close(self, session: Session) -> None:
-        asyncio.run_coroutine_threadsafe(session.socket.close(1000, "closed by the server"),
-                                         self._loop).result(SEND_TIMEOUT_SECONDS)
+        """Starts the closing handshake and returns once the close frame is queued, as ``DeleteConnection`` does
+        not wait for the client: one that does not answer is cut off after websockets' close timeout."""
+        asyncio.run_coroutine_threadsafe(self._begin_close(session.socket), self._loop).result(SEND_TIMEOUT_SECONDS)
+
+    async def _begin_close(self, socket: ServerConnection) -> None:
+        closing = asyncio.ensure_future(socket.close(1000, "closed by the server"))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        await asyncio.sleep(0)  # close() runs up to its first wait: the close frame is queued, the state CLOSING
+
+
+class ClientBufferFull(Exception):
+    """The connection's write buffer is over its limit: its client is not reading."""
+
+
+async def _send_within(socket: ServerConnection, payload: str | bytes, timeout: float) -> None:
+    """Sends unless the socket's write buffer is full already; waits at most ``timeout`` for the buffer to take
+    the frame, then cancels the send (``asyncio.wait_for``)."""
+    if socket.transport.get_write_buffer_size() >= socket.write_limit_high:
+        raise ClientBufferFull
+    await asyncio.wait_for(socket.send(payload), timeout)
 
 
 class ManagementServer(ThreadingHTTPServer):
@@ -399,8 +430,10 @@ class ManagementHandler(BaseHTTPRequestHandler):
         except ConnectionClosed:
             self._gone()
             return
-        except TimeoutError:
-            self._error(HTTPStatus.TOO_MANY_REQUESTS, "LimitExceededException", "The client's buffer is full")
+        except (ClientBufferFull, TimeoutError):
+            # API Gateway's answer when "the WebSocket client side buffer is full" (ApiGatewayManagementApi,
+            # LimitExceededException): 429, the error's name in x-amzn-ErrorType, a JSON message.
+            self._error(HTTPStatus.TOO_MANY_REQUESTS, "LimitExceededException", "Limit Exceeded")
             return
         self._answer(HTTPStatus.OK, b"")
 

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from aws_lambda_powertools.metrics import MetricUnit
 
 from cruddur_messaging.clock import format_timestamp
-from cruddur_messaging.data.connection_gateway import ConnectionGateway
+from cruddur_messaging.data.connection_gateway import Closing, ConnectionGateway
 from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.models import LIVE_SUBPROTOCOL, PONG_FRAME, LiveConnection, User, error_frame
 from cruddur_messaging.observability import logger, metrics
@@ -37,12 +37,20 @@ def connect(store: ConnectionStore, gateway: ConnectionGateway, caller: User, co
     moment = now or datetime.now(timezone.utc)
     existing = store.of_user(caller.uuid, moment)
     evicted = existing[:max(0, len(existing) - limit + 1)]
+    not_closed = 0
     for old in evicted:
-        gateway.close(old.connection_id)
+        # Best effort: whatever the management API answers (403, throttled, unreachable, a timeout), the item is
+        # forgotten and the new connection admitted. One left open gets no more frames; API Gateway closes it
+        # when it idles or reaches its two hours.
+        if gateway.close(old.connection_id) is Closing.FAILED:
+            not_closed += 1
         store.remove(caller.uuid, old.connection_id)
     if evicted:
         metrics.add_metric(name="LiveConnectionsEvicted", unit=MetricUnit.Count, value=len(evicted))
         logger.info("oldest connections closed past the bound", extra={"evicted": len(evicted), "limit": limit})
+    if not_closed:
+        metrics.add_metric(name="LiveEvictionsNotClosed", unit=MetricUnit.Count, value=not_closed)
+        logger.warning("evicted connections forgotten without being closed", extra={"not_closed": not_closed})
     connection = LiveConnection(user_uuid=caller.uuid, connection_id=connection_id,
                                 connected_at=format_timestamp(moment))
     store.add(connection)
