@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -58,6 +59,10 @@ INTEGRATION_TIMEOUT_SECONDS = 29
 # call answered 429 (a socket whose buffer is full already is answered at once): well inside the functions' 2 s
 # read timeout (cruddur_messaging.data.connection_gateway), so they get the answer.
 SEND_TIMEOUT_SECONDS = 1
+# The kernel's send buffer of each connection's socket. API Gateway holds a bounded buffer per client (it answers
+# 429 once "the WebSocket client side buffer is full"); left to itself, Linux grows a socket's buffer to megabytes,
+# and a client that stops reading would be noticed only that late.
+CLIENT_SEND_BUFFER_BYTES = 4 * 1024
 # API Gateway's own answer when an integration or authorizer fails.
 INTERNAL_ERROR = "Internal server error"
 _MANAGEMENT_PATH = re.compile(r"^(?:/[^/@]+)?/@connections/(?P<connection_id>[^/?]+)$")
@@ -199,6 +204,8 @@ class LocalWebSocketApi:
             return json_response(HTTPStatus.NOT_FOUND, {"message": "Not Found"})
         if "websocket" not in request.headers.get("Upgrade", "").lower():
             return json_response(HTTPStatus.UPGRADE_REQUIRED, {"message": "Upgrade Required"})
+        connection.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
+                                                                 CLIENT_SEND_BUFFER_BYTES)
         session = Session(connection_id=new_connection_id(), source_ip=str(connection.remote_address[0]),
                           user_agent=request.headers.get("User-Agent", ""))
         connect_route = self.spec.routes.get("$connect")
@@ -377,8 +384,8 @@ class LocalWebSocketApi:
         not wait for the client: one that does not answer is cut off after websockets' close timeout."""
         asyncio.run_coroutine_threadsafe(self._begin_close(session.socket), self._loop).result(SEND_TIMEOUT_SECONDS)
 
-    async def _begin_close(self, socket: ServerConnection) -> None:
-        closing = asyncio.ensure_future(socket.close(1000, "closed by the server"))
+    async def _begin_close(self, connection: ServerConnection) -> None:
+        closing = asyncio.ensure_future(connection.close(1000, "closed by the server"))
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
         await asyncio.sleep(0)  # close() runs up to its first wait: the close frame is queued, the state CLOSING
@@ -388,12 +395,12 @@ class ClientBufferFull(Exception):
     """The connection's write buffer is over its limit: its client is not reading."""
 
 
-async def _send_within(socket: ServerConnection, payload: str | bytes, timeout: float) -> None:
-    """Sends unless the socket's write buffer is full already; waits at most ``timeout`` for the buffer to take
-    the frame, then cancels the send (``asyncio.wait_for``)."""
-    if socket.transport.get_write_buffer_size() >= socket.write_limit_high:
+async def _send_within(connection: ServerConnection, payload: str | bytes, timeout: float) -> None:
+    """Sends unless the connection's write buffer is full already; waits at most ``timeout`` for the buffer to
+    take the frame, then cancels the send (``asyncio.wait_for``)."""
+    if connection.transport.get_write_buffer_size() >= connection.write_limit_high:
         raise ClientBufferFull
-    await asyncio.wait_for(socket.send(payload), timeout)
+    await asyncio.wait_for(connection.send(payload), timeout)
 
 
 class ManagementServer(ThreadingHTTPServer):
