@@ -4,9 +4,12 @@ and get API Gateway's answers (410 for a gone connection, 429 for a stuck one); 
 answers every request the same way (403, 429, a timeout)."""
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
 import json
+import os
+import socket
 import threading
 import time
 from collections import Counter, defaultdict
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -128,6 +132,25 @@ def answering_management_api(status: HTTPStatus, error_type: str,
     finally:
         server.shutdown()
         server.server_close()
+
+
+def connect_and_stop_reading(websocket_url: str, token: str) -> socket.socket:
+    """A client that completes the handshake (offering the token as the subprotocol, as browsers do) and never
+    reads again, with a small receive buffer: a frozen tab."""
+    url = urlsplit(websocket_url)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.settimeout(20)
+    raw.connect((url.hostname, url.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    raw.sendall((f"GET / HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                 f"Sec-WebSocket-Protocol: cruddur.v1, {token}\r\n\r\n").encode())
+    response = b""
+    while not response.endswith(b"\r\n\r\n"):  # byte by byte: not one byte of a frame is read
+        response += raw.recv(1)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return raw
 
 
 @pytest.fixture

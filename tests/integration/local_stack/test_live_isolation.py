@@ -7,15 +7,11 @@ one a frame to londo) and andrew writes to bayko in another conversation; andrew
 """
 from __future__ import annotations
 
-import base64
 import json
-import os
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
-from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -26,6 +22,7 @@ from cruddur_messaging.data import keys
 from cruddur_messaging.models import MESSAGE_MAX_CHARS
 from devtools.local_stack.launch import RunningStack, running_stack
 from tests.integration.local_stack.test_local_stack_e2e import post, sign_in
+from tests.support.live import connect_and_stop_reading
 
 HEALTHY_TABS_PER_USER = 10
 FLOOD_MESSAGES = 60
@@ -74,24 +71,6 @@ class Tab:
         self._reader.join(5)
 
 
-def stuck_tab(stack: RunningStack, token: str) -> socket.socket:
-    """Completes the handshake (offering the token as the subprotocol, as browsers do) and never reads again."""
-    url = urlsplit(stack.info.websocket_url)
-    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.settimeout(20)
-    raw.connect((url.hostname, url.port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    raw.sendall((f"GET / HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                 f"Sec-WebSocket-Protocol: cruddur.v1, {token}\r\n\r\n").encode())
-    response = b""
-    while not response.endswith(b"\r\n\r\n"):  # byte by byte: not one byte of a frame is read
-        response += raw.recv(1)
-    assert response.startswith(b"HTTP/1.1 101"), response
-    return raw
-
-
 def test_one_stuck_tab_delays_and_loses_nothing_for_twenty_healthy_ones(stack: RunningStack,
                                                                          record_property) -> None:
     info = stack.info
@@ -105,7 +84,7 @@ def test_one_stuck_tab_delays_and_loses_nothing_for_twenty_healthy_ones(stack: R
                               endpoint_url=f"http://127.0.0.1:{stack.environment['CRUDDUR_WS_MANAGEMENT_PORT']}/live",
                               aws_access_key_id="testing", aws_secret_access_key="testing")
 
-    stuck = stuck_tab(stack, tokens["londo"])
+    stuck = connect_and_stop_reading(info.websocket_url, tokens["londo"])
     londo_connections = {":pk": keys.connections_pk(info.user("londo").uuid)}
     [stuck_id] = [item["sk"] for item in table.query(KeyConditionExpression="pk = :pk", ConsistentRead=True,
                                                      ExpressionAttributeValues=londo_connections)["Items"]]
