@@ -4,7 +4,8 @@ answers client frames.
 A user keeps at most ``LIVE_CONNECTIONS_PER_USER`` connections (tabs, devices). Past the bound the *oldest* are
 closed and forgotten, rather than the new one refused: the oldest is the likeliest to be a tab left open
 elsewhere or a connection whose ``$disconnect`` never came, and refusing would lock a user out of live updates
-until their stale connections expire. Two connects racing at the bound may briefly leave one more.
+until their stale connections expire. Two connects racing at the bound may briefly leave one more. Closing is best
+effort: whatever the management API answers, the oldest is forgotten and the new one admitted.
 """
 from __future__ import annotations
 
