@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
 
 import pytest
 
@@ -19,7 +20,13 @@ from devtools.stream_reader import STREAM_FUNCTION, StreamReader
 from tests.support.api import ok
 from tests.support.calls import record_calls
 from tests.support.client import Caller
-from tests.support.live import CONNECTION_FUNCTION, DELIVERY_FUNCTION, connect_event, delivery_mapping
+from tests.support.live import (
+    CONNECTION_FUNCTION,
+    DELIVERY_FUNCTION,
+    answering_management_api,
+    connect_event,
+    delivery_mapping,
+)
 from tests.support.people import ANDREW, BAYKO, LONDO
 from tests.support.streams import batch, failed_sequence_numbers, redelivery
 from tests.support.table import query_all
@@ -288,6 +295,21 @@ def test_a_management_api_that_cannot_be_reached_fails_nothing_and_forgets_no_co
     # One attempt, then the connection's later frames of the batch are skipped; its close failed too.
     assert (emitted["FramesFailed"], emitted["SlowConnectionsNotClosed"]) == ([1.0], [1.0])
     assert emitted["FramesSkipped"][0] >= 1 and "FramesDelivered" not in emitted
+
+
+def test_a_permanent_refusal_drops_the_frame_and_keeps_the_connection(live, monkeypatch) -> None:
+    """403 for every post (the role lacks the permission, or an execute-api VPC endpoint answers for a public
+    API): the frames are dropped, nothing is retried, and no connection is closed or forgotten for it."""
+    with answering_management_api(HTTPStatus.FORBIDDEN, "ForbiddenException") as refusing:
+        monkeypatch.setenv("WEBSOCKET_API_ENDPOINT", refusing.url)
+        scene = Live(live, connections=None)
+        ConnectionStore(live.table).add(LiveConnection(BAYKO.uuid, "bayko-1", LONG_AGO.isoformat()))
+        ok(Caller(live, ANDREW).send("Refused", handle="bayko"))
+        assert scene.deliver(scene.records()) == {"batchItemFailures": []}
+        requests = list(refusing.requests)
+
+    assert requests and {request.split()[0] for request in requests} == {"POST"}
+    assert [item["sk"] for item in query_all(live.table, keys.connections_pk(BAYKO.uuid))] == ["bayko-1"]
 
 
 def test_marking_read_sends_the_other_member_one_read_frame_and_the_reader_and_a_stranger_none(
