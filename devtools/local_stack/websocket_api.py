@@ -10,9 +10,10 @@ WebSocket APIs at all: aws-sam-cli #896, #7975).
   to ``$default``; with a route response, the function's ``body`` is sent back on the connection.
 - **Close**: ``$disconnect`` runs once the connection is gone.
 - **Management API** (``POST``/``GET``/``DELETE`` ``[/{stage}]/@connections/{id}``, 410 ``GoneException`` for a
-  connection that is not open), which the functions reach with boto3's ``apigatewaymanagementapi`` client. It
-  listens on a port of its own: the ``websockets`` server reads no request bodies (``Request.parse`` refuses any
-  ``Content-Length`` but 0), and ``PostToConnection`` carries its frame as the body.
+  connection that is not open, 429 ``LimitExceededException`` at once for one whose client stopped reading or after
+  a send cancelled at ``SEND_TIMEOUT_SECONDS``), which the functions reach with boto3's ``apigatewaymanagementapi``
+  client. It listens on a port of its own: the ``websockets`` server reads no request bodies (``Request.parse``
+  refuses any ``Content-Length`` but 0), and ``PostToConnection`` carries its frame as the body.
 
 Every function runs through ``runner.invoke`` (worker threads here, so that the event loop keeps serving).
 The sockets are the ``websockets`` package's; this module only plays API Gateway around them.
@@ -26,6 +27,7 @@ import json
 import logging
 import re
 import secrets
+import socket
 import threading
 import time
 import uuid
@@ -53,9 +55,14 @@ Invoke = Callable[[str, dict[str, Any]], Any]
 # API Gateway's quotas: 128 KB per message (frames of up to 32 KB), 29 s per integration.
 MAX_MESSAGE_BYTES = 128 * 1024
 INTEGRATION_TIMEOUT_SECONDS = 29
-# How long a management call waits for a frame to be handed to the socket before answering 429, as API Gateway
-# does when a client's buffer is full: well inside the functions' 2 s read timeout, so they get the answer.
+# How long a management call waits for a frame to be handed to the socket before the send is cancelled and the
+# call answered 429 (a socket whose buffer is full already is answered at once): well inside the functions' 2 s
+# read timeout (cruddur_messaging.data.connection_gateway), so they get the answer.
 SEND_TIMEOUT_SECONDS = 1
+# The kernel's send buffer of each connection's socket. API Gateway holds a bounded buffer per client (it answers
+# 429 once "the WebSocket client side buffer is full"); left to itself, Linux grows a socket's buffer to megabytes,
+# and a client that stops reading would be noticed only that late.
+CLIENT_SEND_BUFFER_BYTES = 4 * 1024
 # API Gateway's own answer when an integration or authorizer fails.
 INTERNAL_ERROR = "Internal server error"
 _MANAGEMENT_PATH = re.compile(r"^(?:/[^/@]+)?/@connections/(?P<connection_id>[^/?]+)$")
@@ -111,7 +118,8 @@ class ConnectionRegistry(Protocol):
     def open_session(self, connection_id: str) -> Session | None: ...
 
     def send(self, session: Session, data: bytes) -> None:
-        """Hands a frame to the connection; raises ConnectionClosed if it is gone, TimeoutError if it is stuck."""
+        """Hands a frame to the connection; raises ConnectionClosed if it is gone, ClientBufferFull or TimeoutError
+        if it is stuck."""
 
     def close(self, session: Session) -> None: ...
 
@@ -130,6 +138,7 @@ class LocalWebSocketApi:
                                                thread_name_prefix="websocket-invoke")
         self._sessions: dict[str, Session] = {}
         self._pending: dict[uuid.UUID, Session] = {}
+        self._closing: set[asyncio.Future[None]] = set()
         self._loop = asyncio.new_event_loop()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -195,6 +204,8 @@ class LocalWebSocketApi:
             return json_response(HTTPStatus.NOT_FOUND, {"message": "Not Found"})
         if "websocket" not in request.headers.get("Upgrade", "").lower():
             return json_response(HTTPStatus.UPGRADE_REQUIRED, {"message": "Upgrade Required"})
+        connection.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
+                                                                 CLIENT_SEND_BUFFER_BYTES)
         session = Session(connection_id=new_connection_id(), source_ip=str(connection.remote_address[0]),
                           user_agent=request.headers.get("User-Agent", ""))
         connect_route = self.spec.routes.get("$connect")
@@ -353,16 +364,43 @@ class LocalWebSocketApi:
         return session
 
     def send(self, session: Session, data: bytes) -> None:
-        """Hands a frame to the socket (text when it is UTF-8, as API Gateway sends it)."""
+        """Hands a frame to the socket (text when it is UTF-8, as API Gateway sends it). A socket whose write
+        buffer is full (its client stopped reading) raises ClientBufferFull at once; a send that is not done
+        within ``SEND_TIMEOUT_SECONDS`` is cancelled and raises TimeoutError: nothing is left pending."""
         try:
             payload: str | bytes = data.decode("utf-8")
         except UnicodeDecodeError:
             payload = data
-        asyncio.run_coroutine_threadsafe(session.socket.send(payload), self._loop).result(SEND_TIMEOUT_SECONDS)
+        sending = asyncio.run_coroutine_threadsafe(_send_within(session.socket, payload, SEND_TIMEOUT_SECONDS),
+                                                   self._loop)
+        try:
+            sending.result(SEND_TIMEOUT_SECONDS + 1)
+        except TimeoutError:
+            sending.cancel()  # only if the event loop itself is stalled: _send_within times out first
+            raise
 
     def close(self, session: Session) -> None:
-        asyncio.run_coroutine_threadsafe(session.socket.close(1000, "closed by the server"),
-                                         self._loop).result(SEND_TIMEOUT_SECONDS)
+        """Starts the closing handshake and returns once the close frame is queued, as ``DeleteConnection`` does
+        not wait for the client: one that does not answer is cut off after websockets' close timeout."""
+        asyncio.run_coroutine_threadsafe(self._begin_close(session.socket), self._loop).result(SEND_TIMEOUT_SECONDS)
+
+    async def _begin_close(self, connection: ServerConnection) -> None:
+        closing = asyncio.ensure_future(connection.close(1000, "closed by the server"))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+        await asyncio.sleep(0)  # close() runs up to its first wait: the close frame is queued, the state CLOSING
+
+
+class ClientBufferFull(Exception):
+    """The connection's write buffer is over its limit: its client is not reading."""
+
+
+async def _send_within(connection: ServerConnection, payload: str | bytes, timeout: float) -> None:
+    """Sends unless the connection's write buffer is full already; waits at most ``timeout`` for the buffer to
+    take the frame, then cancels the send (``asyncio.wait_for``)."""
+    if connection.transport.get_write_buffer_size() >= connection.write_limit_high:
+        raise ClientBufferFull
+    await asyncio.wait_for(connection.send(payload), timeout)
 
 
 class ManagementServer(ThreadingHTTPServer):
@@ -399,8 +437,10 @@ class ManagementHandler(BaseHTTPRequestHandler):
         except ConnectionClosed:
             self._gone()
             return
-        except TimeoutError:
-            self._error(HTTPStatus.TOO_MANY_REQUESTS, "LimitExceededException", "The client's buffer is full")
+        except (ClientBufferFull, TimeoutError):
+            # API Gateway's answer when "the WebSocket client side buffer is full" (ApiGatewayManagementApi,
+            # LimitExceededException): 429, the error's name in x-amzn-ErrorType, a JSON message.
+            self._error(HTTPStatus.TOO_MANY_REQUESTS, "LimitExceededException", "Limit Exceeded")
             return
         self._answer(HTTPStatus.OK, b"")
 

@@ -716,6 +716,8 @@ def test_the_delivery_function_reads_members_and_connections_and_posts_frames(fu
     for person in (ANDREW, BAYKO):
         store.add(LiveConnection(person.uuid, connections.open(f"{person.handle}-open"), gone_since))
     store.add(LiveConnection(BAYKO.uuid, "bayko-gone", gone_since))
+    store.add(LiveConnection(BAYKO.uuid, connections.open("bayko-stuck"), gone_since))
+    connections.stuck.add("bayko-stuck")  # 429: closed (DELETE @connections) and forgotten
     mapping = delivery_mapping(live)
 
     def deliver_new_records() -> None:
@@ -738,7 +740,9 @@ def test_the_delivery_function_reads_members_and_connections_and_posts_frames(fu
         ("dynamodb:Query", "CONN#", None),
         ("dynamodb:DeleteItem", "CONN#", None),
         ("execute-api:ManageConnections", "POST", None),
+        ("execute-api:ManageConnections", "DELETE", None),
     })
+    assert connections.closed == ["bayko-stuck"]
 
 
 LIVE_API = websocket_api_arn(RESOURCES)
@@ -752,7 +756,7 @@ LIVE_API = websocket_api_arn(RESOURCES)
     (LIVE_DELIVERY, Request("dynamodb:PutItem", TABLE_ARN, f"CONN#{USER}")),
     (LIVE_DELIVERY, Request("dynamodb:Query", TABLE_ARN, f"MSG#{GROUP}")),
     (LIVE_DELIVERY, Request("dynamodb:DeleteItem", TABLE_ARN, f"GRP#{USER}")),
-    (LIVE_DELIVERY, Request("execute-api:ManageConnections", f"{LIVE_API}/live/DELETE/@connections/abc=")),
+    (LIVE_DELIVERY, Request("execute-api:ManageConnections", f"{LIVE_API}/live/GET/@connections/abc=")),
     (LIVE_DELIVERY, Request("execute-api:ManageConnections",
                             f"arn:aws:execute-api:us-east-1:{LOCAL_ACCOUNT_ID}:another-api/live/POST/@connections/a")),
     (LIVE_DELIVERY, Request("execute-api:ManageConnections", f"{LIVE_API}/another-stage/POST/@connections/abc=")),

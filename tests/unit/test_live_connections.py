@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
 
 import psycopg2
 import pytest
 
 from cruddur_messaging.config import ConfigurationError, LiveSettings, management_endpoint_of
 from cruddur_messaging.data import keys
+from cruddur_messaging.data.connection_gateway import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
 from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.errors import DependencyUnavailable, Forbidden
 from cruddur_messaging.models import LiveConnection
 from tests.support.containers import cold_start
 from tests.support.live import (
     CONNECTION_FUNCTION,
+    answering_management_api,
     client_frame_event,
     connect_event,
     disconnect_event,
@@ -108,6 +112,43 @@ def test_an_evicted_connection_that_is_already_gone_is_forgotten_too(live, conne
     live.invoke(CONNECTION_FUNCTION, connect_event(ANDREW, "vanished"))  # never opened in the registry: a 410
     assert live.invoke(CONNECTION_FUNCTION, connect_event(ANDREW, connections.open("new")))["statusCode"] == 200
     assert [item["sk"] for item in connection_items(live, ANDREW)] == ["new"]
+
+
+@pytest.mark.parametrize("answer", ["forbidden", "unreachable", "timeout"])
+def test_eviction_is_best_effort_whatever_the_management_api_answers(live, monkeypatch, capsys, caplog,
+                                                                      answer) -> None:
+    """403 (an execute-api VPC endpoint with private DNS answers it for public APIs), an endpoint that refuses
+    connections, one that answers after the read timeout: the new connection is admitted all the same and the
+    oldest forgotten, with a warning (the error only) and a metric."""
+    monkeypatch.setenv("LIVE_CONNECTIONS_PER_USER", "1")
+    with ExitStack() as stack:
+        if answer == "unreachable":
+            endpoint = "http://127.0.0.1:9"  # discard port: connection refused
+        else:
+            server = stack.enter_context(answering_management_api(
+                *((HTTPStatus.FORBIDDEN, "ForbiddenException", 0) if answer == "forbidden" else
+                  (HTTPStatus.OK, "", READ_TIMEOUT_SECONDS + 1))))
+            endpoint = server.url
+        monkeypatch.setenv("WEBSOCKET_API_ENDPOINT", endpoint)
+        assert live.invoke(CONNECTION_FUNCTION, connect_event(ANDREW, "oldest"))["statusCode"] == 200
+        capsys.readouterr()
+        caplog.clear()
+        started = time.monotonic()
+        assert live.invoke(CONNECTION_FUNCTION, connect_event(ANDREW, "newest"))["statusCode"] == 200
+        assert time.monotonic() - started < READ_TIMEOUT_SECONDS + CONNECT_TIMEOUT_SECONDS + 1  # one attempt
+        if answer != "unreachable":
+            assert [request.split()[0] for request in server.requests] == ["DELETE"]
+
+    assert [item["sk"] for item in connection_items(live, ANDREW)] == ["newest"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    [metric] = [line for line in lines if "LiveEvictionsNotClosed" in line]
+    assert (metric["LiveEvictionsNotClosed"], metric["LiveConnectionsEvicted"]) == ([1.0], [1.0])
+    warnings = [vars(record) for record in caplog.records if record.levelname == "WARNING"]
+    assert "a.b.c" not in caplog.text + json.dumps(lines)  # the event's token, never logged
+    expected = {"forbidden": {"error_code": "ForbiddenException"}, "unreachable": {"error": "EndpointConnectionError"},
+                "timeout": {"error": "ReadTimeoutError"}}[answer]
+    assert any(expected.items() <= warning.items() for warning in warnings)
+    assert any(warning["msg"] == "evicted connections forgotten without being closed" for warning in warnings)
 
 
 def test_disconnect_forgets_only_that_connection(live) -> None:

@@ -1,20 +1,32 @@
 """Fan-out (``LiveDeliveryFunction``) with the table's real stream records (moto in-process) and the real local
-management API over HTTP: who gets which frame, gone connections, many connections, duplicates, order, read
-frames, and that a delivery failure leaves sending and the conversation lists alone."""
+management API over HTTP: who gets which frame, gone, stuck (429) and slow connections each costing only
+themselves, many connections, duplicates, order, a DynamoDB failure retried without resending, read frames, and
+that a delivery failure leaves sending and the conversation lists alone."""
 from __future__ import annotations
 
+import json
+import time
 from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
 
 import pytest
 
 from cruddur_messaging.data import keys
+from cruddur_messaging.data.connection_gateway import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
 from cruddur_messaging.data.connections import ConnectionStore
+from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.models import LiveConnection
 from devtools.stream_reader import STREAM_FUNCTION, StreamReader
 from tests.support.api import ok
 from tests.support.calls import record_calls
 from tests.support.client import Caller
-from tests.support.live import CONNECTION_FUNCTION, DELIVERY_FUNCTION, connect_event, delivery_mapping
+from tests.support.live import (
+    CONNECTION_FUNCTION,
+    DELIVERY_FUNCTION,
+    answering_management_api,
+    connect_event,
+    delivery_mapping,
+)
 from tests.support.people import ANDREW, BAYKO, LONDO
 from tests.support.streams import batch, failed_sequence_numbers, redelivery
 from tests.support.table import query_all
@@ -190,33 +202,83 @@ def test_a_record_twice_in_a_batch_is_delivered_once_and_a_redelivered_batch_aga
     assert [frame["message"]["uuid"] for frame in message_frames(connections, tab)] == [sent["uuid"]] * 2
 
 
-def test_frames_keep_the_conversations_order_through_a_failure_and_its_redelivery(scene, connections) -> None:
+def test_a_stuck_connection_loses_only_its_own_frames_and_is_closed_and_forgotten(scene, connections) -> None:
     group = Caller(scene.aws, ANDREW).start_conversation("bayko")
     scene.records()
     andrew, bayko = scene.connect(ANDREW, "andrew-1"), scene.connect(BAYKO, "bayko-1")
+    stuck = scene.connect_long_ago(BAYKO, "bayko-stuck")  # its buffer full: the management API answers 429
+    connections.stuck.add(stuck)
     sent = [ok(Caller(scene.aws, ANDREW).send(f"Message {number}", group=group))["uuid"] for number in range(4)]
-    messages = [record for record in scene.reader.new_records() if scene.mapping.accepts(record)]
-    assert len(messages) == 4
 
-    # bayko's connection takes the first two frames, then is stuck (its buffer full: 429) for the third.
-    first = scene.deliver(messages[:2])
-    connections.stuck.add(bayko)
-    response = scene.deliver(messages[2:])
-    assert failed_sequence_numbers(response) == [messages[2]["dynamodb"]["SequenceNumber"]]
-    assert [frame["message"]["uuid"] for frame in message_frames(connections, bayko)] == sent[:2]
-    # Nothing after the failed record was sent to anyone: it would overtake the record's redelivery.
-    assert [frame["message"]["uuid"] for frame in message_frames(connections, andrew)] == sent[:3]
+    assert scene.deliver(scene.records()) == {"batchItemFailures": []}  # nothing retried, for anyone
 
-    connections.stuck.clear()
-    assert first == {"batchItemFailures": []}
-    assert scene.deliver(redelivery(messages[2:], response)) == {"batchItemFailures": []}
-    assert [frame["message"]["uuid"] for frame in message_frames(connections, bayko)] == sent
-    assert [frame["message"]["uuid"] for frame in message_frames(connections, andrew)] == [*sent[:3], *sent[2:]]
+    for healthy in (andrew, bayko):
+        assert [frame["message"]["uuid"] for frame in message_frames(connections, healthy)] == sent
+    # One attempt: the stuck connection gets nothing more in the invocation, and is closed and forgotten, so its
+    # client reconnects and resyncs instead of silently missing frames.
+    assert connections.attempts[stuck] == 1
+    assert connections.frames[stuck] == []
+    assert connections.closed == [stuck]
+    assert sorted(item["sk"] for item in query_all(scene.aws.table, keys.connections_pk(BAYKO.uuid))) == [bayko]
 
 
-def test_delivery_failures_leave_sending_and_the_lists_alone(live, monkeypatch) -> None:
-    """The management API unreachable: sends still succeed, the stream function still moves both rows, and only
-    the delivery function's own records are reported for a retry."""
+def test_a_slow_connection_is_given_up_on_after_the_read_timeout_and_the_others_do_not_wait_longer(
+        scene, connections) -> None:
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko")
+    scene.records()
+    andrew = scene.connect(ANDREW, "andrew-1")
+    slow = scene.connect_long_ago(BAYKO, "bayko-slow")
+    connections.slow.add(slow)
+    sent = [ok(Caller(scene.aws, ANDREW).send(f"Message {number}", group=group))["uuid"] for number in range(3)]
+    records = scene.records()
+
+    started = time.monotonic()
+    assert scene.deliver(records) == {"batchItemFailures": []}
+    elapsed = time.monotonic() - started
+
+    # One read timeout for the whole batch, not one per record (nor one per SDK retry).
+    assert READ_TIMEOUT_SECONDS <= elapsed < READ_TIMEOUT_SECONDS + CONNECT_TIMEOUT_SECONDS + 1
+    assert [frame["message"]["uuid"] for frame in message_frames(connections, andrew)] == sent
+    assert connections.attempts[slow] == 1
+    assert connections.closed == [slow]
+
+
+def test_a_dynamodb_failure_retries_the_record_and_resends_only_what_was_not_sent(scene, connections,
+                                                                                   monkeypatch) -> None:
+    bayko_group = Caller(scene.aws, ANDREW).start_conversation("bayko")
+    londo_group = Caller(scene.aws, ANDREW).start_conversation("londo")
+    scene.records()
+    andrew, bayko, londo = (scene.connect(person, f"{person.handle}-1") for person in (ANDREW, BAYKO, LONDO))
+    first = ok(Caller(scene.aws, ANDREW).send("To bayko", group=bayko_group))["uuid"]
+    second = ok(Caller(scene.aws, ANDREW).send("To londo", group=londo_group))["uuid"]
+    records = [record for record in scene.reader.new_records() if scene.mapping.accepts(record)]
+    assert len(records) == 2
+    # londo's connections cannot be read (a DynamoDB outage starting between the two records).
+    of_user = ConnectionStore.of_user
+
+    def failing_for_londo(store, user_uuid, now=None):
+        if user_uuid == LONDO.uuid:
+            raise DependencyUnavailable("dynamodb")
+        return of_user(store, user_uuid, now)
+
+    monkeypatch.setattr(ConnectionStore, "of_user", failing_for_londo)
+    response = scene.deliver(records)
+    assert failed_sequence_numbers(response) == [records[1]["dynamodb"]["SequenceNumber"]]
+    assert [frame["message"]["uuid"] for frame in message_frames(connections, andrew)] == [first]
+    assert connections.frames[londo] == []  # nothing of the failed record went out, to anyone
+
+    monkeypatch.setattr(ConnectionStore, "of_user", of_user)
+    assert scene.deliver(redelivery(records, response)) == {"batchItemFailures": []}
+    assert [frame["message"]["uuid"] for frame in message_frames(connections, andrew)] == [first, second]
+    assert [frame["message"]["uuid"] for frame in message_frames(connections, londo)] == [second]
+    assert [frame["message"]["uuid"] for frame in message_frames(connections, bayko)] == [first]
+
+
+def test_a_management_api_that_cannot_be_reached_fails_nothing_and_forgets_no_connection(live, monkeypatch,
+                                                                                         capsys) -> None:
+    """The management API unreachable: sends still succeed, the stream function still moves both rows, and the
+    delivery function drops the frames without failing its records (a retry could not tell who got them); the
+    connection it could not close keeps its item."""
     monkeypatch.setenv("WEBSOCKET_API_ENDPOINT", "http://127.0.0.1:9")  # discard port: connection refused
     scene = Live(live, connections=None)
     ConnectionStore(live.table).add(LiveConnection(BAYKO.uuid, "bayko-1", LONG_AGO.isoformat()))
@@ -225,10 +287,29 @@ def test_delivery_failures_leave_sending_and_the_lists_alone(live, monkeypatch) 
     records = scene.records()  # runs the stream function: it must succeed regardless
     rows = [item for person in (ANDREW, BAYKO) for item in query_all(live.table, keys.group_rows_pk(person.uuid))]
     assert {(row["message"], row["sk"]) for row in rows} == {("Still stored", started["created_at"])}
-    response = scene.deliver(records)
-    first_for_bayko = next(record for record in records if record["dynamodb"]["Keys"]["pk"]["S"] in (
-        keys.group_rows_pk(BAYKO.uuid), keys.messages_pk(started["message_group_uuid"])))
-    assert failed_sequence_numbers(response) == [first_for_bayko["dynamodb"]["SequenceNumber"]]
+    capsys.readouterr()
+    assert scene.deliver(records) == {"batchItemFailures": []}
+
+    assert [item["sk"] for item in query_all(live.table, keys.connections_pk(BAYKO.uuid))] == ["bayko-1"]
+    [emitted] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CloudWatchMetrics"' in line]
+    # One attempt, then the connection's later frames of the batch are skipped; its close failed too.
+    assert (emitted["FramesFailed"], emitted["SlowConnectionsNotClosed"]) == ([1.0], [1.0])
+    assert emitted["FramesSkipped"][0] >= 1 and "FramesDelivered" not in emitted
+
+
+def test_a_permanent_refusal_drops_the_frame_and_keeps_the_connection(live, monkeypatch) -> None:
+    """403 for every post (the role lacks the permission, or an execute-api VPC endpoint answers for a public
+    API): the frames are dropped, nothing is retried, and no connection is closed or forgotten for it."""
+    with answering_management_api(HTTPStatus.FORBIDDEN, "ForbiddenException") as refusing:
+        monkeypatch.setenv("WEBSOCKET_API_ENDPOINT", refusing.url)
+        scene = Live(live, connections=None)
+        ConnectionStore(live.table).add(LiveConnection(BAYKO.uuid, "bayko-1", LONG_AGO.isoformat()))
+        ok(Caller(live, ANDREW).send("Refused", handle="bayko"))
+        assert scene.deliver(scene.records()) == {"batchItemFailures": []}
+        requests = list(refusing.requests)
+
+    assert requests and {request.split()[0] for request in requests} == {"POST"}
+    assert [item["sk"] for item in query_all(live.table, keys.connections_pk(BAYKO.uuid))] == ["bayko-1"]
 
 
 def test_marking_read_sends_the_other_member_one_read_frame_and_the_reader_and_a_stranger_none(

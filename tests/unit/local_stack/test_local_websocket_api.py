@@ -11,13 +11,15 @@ from typing import Any, Callable, Iterator
 
 import boto3
 import pytest
+from botocore.config import Config
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from devtools.environment import LocalResources, template_context
 from devtools.local_stack.launch import free_port
-from devtools.local_stack.websocket_api import LocalWebSocketApi, policy_allows
+from devtools.local_stack.websocket_api import SEND_TIMEOUT_SECONDS, LocalWebSocketApi, policy_allows
 from devtools.template import WebSocketApiSpec, WebSocketRoute, load_template, websocket_api_spec
+from tests.support.live import connect_and_stop_reading
 
 SPEC = websocket_api_spec(load_template(), template_context(LocalResources(table_name="t")))
 ALLOW = {"principalId": "user-sub", "context": {"sub": "user-sub", "nested": {"dropped": True}},
@@ -170,6 +172,37 @@ def test_the_management_api_posts_reads_and_closes_connections(api, functions) -
         assert time.monotonic() < deadline
     with pytest.raises(management.exceptions.GoneException):
         management.get_connection(ConnectionId="never-was=")
+
+
+def test_a_client_that_stops_reading_gets_429_as_from_api_gateway_and_no_send_waits_on_it(api, functions) -> None:
+    management = boto3.client("apigatewaymanagementapi", region_name="us-east-1",
+                              endpoint_url=f"{api.management.url}/live", aws_access_key_id="local",
+                              aws_secret_access_key="local", config=Config(retries={"total_max_attempts": 1}))
+    stuck = connect_and_stop_reading(url(api), "t")
+    try:
+        [connected] = functions.of_route("$connect")
+        connection_id = connected["requestContext"]["connectionId"]
+        frame = json.dumps({"type": "message.created", "pad": "x" * 2500}).encode()
+        posted = 0
+        with pytest.raises(management.exceptions.LimitExceededException) as limited:  # botocore reads the shape
+            while posted < 1000:
+                management.post_to_connection(ConnectionId=connection_id, Data=frame)
+                posted += 1
+        assert limited.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+        assert posted < 100  # a few tens of KB, not the megabytes a kernel buffer grows to
+        # Full now: answered at once, without waiting for the socket.
+        for _ in range(5):
+            started = time.monotonic()
+            with pytest.raises(management.exceptions.LimitExceededException):
+                management.post_to_connection(ConnectionId=connection_id, Data=b"{}")
+            assert time.monotonic() - started < SEND_TIMEOUT_SECONDS / 2
+        started = time.monotonic()
+        management.delete_connection(ConnectionId=connection_id)  # does not wait for the client either
+        assert time.monotonic() - started < SEND_TIMEOUT_SECONDS
+        with pytest.raises(management.exceptions.GoneException):
+            management.get_connection(ConnectionId=connection_id)
+    finally:
+        stuck.close()
 
 
 def test_policies_allow_only_what_they_name() -> None:

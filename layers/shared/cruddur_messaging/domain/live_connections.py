@@ -5,7 +5,8 @@ answers client frames. The caller is the user uuid the ``$connect`` authorizer p
 A user keeps at most ``LIVE_CONNECTIONS_PER_USER`` connections (tabs, devices). Past the bound the *oldest* are
 closed and forgotten, rather than the new one refused: the oldest is the likeliest to be a tab left open
 elsewhere or a connection whose ``$disconnect`` never came, and refusing would lock a user out of live updates
-until their stale connections expire. Two connects racing at the bound may briefly leave one more.
+until their stale connections expire. Two connects racing at the bound may briefly leave one more. Closing is best
+effort: whatever the management API answers, the oldest is forgotten and the new one admitted.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any, Sequence
 from aws_lambda_powertools.metrics import MetricUnit
 
 from cruddur_messaging.clock import format_timestamp
-from cruddur_messaging.data.connection_gateway import ConnectionGateway
+from cruddur_messaging.data.connection_gateway import Closing, ConnectionGateway
 from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.models import LIVE_SUBPROTOCOL, PONG_FRAME, LiveConnection, error_frame
 from cruddur_messaging.observability import logger, metrics
@@ -38,12 +39,20 @@ def connect(store: ConnectionStore, gateway: ConnectionGateway, user_uuid: str, 
     moment = now or datetime.now(timezone.utc)
     existing = store.of_user(user_uuid, moment)
     evicted = existing[:max(0, len(existing) - limit + 1)]
+    not_closed = 0
     for old in evicted:
-        gateway.close(old.connection_id)
+        # Best effort: whatever the management API answers (403, throttled, unreachable, a timeout), the item is
+        # forgotten and the new connection admitted. One left open gets no more frames; API Gateway closes it
+        # when it idles or reaches its two hours.
+        if gateway.close(old.connection_id) is Closing.FAILED:
+            not_closed += 1
         store.remove(user_uuid, old.connection_id)
     if evicted:
         metrics.add_metric(name="LiveConnectionsEvicted", unit=MetricUnit.Count, value=len(evicted))
         logger.info("oldest connections closed past the bound", extra={"evicted": len(evicted), "limit": limit})
+    if not_closed:
+        metrics.add_metric(name="LiveEvictionsNotClosed", unit=MetricUnit.Count, value=not_closed)
+        logger.warning("evicted connections forgotten without being closed", extra={"not_closed": not_closed})
     connection = LiveConnection(user_uuid=user_uuid, connection_id=connection_id,
                                 connected_at=format_timestamp(moment))
     store.add(connection)

@@ -10,10 +10,10 @@ alternatives:
 - *in the stream function*: one invocation less, but a 410 storm or a throttled connection would delay or fail
   the group-row moves (its records would be retried), and the two jobs would share one role and one retry
   policy; rejected;
-- *a second stream consumer*: its failures and retries are its own (a bounded two retries, one minute of record
-  age, no failure queue: a frame that old is no longer live, and clients resync through the HTTP API), its role
-  holds only what delivery needs, and latency is one stream hop, the same as for the list rows. DynamoDB Streams
-  serves two consumers per shard without throttling; a third would need a fan-out (EventBridge Pipes, Kinesis).
+- *a second stream consumer*: its failures and retries are its own (at most five retries within one minute of
+  record age, no failure queue: a frame that old is no longer live, and clients resync through the HTTP API), its
+  role holds only what delivery needs, and latency is one stream hop, the same as for the list rows. DynamoDB
+  Streams serves two consumers per shard without throttling; a third would need a fan-out (EventBridge Pipes, Kinesis).
 
 **What it sends.** An inserted ``MSG#`` item becomes ``message.created`` to every connection of both members
 (found through the membership item, or the group rows for a tutorial-era group, cached per container: a
@@ -41,16 +41,28 @@ has read what came before their message), at most one per new conversation, and 
 A record without an old image (written while the stream was ``NEW_IMAGE``) sends no ``read`` frame: whether the
 marker moved cannot be told.
 
-**Guarantees.** Records are delivered in stream order, one after another, so frames of a conversation arrive in
-order. A connection found gone (410) is deleted on the spot. A transient failure (throttling, an unreachable
-endpoint) stops the batch at that record and reports it as the batch's item failure: Lambda redelivers from it,
-so nothing after it overtakes it, and connections that already had it get it again (at least once: frames carry
-uuids, clients drop duplicates; a ``read`` frame again carries the same marker). A record that appears twice in
-one batch is delivered once.
+**Guarantees.** Records are delivered in stream order, one after another (each to all its connections in
+parallel), so frames of a conversation arrive in order. What becomes of a frame is settled per connection, within
+the invocation, and never fails the record for the other connections (``data.connection_gateway`` bounds each post
+to a few seconds and never retries one):
+
+- 410: the connection is gone; its item is deleted on the spot;
+- a permanent refusal (403, 413, 400): the frame is dropped for that connection;
+- not taken now (429: throttled, or its client's buffer full; a timeout; the endpoint unreachable; a 5xx): the
+  frame is dropped for that connection, it gets nothing more in this invocation, and it is closed
+  (``DeleteConnection``) and its item forgotten, so that its client reconnects and resyncs through the HTTP API
+  instead of silently missing frames. A close that fails keeps the item: the next frame tries again.
+
+A record is retried only when its frames cannot be worked out: a DynamoDB failure (members, handles,
+connections) or a reader's handle not in the index yet. Both happen before any frame of the record is posted, and
+the record is reported as the batch's item failure: Lambda checkpoints the records before it and resumes from it,
+so nothing after it overtakes it and a retry sends only what was not sent. Only a crashed invocation (a bug, the
+function's timeout) sends frames again (at least once: frames carry uuids, clients drop duplicates; a ``read``
+frame again carries the same marker). A record that appears twice in one batch is delivered once.
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
@@ -59,7 +71,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from boto3.dynamodb.types import TypeDeserializer
 
 from cruddur_messaging.data import keys
-from cruddur_messaging.data.connection_gateway import ConnectionGateway, Delivery
+from cruddur_messaging.data.connection_gateway import Closing, ConnectionGateway, Delivery
 from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.data.messages import MessageStore
 from cruddur_messaging.errors import DependencyUnavailable
@@ -203,6 +215,11 @@ class DeliveryCounts:
     gone: int = 0
     rejected: int = 0
     failed: int = 0
+    skipped: int = 0
+    """Frames not posted: their connection failed to take an earlier one in the same invocation."""
+    closed: int = 0
+    """Connections closed and forgotten for failing to take a frame."""
+    not_closed: int = 0
 
     def add(self, outcome: Delivery) -> None:
         setattr(self, outcome.value, getattr(self, outcome.value) + 1)
@@ -221,9 +238,26 @@ class LiveDelivery:
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     counts: DeliveryCounts = field(default_factory=DeliveryCounts)
     _connections_of: dict[str, list[LiveConnection]] = field(default_factory=dict, init=False)
+    _dropped: set[str] = field(default_factory=set, init=False)
+    _closing: list[tuple[LiveConnection, Future[Closing]]] = field(default_factory=list, init=False)
 
     def deliver(self, records: Iterable[Record], remaining_millis: Callable[[], int] | None = None) -> dict[str, Any]:
-        """The partial batch response: empty, or the first record not delivered (Lambda resumes from it)."""
+        """The partial batch response: empty, or the first record none of whose frames was posted because they
+        could not be worked out (Lambda resumes from it)."""
+        try:
+            return self._deliver(records, remaining_millis)
+        finally:
+            self._finish_closing()
+
+    def publish_metrics(self) -> None:
+        for name, value in (("FramesDelivered", self.counts.delivered), ("ConnectionsGone", self.counts.gone),
+                            ("FramesRejected", self.counts.rejected), ("FramesFailed", self.counts.failed),
+                            ("FramesSkipped", self.counts.skipped), ("SlowConnectionsClosed", self.counts.closed),
+                            ("SlowConnectionsNotClosed", self.counts.not_closed)):
+            if value:
+                metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    def _deliver(self, records: Iterable[Record], remaining_millis: Callable[[], int] | None) -> dict[str, Any]:
         seen: set[str] = set()
         for record in records:
             event_id = str(record.get("eventID", ""))
@@ -233,45 +267,67 @@ class LiveDelivery:
             if remaining_millis is not None and remaining_millis() < DEADLINE_MARGIN_MILLIS:
                 return _failure(record)
             try:
-                delivered = self._deliver_record(record)
+                targets = self._targets(record)
             except HandleNotIndexedYet as not_yet:
                 logger.info("reader's handle not in the group index yet; the record is retried",
                             extra={"message_group_uuid": str(not_yet), "event_id": event_id})
-                delivered = False
-            except DependencyUnavailable:
-                delivered = False
-            if not delivered:
                 return _failure(record)
+            except DependencyUnavailable:
+                return _failure(record)
+            self._post(targets)
         return {"batchItemFailures": []}
 
-    def publish_metrics(self) -> None:
-        for name, value in (("FramesDelivered", self.counts.delivered), ("ConnectionsGone", self.counts.gone),
-                            ("FramesRejected", self.counts.rejected), ("FramesFailed", self.counts.failed)):
-            if value:
-                metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    def _targets(self, record: Record) -> list[tuple[LiveConnection, dict[str, Any]]]:
+        """Every (connection, frame) the record makes: all of the record's reads, before anything is posted."""
+        return [(connection, frame.body) for frame in frames_of(record, self.members_of, self.handles)
+                for user_uuid in frame.recipients for connection in self._connections(user_uuid)]
 
-    def _deliver_record(self, record: Record) -> bool:
-        """True when every connection took its frames, was gone or refused them for good."""
-        targets = [(connection, frame.body) for frame in frames_of(record, self.members_of, self.handles)
-                   for user_uuid in frame.recipients for connection in self._connections(user_uuid)]
+    def _post(self, targets: list[tuple[LiveConnection, dict[str, Any]]]) -> None:
+        """Posts in parallel; whatever a connection answers is settled for that connection alone."""
+        postable = [target for target in targets if target[0].connection_id not in self._dropped]
+        self.counts.skipped += len(targets) - len(postable)
         outcomes = list(self.executor.map(lambda target: self.gateway.post(target[0].connection_id, target[1]),
-                                          targets))
-        for (connection, _), outcome in zip(targets, outcomes):
+                                          postable))
+        for (connection, _), outcome in zip(postable, outcomes):
             self.counts.add(outcome)
             if outcome is Delivery.GONE:
-                self._forget(connection)
-        return Delivery.FAILED not in outcomes
+                self._forget_gone(connection)
+            elif outcome is Delivery.FAILED and connection.connection_id not in self._dropped:
+                self._dropped.add(connection.connection_id)
+                self._closing.append((connection, self.executor.submit(self.gateway.close,
+                                                                       connection.connection_id)))
 
     def _connections(self, user_uuid: str) -> list[LiveConnection]:
         if user_uuid not in self._connections_of:
             self._connections_of[user_uuid] = self.connections.of_user(user_uuid, self.now())
         return self._connections_of[user_uuid]
 
-    def _forget(self, connection: LiveConnection) -> None:
+    def _forget_gone(self, connection: LiveConnection) -> None:
         self._connections_of[connection.user_uuid] = [
             known for known in self._connections_of.get(connection.user_uuid, [])
             if known.connection_id != connection.connection_id]
-        self.connections.remove_gone(connection, connected_before=self.now() - HANDSHAKE_GRACE)
+        try:
+            self.connections.remove_gone(connection, connected_before=self.now() - HANDSHAKE_GRACE)
+        except DependencyUnavailable:
+            # Frames went out already: the record is not failed for it. The next delivery, or the TTL, removes it.
+            logger.warning("a gone connection's item was not deleted")
+
+    def _finish_closing(self) -> None:
+        """Waits for the closes (bounded as posts are) and forgets the connections closed; a table resource is not
+        shared with the pool's threads, so the items are deleted here."""
+        for connection, closing in self._closing:
+            if closing.result() is Closing.FAILED:
+                self.counts.not_closed += 1
+                continue
+            self.counts.closed += 1
+            try:
+                self.connections.remove(connection.user_uuid, connection.connection_id)
+            except DependencyUnavailable:
+                logger.warning("a closed connection's item was not deleted")  # its TTL deletes it
+        if self._closing:
+            logger.info("connections that did not take a frame were closed",
+                        extra={"closed": self.counts.closed, "not_closed": self.counts.not_closed})
+        self._closing.clear()
 
 
 def _failure(record: Record) -> dict[str, Any]:
