@@ -5,8 +5,8 @@ SHELL := /bin/bash
 PYTHON_VERSION := 3.13
 comma := ,
 ifeq ($(origin PYTHON),undefined)
-PYTHON := $(firstword $(foreach candidate,python$(PYTHON_VERSION) $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION)),\
-	$(shell $(candidate) -c 'import sys; assert sys.version_info[:2] == ($(subst .,$(comma) ,$(PYTHON_VERSION)))' >/dev/null 2>&1 && echo $(candidate))))
+PYTHON := $(or $(firstword $(foreach candidate,python$(PYTHON_VERSION) $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION)),\
+	$(shell $(candidate) -c 'import sys; assert sys.version_info[:2] == ($(subst .,$(comma) ,$(PYTHON_VERSION)))' >/dev/null 2>&1 && echo $(candidate)))),python$(PYTHON_VERSION))
 endif
 VENV := .venv
 BIN := $(VENV)/bin
@@ -22,8 +22,8 @@ help: ## list the targets
 
 # Refuses any interpreter other than $(PYTHON_VERSION), saying what to install.
 define require_python
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == ($(subst .,$(comma) ,$(PYTHON_VERSION)))' 2>/dev/null || { \
-		echo "Python $(PYTHON_VERSION) is needed (the functions' runtime is python$(PYTHON_VERSION)) and '$(or $(PYTHON),python$(PYTHON_VERSION))'" \
+	@"$(PYTHON)" -c 'import sys; assert sys.version_info[:2] == ($(subst .,$(comma) ,$(PYTHON_VERSION)))' 2>/dev/null || { \
+		echo "Python $(PYTHON_VERSION) is needed (the functions' runtime is python$(PYTHON_VERSION)) and '$(PYTHON)'" \
 		"is not it: install python$(PYTHON_VERSION) on PATH (e.g. pyenv install $(PYTHON_VERSION), or apt-get install" \
 		"python$(PYTHON_VERSION)-venv) or name one with make PYTHON=/path/to/python$(PYTHON_VERSION)" >&2; exit 1; }
 endef
