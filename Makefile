@@ -1,6 +1,13 @@
-# Cruddur Messaging - every step a fresh machine needs is here; nothing is assumed installed but python3.11.
+# Cruddur Messaging - every step a fresh machine needs is here; nothing is assumed installed but Python 3.13.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# The functions' runtime (template.yaml: python3.13) and the toolchain's are the same minor version. PYTHON is
+# `python3.13` if it runs (a pyenv shim of a version not selected does not), else pyenv's 3.13; PYTHON=... overrides.
+PYTHON_VERSION := 3.13
+comma := ,
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(or $(firstword $(foreach candidate,python$(PYTHON_VERSION) $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION)),\
+	$(shell $(candidate) -c 'import sys; assert sys.version_info[:2] == ($(subst .,$(comma) ,$(PYTHON_VERSION)))' >/dev/null 2>&1 && echo $(candidate)))),python$(PYTHON_VERSION))
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
@@ -13,7 +20,16 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
+# Refuses any interpreter other than $(PYTHON_VERSION), saying what to install.
+define require_python
+	@"$(PYTHON)" -c 'import sys; assert sys.version_info[:2] == ($(subst .,$(comma) ,$(PYTHON_VERSION)))' 2>/dev/null || { \
+		echo "Python $(PYTHON_VERSION) is needed (the functions' runtime is python$(PYTHON_VERSION)) and '$(PYTHON)'" \
+		"is not it: install python$(PYTHON_VERSION) on PATH (e.g. pyenv install $(PYTHON_VERSION), or apt-get install" \
+		"python$(PYTHON_VERSION)-venv) or name one with make PYTHON=/path/to/python$(PYTHON_VERSION)" >&2; exit 1; }
+endef
+
 $(INSTALLED): requirements-dev.txt layers/shared/requirements.txt
+	$(require_python)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -25,6 +41,7 @@ install: $(INSTALLED) ## create .venv with everything the project needs
 CHECKOV_VENV := .venv-checkov
 CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 $(CHECKOV_INSTALLED): requirements-checkov.txt
+	$(require_python)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.txt
@@ -39,8 +56,16 @@ validate: $(INSTALLED) ## sam validate --lint (offline)
 checkov: $(CHECKOV_INSTALLED) ## checkov on template.yaml, offline: each finding fixed or skipped with its reason in the template
 	$(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
-build: $(INSTALLED) ## sam build, no container
-	$(BIN)/sam build --template template.yaml --cached
+# The functions' architecture: template.yaml's Architecture (arm64 by default). `sam build` tells a makefile build
+# nothing but ARTIFACTS_DIR, so ARCHITECTURE=x86_64 goes both to the template parameter and, exported, to the
+# layer's and the authorizer's Makefiles, which pick their wheels by it.
+ifdef ARCHITECTURE
+export ARCHITECTURE
+endif
+SAM_BUILD = $(BIN)/sam build --template template.yaml --cached
+
+build: $(INSTALLED) ## sam build, no container (arm64 as the template says; ARCHITECTURE=x86_64 for the other one)
+	$(SAM_BUILD) $(if $(ARCHITECTURE),--parameter-overrides Architecture=$(ARCHITECTURE))
 
 unit: $(INSTALLED) ## fast unit tests (moto in-process)
 	$(PY) -m pytest tests/unit
@@ -95,6 +120,15 @@ certs: $(INSTALLED) ## rewrite the layer's RDS CA bundle from the npm package aw
 	$(PY) -m devtools.rds_ca_bundle
 
 # --- cold starts from the sam build artifact (issue 12) -------------------------------------------------------
+# The cold starts run the artifact on this machine, so they need one built for its architecture (x86_64 here; the
+# deployed default, arm64, cannot run on it), beside the default build, not over it.
+HOST_ARCHITECTURE := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+HOST_BUILD_DIR := .aws-sam/build-$(HOST_ARCHITECTURE)
+.PHONY: host-build
+host-build: $(INSTALLED)
+	ARCHITECTURE=$(HOST_ARCHITECTURE) $(SAM_BUILD) --build-dir $(HOST_BUILD_DIR) --cache-dir .aws-sam/cache-$(HOST_ARCHITECTURE) \
+		--parameter-overrides Architecture=$(HOST_ARCHITECTURE)
+
 # The layer does not ship boto3: the Lambda runtime's stands in, at the version the tests use, byte-compiled.
 LAMBDA_RUNTIME_SDK := .aws-sam/lambda-runtime
 $(LAMBDA_RUNTIME_SDK)/.installed: $(INSTALLED) requirements-dev.txt
@@ -106,9 +140,9 @@ $(LAMBDA_RUNTIME_SDK)/.installed: $(INSTALLED) requirements-dev.txt
 
 # --- benchmarks: the stream function's cost (issue 3), cold starts (issue 12), live delivery (issue 10) ---------
 .PHONY: bench cost
-bench: $(INSTALLED) build $(LAMBDA_RUNTIME_SDK)/.installed ## benchmarks: stream function cost vs the tutorial (moto), cold-start init per function, live delivery, what a DM uses
+bench: $(INSTALLED) host-build $(LAMBDA_RUNTIME_SDK)/.installed ## benchmarks: stream function cost vs the tutorial (moto), cold-start init per function, live delivery, what a DM uses
 	$(PY) -m bench.stream_bench
-	$(PY) -m bench.cold_start
+	$(PY) -m bench.cold_start $(HOST_BUILD_DIR)
 	$(PY) -m bench.delivery
 	$(PY) -m bench.per_message
 

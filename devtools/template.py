@@ -180,6 +180,8 @@ class FunctionSpec:
     memory_mb: int
     routes: list[HttpRoute] = field(default_factory=list)
     stream_events: list[StreamEvent] = field(default_factory=list)
+    # The Lambda runtime identifier (python3.13): Lambda's AWS_EXECUTION_ENV names it.
+    runtime: str = "python3.13"
 
 
 def function_specs(template: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, FunctionSpec]:
@@ -218,6 +220,7 @@ def function_specs(template: Mapping[str, Any], context: Mapping[str, Any]) -> d
             memory_mb=int(properties.get("MemorySize", globals_.get("MemorySize", 128))),
             routes=routes,
             stream_events=stream_events,
+            runtime=properties.get("Runtime", globals_["Runtime"]),
         )
     return specs
 

