@@ -53,11 +53,11 @@ class TemplateResolutionError(KeyError):
 CONDITION_PREFIX = "Condition:"
 """Conditions are looked up in a resolution context under ``"Condition:<name>"``."""
 
-RESOLVED_FUNCTIONS = ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::If", "Fn::Equals", "Fn::Not")
+RESOLVED_FUNCTIONS = ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::If", "Fn::Equals", "Fn::Not", "Fn::Or")
 
 
 def resolve(value: Any, context: Mapping[str, Any], where: str = "") -> Any:
-    """Resolves Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::If and Fn::Equals/Not against ``context``.
+    """Resolves Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::If and Fn::Equals/Not/Or against ``context``.
 
     ``context`` maps a parameter or logical id to its value, and ``"Logical.Attribute"`` to an attribute.
     Conditions are looked up under ``"Condition:<name>"`` (``devtools.environment.template_context`` evaluates the
@@ -103,6 +103,8 @@ def _resolve_function(key: str, arg: Any, context: Mapping[str, Any], where: str
         # equals the template's 0).
         left, right = resolve(arg, context, where)
         return str(left) == str(right)
+    if key == "Fn::Or":
+        return any(resolve(arg, context, where))
     return not resolve(arg[0], context, where)  # Fn::Not
 
 

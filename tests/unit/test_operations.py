@@ -1,5 +1,6 @@
 """What an operator gets for every function of the template: a log group with the retention parameter, an errors
-and a throttles alarm, notifications to the optional topic, and the README's word on every alarm."""
+and a throttles alarm (some only with DetailedAlarms or a reservation, where another alarm sees the same failure),
+notifications to the optional topic, and the README's word on every alarm."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,6 +15,10 @@ FUNCTIONS = [logical_id for logical_id, resource in RESOURCES.items()
              if resource["Type"] == "AWS::Serverless::Function"]
 ALARMS = {logical_id: resource["Properties"] for logical_id, resource in RESOURCES.items()
           if resource["Type"] == "AWS::CloudWatch::Alarm"}
+CONDITIONS = {logical_id: RESOURCES[logical_id].get("Condition") for logical_id in ALARMS}
+HTTP_FUNCTIONS = sorted({logical_id for logical_id in FUNCTIONS
+                         for event in RESOURCES[logical_id]["Properties"].get("Events", {}).values()
+                         if event["Type"] == "HttpApi"})
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 NOTIFY = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
 
@@ -36,6 +41,20 @@ def test_every_function_logs_to_its_own_log_group_with_retention(function) -> No
 @pytest.mark.parametrize("metric", ["Errors", "Throttles"])
 def test_every_function_has_its_errors_and_throttles_alarm(function, metric) -> None:
     assert alarms_on("AWS/Lambda", metric, "FunctionName", {"Ref": function}) == [f"{function}{metric}Alarm"]
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_a_function_s_errors_alarm_is_optional_only_where_another_alarm_sees_its_crashes(function) -> None:
+    """A crash of an HTTP function is a 5xx of the API (Api5xxAlarm); one of the stream function is a batch that
+    ages (StreamIteratorAgeAlarm) and is given up (FailureQueueNotEmptyAlarm). The live functions have no such
+    witness, so their errors alarms are always there."""
+    covered = function in HTTP_FUNCTIONS or function == "MessageStreamFunction"
+    assert CONDITIONS[f"{function}ErrorsAlarm"] == ("HasDetailedAlarms" if covered else None)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_throttles_alarms_come_with_a_reservation_or_detailed_alarms(function) -> None:
+    assert CONDITIONS[f"{function}ThrottlesAlarm"] == "WatchesThrottles"
 
 
 def test_the_stream_the_failure_queue_and_the_api_are_watched() -> None:

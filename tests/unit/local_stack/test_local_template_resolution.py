@@ -83,11 +83,14 @@ def test_a_function_referring_to_an_unresolvable_value_fails_with_the_function_n
 
 @pytest.mark.parametrize("parameters, expected", [
     ({}, {"UseVpc": False, "ReadsTutorialData": True, "HasReservedConcurrency": False, "HasAlarmTopic": False,
-          "HasTableName": False}),
+          "HasTableName": False, "HasDetailedAlarms": False, "WatchesThrottles": False}),
     ({"TutorialData": "migrated", "ReservedConcurrency": "10", "VpcSubnetIds": ["subnet-1"],
       "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:alarms", "TableName": "cruddur-messages"},
      {"UseVpc": True, "ReadsTutorialData": False, "HasReservedConcurrency": True, "HasAlarmTopic": True,
-      "HasTableName": True}),
+      "HasTableName": True, "HasDetailedAlarms": False, "WatchesThrottles": True}),
+    ({"DetailedAlarms": "true"},
+     {"UseVpc": False, "ReadsTutorialData": True, "HasReservedConcurrency": False, "HasAlarmTopic": False,
+      "HasTableName": False, "HasDetailedAlarms": True, "WatchesThrottles": True}),
 ])
 def test_conditions_are_evaluated_from_the_parameters_as_cloudformation_does(parameters, expected) -> None:
     """Over the defaults; ``Fn::Equals`` compares as strings (the Number parameter "0" equals the template's 0)."""
