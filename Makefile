@@ -67,20 +67,25 @@ SAM_BUILD = $(BIN)/sam build --template template.yaml --cached
 build: $(INSTALLED) ## sam build, no container (arm64 as the template says; ARCHITECTURE=x86_64 for the other one)
 	$(SAM_BUILD) $(if $(ARCHITECTURE),--parameter-overrides Architecture=$(ARCHITECTURE))
 
+# The tests' temporary directories in this checkout, not in /tmp/pytest-of-<user>: every pytest run resets that
+# shared folder to mode 0700 and prunes old runs, which cuts off the embedded PostgreSQL (it runs as its own system
+# user) of another run on the same machine.
+PYTEST := $(PY) -m pytest --basetemp=$(CURDIR)/.pytest-tmp
+
 unit: $(INSTALLED) ## fast unit tests (moto in-process)
-	$(PY) -m pytest tests/unit
+	$(PYTEST) tests/unit
 
 integration: $(INSTALLED) ## integration tests (embedded PostgreSQL, moto server, local stack)
-	$(PY) -m pytest tests/integration
+	$(PYTEST) tests/integration
 
 # Two workers (the machine has 2 cores; most tests wait on servers), each test file on one: TEST_WORKERS=0 runs one process.
 TEST_WORKERS ?= 2
 test: lint validate checkov build ## everything CI runs: ruff, sam validate --lint, checkov, sam build, all tests
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile tests
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile tests
 
 clean: ## remove build output and all local state (.local or $CRUDDUR_LOCAL_DIR: data, users, logs); stop make dev first
 	@if [ -x $(PY) ]; then $(PY) -m devtools.local_stack.clean; fi
-	rm -rf .aws-sam .local .pytest_cache
+	rm -rf .aws-sam .local .pytest_cache .pytest-tmp
 
 # --- the local stack (issue 4): everything on this machine, no Docker ---------------------------------------
 .PHONY: dev invoke token

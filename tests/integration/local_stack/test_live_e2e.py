@@ -144,14 +144,17 @@ def test_a_closed_connection_is_forgotten_and_the_management_api_answers_410(sta
             KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": keys.connections_pk(londo.uuid)},
             ConsistentRead=True)["Items"]]
 
+    # Another test's londo socket may still be on its way out ($disconnect runs after its close), so this
+    # connection is the one that was not there before.
+    before = set(connection_ids())
     with open_socket(stack, tokens["londo"]):
-        [connection_id] = connection_ids()
+        [connection_id] = set(connection_ids()) - before
         management = boto3.client("apigatewaymanagementapi", region_name=info.region,
                                   endpoint_url=f"http://127.0.0.1:{stack.environment['CRUDDUR_WS_MANAGEMENT_PORT']}/live",
                                   aws_access_key_id="testing", aws_secret_access_key="testing")
         assert management.get_connection(ConnectionId=connection_id)["Identity"]["SourceIp"] == "127.0.0.1"
     deadline = time.monotonic() + FRAME_TIMEOUT_SECONDS
-    while connection_ids():  # $disconnect runs once the socket is gone
+    while connection_id in connection_ids():  # $disconnect runs once the socket is gone
         assert time.monotonic() < deadline, "the connection was not forgotten"
         time.sleep(0.1)
     with pytest.raises(management.exceptions.GoneException):
