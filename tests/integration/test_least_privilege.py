@@ -519,7 +519,8 @@ STREAM_FUNCTION = "MessageStreamFunction"
 POSTGRES_FUNCTIONS = (*HTTP_FUNCTIONS, "LiveAuthorizerFunction")
 """The functions that read PostgreSQL: the WebSocket API's caller is resolved by its authorizer, not its routes."""
 ALL_FUNCTIONS = tuple(function_ids(transformed()))
-"""Every function of the template, in its order (a function added later is checked, and needs its README row)."""
+"""Every function of the template, in its order (a function added later is checked, and needs its docs/deploying.md
+row)."""
 TRACES = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 """X-Ray has no resource-level permissions: these actions accept only ``*``."""
 NETWORK_INTERFACES = {"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
@@ -620,11 +621,11 @@ def test_roles_sam_would_generate_are_caught() -> None:
     assert stream - unavoidable_on_any_resource(STREAM_FUNCTION, False) >= STREAM_READS | {"logs:PutLogEvents"}
 
 
-# --- ... and the README says exactly that ----------------------------------------------------------------------
+# --- ... and the deploying page says exactly that ---------------------------------------------------------------
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DEPLOYING = Path(__file__).resolve().parents[2] / "docs" / "deploying.md"
 COMMON_TO_EVERY_ROLE = TRACES | NETWORK_INTERFACES | OWN_LOGS
-"""Described once in the README's text and checked above, not repeated in each function's row."""
+"""Described once in the deploying page's text and checked above, not repeated in each function's row."""
 
 
 def _code(values: list[str]) -> str:
@@ -632,7 +633,7 @@ def _code(values: list[str]) -> str:
 
 
 def describe(statement: dict[str, Any], context: dict[str, Any]) -> tuple[str, str]:
-    """One statement in the README's words: (column, text)."""
+    """One statement in the deploying page's words: (column, text)."""
     actions = [action.split(":", 1)[1] for action in _list(statement["Action"])]
     service = _list(statement["Action"])[0].split(":", 1)[0]
     resource = statement["Resource"]
@@ -663,7 +664,7 @@ def describe(statement: dict[str, Any], context: dict[str, Any]) -> tuple[str, s
 ONLY_WITH_TUTORIAL_DATA = " (only with `TutorialData=read`)"
 
 
-def readme_row(logical_id: str) -> str:
+def documented_row(logical_id: str) -> str:
     """The role of the default deploy; what a ``TutorialData=migrated`` deploy lacks is marked as such."""
     context = role_context(RESOURCES, transformed())
     migrated = policy_statements(MIGRATED, logical_id, use_vpc=True)
@@ -676,11 +677,11 @@ def readme_row(logical_id: str) -> str:
     return f"| {logical_id} | {'; '.join(columns['dynamodb']) or 'none'} | {'; '.join(columns['other']) or 'none'} |"
 
 
-def test_the_readme_describes_the_roles_as_transformed() -> None:
-    """The README's least-privilege table is what the transformed roles grant, with either ``TutorialData``
+def test_the_deploying_page_describes_the_roles_as_transformed() -> None:
+    """The least-privilege table of docs/deploying.md is what the transformed roles grant, with either ``TutorialData``
     (regenerate it from the message)."""
-    expected = "\n".join(readme_row(logical_id) for logical_id in ALL_FUNCTIONS)
-    assert expected in README.read_text(), f"the README's least-privilege rows should read:\n{expected}"
+    expected = "\n".join(documented_row(logical_id) for logical_id in ALL_FUNCTIONS)
+    assert expected in DEPLOYING.read_text(), f"docs/deploying.md's least-privilege rows should read:\n{expected}"
 
 
 # --- the live functions (WebSocket API) ----------------------------------------------------------------------

@@ -34,7 +34,7 @@ def test_reserving_concurrency_is_opt_in() -> None:
     assert TEMPLATE["Parameters"]["ReservedConcurrency"]["Default"] == 0
     reserving = [logical_id for logical_id in FUNCTIONS
                  if "ReservedConcurrentExecutions" in TEMPLATE["Resources"][logical_id]["Properties"]]
-    assert reserving, "no function can reserve concurrency any more: update this test and the README"
+    assert reserving, "no function can reserve concurrency any more: update this test and docs/deploying.md"
     assert {logical_id: resolved_property(logical_id, "ReservedConcurrentExecutions")
             for logical_id in reserving} == dict.fromkeys(reserving)
     assert {resolved_property(logical_id, "ReservedConcurrentExecutions", ReservedConcurrency="10")

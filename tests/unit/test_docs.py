@@ -1,11 +1,15 @@
 """The documentation in the repository (README.md, docs/) stays true and self-contained: every link resolves to a
-file a clone contains, and the routes, error codes, item keys, frames and variables it documents are the code's."""
+file a clone contains; every make target, script and event file it names exists; the routes, error codes, item
+keys, frames and variables it documents are the code's; and the page on changing the code names only what exists,
+every test directory and every consumer of the table's stream."""
 from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import subprocess
+from functools import cache
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -19,6 +23,7 @@ from devtools.openapi import DOCUMENT_PATH
 from devtools.template import REPO_ROOT, function_specs, load_template
 
 DOCS = REPO_ROOT / "docs"
+CHANGING_CODE = DOCS / "changing-code.md"
 README = REPO_ROOT / "README.md"
 MARKDOWN_FILES = [README, *sorted(DOCS.glob("*.md"))]
 LAYER = REPO_ROOT / "layers" / "shared" / "cruddur_messaging"
@@ -298,3 +303,94 @@ def test_the_local_stack_page_documents_exactly_the_variables_the_code_reads() -
 def test_the_readme_and_the_local_stack_page_give_the_same_defaults() -> None:
     in_readme, in_docs = variable_defaults(read(README)), variable_defaults(read(DOCS / "local-stack.md"))
     assert in_readme and {name: in_docs.get(name) for name in in_readme} == in_readme
+
+
+# --- what the pages name exists ------------------------------------------------------------------------------------
+
+@cache
+def make_targets() -> set[str]:
+    listed = subprocess.run(["make", "-s", "help"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    return set(re.findall(r"make (\S+)", listed.stdout))
+
+
+def code_of(text: str) -> str:
+    """What a page shows as code (fenced blocks and inline spans), where a command is a command and "make" no verb."""
+    return "\n".join([*FENCED_CODE.findall(text), *INLINE_CODE.findall(FENCED_CODE.sub("", text))])
+
+
+def named(pattern: str, where=read) -> list[tuple[Path, str]]:
+    """(page, name) for every distinct match of ``pattern``'s group in the README and docs/."""
+    return sorted({(path, name) for path in MARKDOWN_FILES for name in re.findall(pattern, where(path))})
+
+
+def page_ids(pairs: list[tuple[Path, str]]) -> list[str]:
+    return [f"{path.relative_to(REPO_ROOT)}:{name}" for path, name in pairs]
+
+
+MAKE_TARGETS_NAMED = named(r"\bmake (?:-s )?([a-z]+)\b", lambda path: code_of(read(path)))
+SCRIPTS_NAMED = named(r"`(bin/[a-z_/-]+)")
+EVENTS_NAMED = named(r"(events/[a-z0-9-]+\.json)")
+
+
+def test_the_pages_name_make_targets_scripts_and_events() -> None:
+    pages = {path for path, _ in MAKE_TARGETS_NAMED}
+    assert README in pages and CHANGING_CODE in pages and SCRIPTS_NAMED and EVENTS_NAMED
+    example = "To make a change, run `make dev` or\n```\nmake -s token\n```\n"
+    assert re.findall(r"\bmake (?:-s )?([a-z]+)\b", code_of(example)) == ["token", "dev"]
+
+
+@pytest.mark.parametrize(("page", "target"), MAKE_TARGETS_NAMED, ids=page_ids(MAKE_TARGETS_NAMED))
+def test_every_make_target_a_page_names_exists(page: Path, target: str) -> None:
+    assert target in make_targets()
+
+
+@pytest.mark.parametrize(("page", "command"), SCRIPTS_NAMED, ids=page_ids(SCRIPTS_NAMED))
+def test_every_script_a_page_names_is_executable(page: Path, command: str) -> None:
+    assert os.access(REPO_ROOT / command, os.X_OK)
+
+
+@pytest.mark.parametrize(("page", "event"), EVENTS_NAMED, ids=page_ids(EVENTS_NAMED))
+def test_every_event_file_a_page_names_exists(page: Path, event: str) -> None:
+    assert (REPO_ROOT / event).is_file()
+
+
+# --- the page on changing the code --------------------------------------------------------------------------------
+
+# A path in code spans: from the repository's root, or (domain/..., data/...) inside the layer's package. Placeholders
+# (functions/<fn>/app.py) and globs are not paths.
+REPOSITORY_PATH = re.compile(r"`((?:functions|layers|devtools|tests|events|bench|bin|db|docs|domain|data)/[\w./-]*"
+                             r"|template\.yaml|openapi\.json|Makefile)`")
+
+
+def changing_code_paths() -> list[str]:
+    return sorted(set(REPOSITORY_PATH.findall(read(CHANGING_CODE))))
+
+
+def repository_path(name: str) -> Path:
+    return (LAYER if name.startswith(("domain/", "data/")) else REPO_ROOT) / name
+
+
+@pytest.mark.parametrize("name", changing_code_paths())
+def test_every_path_the_changing_code_page_names_exists(name: str) -> None:
+    assert repository_path(name).exists(), f"docs/changing-code.md names {name}, which does not exist"
+
+
+def test_the_changing_code_page_names_paths_and_the_check_refuses_a_missing_one() -> None:
+    assert len(changing_code_paths()) > 20
+    assert not repository_path("domain/no_such_module.py").exists()
+
+
+def test_the_changing_code_page_says_where_every_test_directory_is() -> None:
+    directories = {path.parent.relative_to(REPO_ROOT).as_posix() for path in (REPO_ROOT / "tests").rglob("test_*.py")}
+    page = read(CHANGING_CODE)
+    assert {"tests/unit", "tests/integration"} <= directories
+    assert [directory for directory in sorted(directories) if f"| `{directory}` |" not in page] == []
+
+
+def test_the_changing_code_page_names_every_consumer_of_the_stream_and_its_generated_files() -> None:
+    specs = function_specs(load_template(), template_context(LocalResources(table_name="t"), stream_arn="-"))
+    consumers = {logical_id for logical_id, spec in specs.items() if spec.stream_events}
+    page = read(CHANGING_CODE)
+    assert consumers and all(f"`{logical_id}`" in page for logical_id in consumers)
+    assert "`make openapi`" in page and f"`{DOCUMENT_PATH.name}`" in page
+    assert f"`{error_docs.ERRORS_DOC.relative_to(REPO_ROOT).as_posix()}`" in page

@@ -1,6 +1,6 @@
 """What an operator gets for every function of the template: a log group with the retention parameter, an errors
 and a throttles alarm (some only with DetailedAlarms or a reservation, where another alarm sees the same failure),
-notifications to the optional topic, and the README's word on every alarm."""
+notifications to the optional topic, and the operating page's word on every alarm (docs/operating.md)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,7 +19,7 @@ CONDITIONS = {logical_id: RESOURCES[logical_id].get("Condition") for logical_id 
 HTTP_FUNCTIONS = sorted({logical_id for logical_id in FUNCTIONS
                          for event in RESOURCES[logical_id]["Properties"].get("Events", {}).values()
                          if event["Type"] == "HttpApi"})
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+OPERATING = (Path(__file__).resolve().parents[2] / "docs" / "operating.md").read_text()
 NOTIFY = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
 
 
@@ -68,4 +68,4 @@ def test_the_stream_the_failure_queue_and_the_api_are_watched() -> None:
 def test_every_alarm_notifies_the_optional_topic_and_is_explained(alarm) -> None:
     assert ALARMS[alarm]["AlarmActions"] == ALARMS[alarm]["OKActions"] == NOTIFY
     function = next((name for name in FUNCTIONS if alarm.startswith(name)), None)
-    assert f"`{alarm.replace(function, '<Function>') if function else alarm}`" in README
+    assert f"`{alarm.replace(function, '<Function>') if function else alarm}`" in OPERATING

@@ -1,11 +1,10 @@
-"""The README stays true: every make target, script, event file and variable it names exists, and every
-variable the code reads is documented in its text or tables."""
+"""The README stays an entry point and true: at most 300 lines, every function of the template named, and every
+variable the code reads documented (in its text and tables or in docs/'s). What the pages name (make targets,
+scripts, event files, links) is held for the README and docs/ alike by tests/unit/test_docs.py."""
 from __future__ import annotations
 
 import ast
-import os
 import re
-import subprocess
 from functools import cache
 
 import pytest
@@ -13,31 +12,18 @@ import pytest
 from devtools.template import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()
+DOCS = sorted((REPO_ROOT / "docs").glob("*.md"))
+README_MAX_LINES = 300
 
 
-@cache
-def make_targets() -> set[str]:
-    listed = subprocess.run(["make", "-s", "help"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-    return set(re.findall(r"make (\S+)", listed.stdout))
+def test_the_readme_is_an_entry_point_of_at_most_300_lines() -> None:
+    assert 0 < len(README.splitlines()) <= README_MAX_LINES
 
 
-@pytest.mark.parametrize("target", sorted(set(re.findall(r"\bmake (?:-s )?([a-z]+)\b", README))))
-def test_every_make_target_the_readme_names_exists(target: str) -> None:
-    assert target in make_targets()
-
-
-@pytest.mark.parametrize("command", sorted(set(re.findall(r"`(bin/[a-z_/-]+)", README))))
-def test_every_script_the_readme_names_is_executable(command: str) -> None:
-    assert os.access(REPO_ROOT / command, os.X_OK)
-
-
-@pytest.mark.parametrize("event", sorted(set(re.findall(r"(events/[a-z0-9-]+\.json)", README))))
-def test_every_event_file_the_readme_names_exists(event: str) -> None:
-    assert (REPO_ROOT / event).is_file()
-
-
-# The README's prose and tables: what its code blocks hold (commands, comments in them) documents nothing.
-README_TEXT = re.sub(r"^```.*?^```", "", README, flags=re.DOTALL | re.MULTILINE)
+# The prose and tables of the README and docs/: what their code blocks hold (commands, comments in them) documents
+# nothing.
+PAGES = [README, *(path.read_text() for path in DOCS)]
+PAGES_TEXT = "\n".join(re.sub(r"^```.*?^```", "", page, flags=re.DOTALL | re.MULTILINE) for page in PAGES)
 VARIABLE = re.compile(r"CRUDDUR_[A-Z][A-Z_]*")
 
 
@@ -61,15 +47,15 @@ def test_the_code_reads_the_local_stacks_variables() -> None:
     assert {"CRUDDUR_API_PORT", "CRUDDUR_LOCAL_DIR", "CRUDDUR_STACK_FILE"} <= variables_in_code()
 
 
-@pytest.mark.parametrize("variable", sorted(set(VARIABLE.findall(README))))
-def test_every_variable_the_readme_names_is_read_by_the_code(variable: str) -> None:
+@pytest.mark.parametrize("variable", sorted(set(VARIABLE.findall("\n".join(PAGES)))))
+def test_every_variable_the_readme_or_docs_name_is_read_by_the_code(variable: str) -> None:
     assert variable in variables_in_code(), f"{variable} is documented but nothing reads it"
 
 
 @pytest.mark.parametrize("variable", sorted(variables_in_code()))
-def test_every_variable_the_code_reads_is_documented_in_the_readme(variable: str) -> None:
-    assert re.search(rf"(?<![A-Z_]){variable}(?![A-Z_])", README_TEXT), \
-        f"{variable} is read by the code but the README's text and tables do not name it"
+def test_every_variable_the_code_reads_is_documented_in_the_readme_or_docs(variable: str) -> None:
+    assert re.search(rf"(?<![A-Z_]){variable}(?![A-Z_])", PAGES_TEXT), \
+        f"{variable} is read by the code but neither the README's nor docs/'s text and tables name it"
 
 
 def test_the_readme_lists_every_function_of_the_template() -> None:

@@ -116,7 +116,7 @@ def test_prod_without_the_stack_says_which_and_how_to_name_it(stack: Stack, monk
 
 def test_prod_on_a_stack_without_the_output_says_to_deploy(stack: Stack, monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    """As after the import step of adopting a table (README): the stack holds the table but no output yet."""
+    """As after the import step of adopting a table (docs/deploying.md): the stack holds the table but no output yet."""
     name = f"imported-{stack.directory.name}"
     table = load_template()["Resources"]["MessagesTable"]
     imported = {**table, "Properties": {**table["Properties"], "TableName": f"{name}-messages",

@@ -163,8 +163,8 @@ def test_make_smoke_passes_stack_and_region_to_the_command() -> None:
     assert re.search(r"-m devtools\.smoke\s*$", planned(), re.M)
 
 
-def test_the_readme_documents_every_variable_smoke_reads() -> None:
-    readme = (REPO_ROOT / "README.md").read_text()
+def test_the_deploying_page_documents_every_variable_smoke_reads() -> None:
+    readme = (REPO_ROOT / "docs" / "deploying.md").read_text()
     source = (REPO_ROOT / "devtools" / "smoke" / "target.py").read_text()
     prefixes = set(re.findall(r'f"(SMOKE_[A-Z]+_)\{suffix\}"', source))
     assert prefixes == {"SMOKE_USER_", "SMOKE_PASSWORD_", "SMOKE_HANDLE_"}
