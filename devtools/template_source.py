@@ -81,7 +81,7 @@ VPC_STATEMENT = """\
                     - ec2:UnassignPrivateIpAddresses
                   Resource: "*"
                 - !Ref AWS::NoValue
-"""
+"""  # noqa: E501 - the template's own lines, indented where they go
 
 EVERY_FUNCTIONS_STATEMENTS = """\
               - Sid: WriteItsOwnLogs
@@ -108,7 +108,7 @@ LOG_GROUP = """\
     Properties:
       LogGroupName: !Sub /aws/lambda/${{AWS::StackName}}/{id}
       RetentionInDays: !Ref LogRetentionDays
-"""
+"""  # noqa: E501 - the template's own lines
 
 ALARM = """\
   {id}{metric}Alarm:
@@ -170,7 +170,8 @@ def _role_declaration(function_id: str, section: _Section) -> tuple[str, list[st
     for line in statements:
         if line.strip() and not line.startswith("        "):
             raise TemplateSourceError(f"{function_id}: Role holds only Description and Statement: {line.strip()!r}")
-    return lines[0].removeprefix("      Description: "), ["      " + line if line.strip() else line for line in statements]
+    shifted = ["      " + line if line.strip() else line for line in statements]  # to the policy's Statement
+    return lines[0].removeprefix("      Description: "), shifted
 
 
 def _alarm_conditions(function_id: str, section: _Section) -> dict[str, str]:
