@@ -113,6 +113,11 @@ LOAD_ARGS ?=
 load: $(INSTALLED) ## load + correctness run against `make dev` (16 clients, 30 s); LOAD_ARGS="--clients 4 --seconds 10"
 	$(PY) -m bench.load $(LOAD_ARGS)
 
+# --- the template: template.yaml from template.src.yaml (issue 19) -------------------------------------------
+.PHONY: template
+template: $(INSTALLED) ## write template.yaml from template.src.yaml (each function's role, log group and alarms)
+	$(PY) -m devtools.template_source
+
 # --- the API described: openapi.json from the code (issue 12) -------------------------------------------------
 .PHONY: openapi
 openapi: $(INSTALLED) ## write openapi.json from the code (template routes, @operation contracts, models), and docs/errors.md's table

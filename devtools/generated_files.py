@@ -11,9 +11,10 @@ from devtools.template import REPO_ROOT
 
 
 def write_or_check(path: Path, render: Callable[[str | None], str], description: str,
-                   argv: list[str] | None = None) -> int:
+                   argv: list[str] | None = None, command: str = "make openapi") -> int:
     """The command line of a generator: writes ``render(current text)`` to ``path``, or with ``--check`` exits 1
-    when the file differs from it (``current`` is None while the file does not exist)."""
+    when the file differs from it (``current`` is None while the file does not exist), naming the ``command``
+    that writes it."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--check", action="store_true", help=f"exit 1 if {path.name} is not what the code says")
     arguments = parser.parse_args(argv)
@@ -22,7 +23,7 @@ def write_or_check(path: Path, render: Callable[[str | None], str], description:
     name = path.relative_to(REPO_ROOT)
     if arguments.check:
         if text != current:
-            print(f"{name} is stale: run `make openapi` and commit it", file=sys.stderr)
+            print(f"{name} is stale: run `{command}` and commit it", file=sys.stderr)
             return 1
         return 0
     path.write_text(text)
