@@ -114,7 +114,7 @@ ALARM = """\
   {id}{metric}Alarm:
     Type: AWS::CloudWatch::Alarm
 {condition}    Properties:
-      AlarmDescription: {id} {what} (Lambda {metric}); see README, Operating it.
+      AlarmDescription: {id} {what} (Lambda {metric}); see docs/operating.md.
       Namespace: AWS/Lambda
       MetricName: {metric}
       Dimensions:
