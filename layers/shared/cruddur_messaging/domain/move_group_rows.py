@@ -66,7 +66,8 @@ def _move_owner_row(store: GroupRowStore, counts: ReadStateStore, batch: GroupBa
     group_uuid = message.message_group_uuid
     slot = message.slot
 
-    def write(current: Item, rows: list[Item]) -> int | Lost:
+    def write(current: Item, read: list[Item]) -> int | Lost:
+        """One attempt on the owner's rows as ``read`` (``current``: the newest of them)."""
         nonlocal slot
         plan = plan_read_state(current, owner_uuid, batch)
         if plan.needs_recount:
@@ -85,14 +86,14 @@ def _move_owner_row(store: GroupRowStore, counts: ReadStateStore, batch: GroupBa
         new_row.update(sk=slot, message=message.text, unread_count=unread_count)
         if plan.last_read_at is not None:
             new_row["last_read_at"] = plan.last_read_at
-        outcome = store.move(group_uuid, rows, new_row, source=current)
+        outcome = store.move(group_uuid, read, new_row, source=current)
         if outcome.moved:
             return 1
         if outcome.slot_taken:
             logger.info("group row slot taken, moving to the next microsecond",
                         extra={"message_group_uuid": group_uuid, "owner_uuid": owner_uuid, "slot": slot})
             slot = next_microsecond(slot)
-        return Lost() if outcome.rows_changed else Lost(rows)
+        return Lost() if outcome.rows_changed else Lost(read)
 
     try:
         moved = settle(store, owner_uuid, group_uuid, rows, write)
