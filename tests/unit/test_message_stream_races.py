@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from cruddur_messaging.domain.move_group_rows import MAX_MOVE_ATTEMPTS
+from cruddur_messaging.domain.group_row_timeline import MAX_ATTEMPTS
 from cruddur_messaging.models import User
 from devtools.environment import LOCAL_ACCOUNT_ID
 from tests.support.calls import operation_is
@@ -208,7 +208,7 @@ def test_refusals_are_retried_a_bounded_number_of_times_then_the_group_is_report
     response = deliver(aws, records)
 
     assert failed_sequence_numbers(response) == [sequence_number(records[0])]
-    assert len(attempts) == MAX_MOVE_ATTEMPTS
+    assert len(attempts) == MAX_ATTEMPTS
     assert_group_at(aws, SEED_GROUP_UUID, (ANDREW, BAYKO), at(BASE, 0), "hello")
 
 

@@ -1,11 +1,9 @@
 """Group rows (``GRP#<owner>``) as the stream function sees them: found, re-read and moved.
 
-A move deletes the rows an owner has for a group and puts the row at its new ``sk`` in one transaction. Every
-delete is conditional on the row still being there for that group, and the put on its key being free, so a
-stale read or a racing writer makes the transaction fail as a whole instead of losing or duplicating a row.
-The delete of the row the new one is made from is also conditional on the read state it carried
-(``unread_count``, ``last_read_at``; see ``domain.unread_counts``): a member marking the conversation read
-between the read and the move makes the move read the row again instead of overwriting the marker.
+A move deletes the rows an owner has for a group and puts the row at its new ``sk`` in one transaction, with the
+conditions ``domain.group_row_timeline`` states (where a row may move, and how a writer that loses a race tries
+again): a stale read or a racing writer makes the transaction fail as a whole instead of losing or duplicating a
+row, or overwriting a read marker set meanwhile.
 
 A move whose response was lost is sent again by the SDK (with the same ``ClientRequestToken``, which DynamoDB
 answers with the first outcome; moto does not): the retry finds the rows gone and the new row in place, exactly
@@ -22,6 +20,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.table_access import group_rows_in_index, query_all, recorded_members
 from cruddur_messaging.data.transactions import CONDITION_FAILED, NO_REASON, TransactionCancelled, write_transaction
+from cruddur_messaging.domain.group_row_timeline import unchanged_row_condition
 from cruddur_messaging.errors import DependencyUnavailable
 
 Item = dict[str, Any]
@@ -57,8 +56,8 @@ class GroupRowStore:
     def owner_rows(self, owner_uuid: str, message_group_uuid: str, since: str | None) -> list[Item]:
         """The owner's rows of the group, read strongly consistently from the table.
 
-        ``since`` bounds the read to rows at or after that ``sk``: rows only ever move forward, so the row
-        read at some ``sk`` earlier is now there or later. ``None`` reads the owner's whole partition.
+        ``since`` bounds the read to rows at or after that ``sk`` (``domain.group_row_timeline.reread_from`` says
+        why the rows read before are there); ``None`` reads the owner's whole partition.
         """
         condition = Key("pk").eq(keys.group_rows_pk(owner_uuid))
         if since is not None:
@@ -117,20 +116,6 @@ class GroupRowStore:
         except TransactionCancelled as cancelled:
             return _outcome_of_cancellation(message_group_uuid, new_row, list(deletes), cancelled)
         return MOVED
-
-
-def unchanged_row_condition(message_group_uuid: str, row: Item) -> dict[str, Any]:
-    """The condition (expression and values) that the row is still the group's, with the read state it was read
-    with: ``unread_count`` and ``last_read_at`` equal to, or as absent as, they were."""
-    parts = ["message_group_uuid = :group"]
-    values: dict[str, Any] = {":group": message_group_uuid}
-    for attribute in ("unread_count", "last_read_at"):
-        if row.get(attribute) is None:
-            parts.append(f"attribute_not_exists({attribute})")
-        else:
-            parts.append(f"{attribute} = :{attribute}")
-            values[f":{attribute}"] = row[attribute]
-    return {"ConditionExpression": " AND ".join(parts), "ExpressionAttributeValues": values}
 
 
 def _outcome_of_cancellation(message_group_uuid: str, new_row: Item, delete_names: list[str],

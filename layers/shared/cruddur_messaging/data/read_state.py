@@ -2,9 +2,9 @@
 
 Every write is an ``UpdateItem`` of one row at the key it was read at, conditional on that row still being the
 group's (an ``UpdateItem`` on a key that is gone would create a stray item otherwise) and on what the writer
-relied on: the stream function on the read state it read, a reader on the marker moving forward. A refused write
-hands back the row as it is now (``ReturnValuesOnConditionCheckFailure``), so the caller decides without
-reading it again; a row that moved meanwhile comes back as None.
+relied on, as ``domain.group_row_timeline`` rules: the stream function on the read state it read, a reader on the
+marker moving forward. A refused write hands back the row as it is now (``ReturnValuesOnConditionCheckFailure``),
+so the caller decides without reading it again; a row that moved meanwhile comes back as None.
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from botocore.exceptions import ClientError
 from cruddur_messaging.clock import format_timestamp, instant_of, next_microsecond
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable
-from cruddur_messaging.data.group_rows import Item, unchanged_row_condition
+from cruddur_messaging.data.group_rows import Item
 from cruddur_messaging.data.table_access import query_all, query_pages
 from cruddur_messaging.data.transactions import plain_item
+from cruddur_messaging.domain.group_row_timeline import MARKER_MOVES_FORWARD, unchanged_row_condition
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,13 @@ class ReadStateStore:
 
     def mark_read(self, message_group_uuid: str, row: Item, read_at: str, unread_count: int,
                   count_read_with_row: bool = False) -> WriteOutcome:
-        """Moves the reader's marker on the row to ``read_at`` with ``unread_count``, only forward.
+        """Moves the reader's marker on the row to ``read_at`` with ``unread_count``, only forward
+        (``MARKER_MOVES_FORWARD``).
 
         ``count_read_with_row``: ``unread_count`` was computed from the row as read, so the row's count must still
         be what it was; not needed when the new count is 0 (everything up to the row's ``sk`` is read).
         """
-        condition = ("message_group_uuid = :group"
-                     " AND (attribute_not_exists(last_read_at) OR last_read_at < :new_marker)")
+        condition = f"message_group_uuid = :group AND {MARKER_MOVES_FORWARD}"
         values: dict[str, Any] = {":group": message_group_uuid, ":new_marker": read_at, ":new_count": unread_count}
         if count_read_with_row and row.get("unread_count") is None:
             condition += " AND attribute_not_exists(unread_count)"

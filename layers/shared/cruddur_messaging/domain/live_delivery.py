@@ -25,8 +25,9 @@ follows the list itself, and costs no read but the owner's connections.
 **Read frames** ("Seen"). The table's stream carries old and new images (``NEW_AND_OLD_IMAGES``), so an updated
 group row says whether its owner's ``last_read_at`` moved forward; when it did, the *other* member (the row's
 ``user_uuid``) gets ``read`` with the owner's handle. Marking read is an in-place ``UpdateItem`` that only ever
-moves the marker forward, so each marker move is exactly one such record; a request that changes nothing writes
-nothing, and no record follows. Mark-read itself stays within its two requests. The owner's handle is not on
+moves the marker forward (``domain.group_row_timeline``), so each marker move is exactly one such record; a
+request that changes nothing writes nothing, and no record follows. Mark-read itself stays within its two
+requests. The owner's handle is not on
 their own row (a row names the other member) but on the other member's row of the group: every group row that
 passes through here teaches the container the handle it names, and a handle not seen yet costs one query of
 the group's rows through the index (both handles at once), remembered per container like the members.

@@ -1,4 +1,5 @@
-"""``POST /api/message_groups/{uuid}/read``: the caller's read marker of a conversation moves forward, never back.
+"""``POST /api/message_groups/{uuid}/read``: the caller's read marker of a conversation moves forward, never back
+(the rule, and how a write that loses a race is tried again: ``domain.group_row_timeline``).
 
 Two requests in the usual case: the group's rows through ``message-group-sk-index`` (finding the caller's row is
 the membership check: only members have one), then one conditional ``UpdateItem`` of that row. Without a
@@ -18,8 +19,8 @@ What can happen meanwhile, and what it does:
 - the stream function moves the row or recounts it: the update is refused and tried again on the row as it is
   now (the refusal returns it); the stream's own writes are conditional on the read state they read, so a marker
   set here is never overwritten;
-- another device marks read at the same time: the markers only move forward, so the later one wins; a request
-  whose marker is not ahead of the row's changes nothing and answers the current state (200).
+- another device marks read at the same time: the later marker wins; a request whose marker is not ahead of the
+  row's changes nothing and answers the current state (200).
 """
 from __future__ import annotations
 
@@ -31,14 +32,12 @@ from cruddur_messaging.clock import format_timestamp, instant_of, parse_timestam
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.group_rows import GroupRowStore, Item
 from cruddur_messaging.data.read_state import ReadStateStore
-from cruddur_messaging.domain.row_times import instant_of_row, lower_bound
+from cruddur_messaging.domain.group_row_timeline import Lost, NotSettled, instant_of_row, marker_moves, settle
 from cruddur_messaging.domain.validation import parse_message_group_uuid
 from cruddur_messaging.errors import BadRequest, DependencyUnavailable, NotFound
 from cruddur_messaging.models import ReadMarkerChange, ReadState, User
 from cruddur_messaging.observability import logger
 
-# Refused updates (the row moved or was recounted meanwhile) before the client is asked to retry.
-MAX_ATTEMPTS = 5
 # A read_at is the created_at of a message, taken by another function's clock: a little ahead of ours is fine,
 # far ahead is not a message time (and a marker far in the future would hide every later message for good).
 MAX_CLOCK_SKEW = timedelta(minutes=1)
@@ -70,35 +69,39 @@ class MarkReadRequest:
 def mark_read(rows_store: GroupRowStore, states: ReadStateStore, caller: User, raw_message_group_uuid: str | None,
               request: MarkReadRequest) -> ReadMarkerChange:
     message_group_uuid = parse_message_group_uuid(raw_message_group_uuid)
-    rows = _callers_rows(rows_store, message_group_uuid, caller)
-    for _ in range(MAX_ATTEMPTS):
-        if not rows:
-            break
-        row = max(rows, key=instant_of_row)
-        target = _covered_through(states, message_group_uuid, request.read_at, format_timestamp(instant_of_row(row)))
-        already_read = (_marker_of(row) or "") >= target
+
+    def write(row: Item, _rows: list[Item]) -> ReadMarkerChange | Lost:
+        row_at = format_timestamp(instant_of_row(row))
+        target = _covered_through(states, message_group_uuid, request.read_at, row_at)
+        already_read = not marker_moves(_marker_of(row), target)
         if already_read:
             # The update is refused (a marker never moves back), and the refusal returns the state as it is now.
             outcome = states.mark_read(message_group_uuid, row, target, 0)
         elif instant_of(target) < instant_of_row(row):
-            unread = states.count_unread(message_group_uuid, caller.uuid, target,
-                                         format_timestamp(instant_of_row(row)))
+            unread = states.count_unread(message_group_uuid, caller.uuid, target, row_at)
             outcome = states.mark_read(message_group_uuid, row, target, unread, count_read_with_row=True)
         else:
             outcome = states.mark_read(message_group_uuid, row, target, 0)
         if outcome.written:
             return _change(caller, outcome.row, moved=True)
         if outcome.row is None:
-            rows = rows_store.owner_rows(caller.uuid, message_group_uuid, since=lower_bound(rows))
-            continue
-        if (_marker_of(outcome.row) or "") >= target:
+            return Lost()
+        if not marker_moves(_marker_of(outcome.row), target):
             # Not ahead of the row's marker: nothing changes. Exactly at it although it was behind when read:
             # another device's request, or this one's update resent by the SDK after a lost response; the marker
             # moved to where this request put it, so it is reported as moved (the read frame is at least once).
             moved = not already_read and _marker_of(outcome.row) == target
             return _change(caller, outcome.row, moved=moved)
-        rows = [outcome.row]
-    raise DependencyUnavailable("The conversation is changing too fast to mark it read; please retry.")
+        return Lost([outcome.row])
+
+    rows = _callers_rows(rows_store, message_group_uuid, caller)
+    try:
+        change = settle(rows_store, caller.uuid, message_group_uuid, rows, write)
+    except NotSettled:
+        change = None
+    if change is None:
+        raise DependencyUnavailable("The conversation is changing too fast to mark it read; please retry.")
+    return change
 
 
 def _covered_through(states: ReadStateStore, message_group_uuid: str, read_at: str | None, row_at: str) -> str:

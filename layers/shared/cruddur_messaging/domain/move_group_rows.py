@@ -4,9 +4,10 @@ Lambda's event source mapping delivers a group's messages in batches, at least o
 partial failure, and two invocations may race; the group index lags behind the table. So:
 
 - a batch is coalesced first: each group is moved once, to its newest message in the batch;
-- a row only moves forward in time, so an older, replayed or duplicated record changes nothing;
+- a row moves by the rules of ``domain.group_row_timeline`` (forward only), so an older, replayed or duplicated
+  record changes nothing;
 - each move is one transaction conditional on the rows it read (see ``data.group_rows``); when it is refused,
-  the owner's rows are read again strongly consistently and the move retried, a bounded number of times;
+  it is tried again on the rows as they are now, as ``domain.group_row_timeline.settle`` does for every writer;
 - if the target key already holds another group's row (same owner, same microsecond), the row goes to the next
   free microsecond: nothing is overwritten, and the list order stays right;
 - a group that cannot be moved now fails all of its records in the batch, so Lambda, which resumes from the
@@ -29,14 +30,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cruddur_messaging.clock import next_microsecond
 from cruddur_messaging.data.group_rows import GroupRowStore, Item
 from cruddur_messaging.data.read_state import ReadStateStore
-from cruddur_messaging.domain.row_times import instant_of_row, lower_bound
+from cruddur_messaging.domain.group_row_timeline import Lost, NotSettled, message_moves_row, settle
 from cruddur_messaging.domain.stream_records import MalformedRecord, NewMessage, new_message_of
 from cruddur_messaging.domain.unread_counts import GroupBatch, RowReadState, plan_read_state
 from cruddur_messaging.observability import logger, metrics
 
-# Refused moves (a racing writer, a stale index, a taken microsecond, a marker moved meanwhile) before the group is
-# left to a retry of its records; each refusal is a real concurrent change, so a handful is plenty.
-MAX_MOVE_ATTEMPTS = 5
 # A group is not started with less time than this left: its records are retried instead of cut off mid-way.
 DEADLINE_MARGIN_MILLIS = 2_000
 
@@ -67,41 +65,45 @@ def _move_owner_row(store: GroupRowStore, counts: ReadStateStore, batch: GroupBa
     message = batch.newest
     group_uuid = message.message_group_uuid
     slot = message.slot
-    for _ in range(MAX_MOVE_ATTEMPTS):
-        if not rows:
-            logger.warning("member has no row in the message group",
-                           extra={"message_group_uuid": group_uuid, "owner_uuid": owner_uuid})
-            return 0
-        current = max(rows, key=instant_of_row)
+
+    def write(current: Item, read: list[Item]) -> int | Lost:
+        """One attempt on the owner's rows as ``read`` (``current``: the newest of them)."""
+        nonlocal slot
         plan = plan_read_state(current, owner_uuid, batch)
         if plan.needs_recount:
             unread_count = counts.count_unread(group_uuid, owner_uuid, plan.last_read_at, plan.through)
             metrics.add_metric(name="UnreadCountsRecounted", unit=MetricUnit.Count, value=1)
         else:
             unread_count = plan.unread_count
-        if instant_of_row(current) >= message.at:
+        if not message_moves_row(current, message.at):
             if RowReadState.of(current) == RowReadState(unread_count, plan.last_read_at):
                 return 0
             if counts.replace_read_state(group_uuid, current, unread_count, plan.last_read_at).written:
                 return 0
-            rows = store.owner_rows(owner_uuid, group_uuid, since=lower_bound(rows))
-            continue
+            return Lost()
         # Everything but the key, the text and the read state stays: the group, the other member's uuid and names.
         new_row = {key: value for key, value in current.items() if key != "last_read_at"}
         new_row.update(sk=slot, message=message.text, unread_count=unread_count)
         if plan.last_read_at is not None:
             new_row["last_read_at"] = plan.last_read_at
-        outcome = store.move(group_uuid, rows, new_row, source=current)
+        outcome = store.move(group_uuid, read, new_row, source=current)
         if outcome.moved:
             return 1
         if outcome.slot_taken:
             logger.info("group row slot taken, moving to the next microsecond",
                         extra={"message_group_uuid": group_uuid, "owner_uuid": owner_uuid, "slot": slot})
             slot = next_microsecond(slot)
-        if outcome.rows_changed:
-            rows = store.owner_rows(owner_uuid, group_uuid, since=lower_bound(rows))
-    raise GroupNotMoved(f"the row of {owner_uuid} in group {group_uuid} did not settle in {MAX_MOVE_ATTEMPTS} "
-                        "attempts")
+        return Lost() if outcome.rows_changed else Lost(read)
+
+    try:
+        moved = settle(store, owner_uuid, group_uuid, rows, write)
+    except NotSettled as error:
+        raise GroupNotMoved(str(error)) from error
+    if moved is None:
+        logger.warning("member has no row in the message group",
+                       extra={"message_group_uuid": group_uuid, "owner_uuid": owner_uuid})
+        return 0
+    return moved
 
 
 def batches_per_group(records: Iterable[dict[str, Any]]) -> dict[str, GroupBatch]:

@@ -2,9 +2,9 @@
 
 Each member's ``GRP#`` row carries that member's read state of the conversation:
 
-- ``last_read_at`` (S, optional): the member's read marker; every message at or before it is read. It only moves
-  forward: by marking read (``domain.mark_read``) or by sending (a message marks its sender's conversation read
-  up to it). Absent: nothing read yet (the API says ``null``).
+- ``last_read_at`` (S, optional): the member's read marker; every message at or before it is read. It moves by the rules
+  of ``domain.group_row_timeline`` (forward only): by marking read (``domain.mark_read``) or by sending (a message
+  marks its sender's conversation read up to it). Absent: nothing read yet (the API says ``null``).
 - ``unread_count`` (N): the other member's messages after the marker and at or before the row's own ``sk``::
 
       unread_count = #{ m in MSG#<group> : m.user_uuid != owner, last_read_at < m.sk <= row.sk }
@@ -13,8 +13,8 @@ Each member's ``GRP#`` row carries that member's read state of the conversation:
   delivery: a message after the row's ``sk`` is counted by the move its record brings, never before.
 
 The stream function already moves both rows per group and batch (one transaction per row, conditional on the row
-as read); the counts ride on those moves at no extra request. For one owner's row at ``sk = S`` and a batch of
-the group's messages (deduplicated by ``sk``):
+as read: ``domain.group_row_timeline``); the counts ride on those moves at no extra request. For one owner's row
+at ``sk = S`` and a batch of the group's messages (deduplicated by ``sk``):
 
 - every message of the batch is after ``S`` (the usual case): add the other member's messages after
   ``max(S, marker)``; if the owner sent one, the marker moves to their newest and only the other's later
@@ -43,7 +43,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from cruddur_messaging.clock import format_timestamp, instant_of
-from cruddur_messaging.domain.row_times import instant_of_row
+from cruddur_messaging.domain.group_row_timeline import instant_after, instant_of_row, message_moves_row
 from cruddur_messaging.domain.stream_records import NewMessage
 
 
@@ -102,11 +102,11 @@ class ReadStatePlan:
 def plan_read_state(row: dict[str, Any], owner_uuid: str, batch: GroupBatch) -> ReadStatePlan:
     """The owner's read state after the batch, from the row as read (see the module docstring)."""
     row_at = instant_of_row(row)
-    through = max(row_at, batch.newest.at)
+    through = instant_after(row, batch.newest.at)
     state = RowReadState.of(row)
     times = batch.senders_by_time
     own_newest = max((at for at, sender in times.items() if sender == owner_uuid), default=None)
-    reaches_back = any(at <= row_at for at in times)
+    reaches_back = any(not message_moves_row(row, at) for at in times)
 
     def others_after(moment: datetime | None) -> int:
         return sum(1 for at, sender in times.items()

@@ -1,0 +1,153 @@
+"""The group row timeline: what may move a ``GRP#`` row, how its read state follows it, and how a writer that
+loses a race on it reads it again. Every rule here is stated here only; the modules that rely on one
+(``domain.move_group_rows``, ``domain.mark_read``, ``domain.unread_counts``, ``data.group_rows``,
+``data.read_state``) name this module and use its functions instead of restating them.
+
+**Where a row is.** A row's ``sk`` is the time of the newest message it shows, compared as an instant
+(``clock``: rows written the tutorial's way carry other offsets and do not sort as text); an ``sk`` that is not a
+timestamp is before any time (``instant_of_row``), so the next message puts it right. An owner normally has one
+row per group; rows left by the tutorial or by an interrupted move can make several, and then the newest is the
+row (``newest_row``); the next move replaces them all.
+
+**What may move a row.** A new message moves both members' rows to its time, *forward only*: to a time strictly
+after the row's (``message_moves_row``). A replayed, duplicated or older record, or one at the row's very time,
+moves nothing (it may still correct the read state in place, see ``domain.unread_counts``). Nothing moves a row
+back today; a writer that will (deleting a conversation's newest message) adds its rule here, and must then change
+``reread_from`` too: that bound holds only while rows never move back.
+
+**Read markers.** ``last_read_at`` moves forward only (``marker_moves``; the same rule as a DynamoDB condition:
+``MARKER_MOVES_FORWARD``), whoever moves it: a reader marking read (``domain.mark_read``) or a sender, whose
+marker goes to their own newest message. Of two readers racing, the later marker wins. ``unread_count`` is counted
+up to the row's ``sk`` (``domain.unread_counts`` has why that keeps it exact), so it is rewritten by every move.
+
+**Races.** Every write of a row is conditional on what its writer read, and a refused write wrote nothing:
+
+- a move deletes the rows it read, each only if it is still the group's, and puts the new row only if its key is
+  free (``data.group_rows``); the delete of the row it was made from also requires the read state it was read
+  with (``unchanged_row_condition``), so a marker set meanwhile is never overwritten;
+- the stream function's recount of a row it does not move requires the same (``unchanged_row_condition``);
+- mark-read requires its marker to be ahead (``MARKER_MOVES_FORWARD``) and, when it computed the count from the
+  row, that count.
+
+A writer that loses tries again on the rows as they are now (``settle``): as the refusal returned them when it
+did, else read again strongly consistently from ``reread_from(rows)``; at most ``MAX_ATTEMPTS`` times.
+
+Pure logic and condition text, no Powertools stream classes: mark-read imports it without the stream's parsing
+(``tests/unit/test_function_imports.py``), and the data stores build their conditions from it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol, TypeVar
+
+from cruddur_messaging.clock import format_timestamp, instant_of
+
+Item = dict[str, Any]
+T = TypeVar("T")
+
+BEFORE_ANY_TIME = datetime.min.replace(tzinfo=timezone.utc)
+
+# Lost races before a writer gives up (the stream function's group is retried, a reader gets a 503): each loss is a
+# real concurrent change of the row (a racing writer, a stale index, a taken microsecond, a marker moved
+# meanwhile), so a handful is plenty.
+MAX_ATTEMPTS = 5
+
+MARKER_MOVES_FORWARD = "(attribute_not_exists(last_read_at) OR last_read_at < :new_marker)"
+"""``marker_moves`` as a condition on the row, the new marker being ``:new_marker`` (canonical markers sort as
+text)."""
+
+
+def instant_of_row(row: Item) -> datetime:
+    """Where the row is in time; an ``sk`` that is not a timestamp is before any message."""
+    return instant_of(row["sk"]) or BEFORE_ANY_TIME
+
+
+def newest_row(rows: list[Item]) -> Item:
+    """The owner's row of the group among ``rows`` (one owner's rows, not empty): the newest."""
+    return max(rows, key=instant_of_row)
+
+
+def message_moves_row(row: Item, at: datetime) -> bool:
+    """Whether a message at ``at`` moves the row: only when it is strictly after the row's time."""
+    return at > instant_of_row(row)
+
+
+def instant_after(row: Item, at: datetime) -> datetime:
+    """Where the row is once a message at ``at`` has been applied to it."""
+    return max(instant_of_row(row), at)
+
+
+def marker_moves(marker: str | None, target: str) -> bool:
+    """Whether a read marker at ``marker`` (None: nothing read) moves to ``target``: only forward. Both are
+    canonical timestamps, which sort as text."""
+    return (marker or "") < target
+
+
+def unchanged_row_condition(message_group_uuid: str, row: Item) -> dict[str, Any]:
+    """The condition (expression and values) that the row is still the group's, with the read state it was read
+    with: ``unread_count`` and ``last_read_at`` equal to, or as absent as, they were."""
+    parts = ["message_group_uuid = :group"]
+    values: dict[str, Any] = {":group": message_group_uuid}
+    for attribute in ("unread_count", "last_read_at"):
+        if row.get(attribute) is None:
+            parts.append(f"attribute_not_exists({attribute})")
+        else:
+            parts.append(f"{attribute} = :{attribute}")
+            values[f":{attribute}"] = row[attribute]
+    return {"ConditionExpression": " AND ".join(parts), "ExpressionAttributeValues": values}
+
+
+def reread_from(rows: list[Item]) -> str | None:
+    """An ``sk`` at or below where the rows are now, as text (how DynamoDB compares it); None: from the start.
+
+    Rows only move forward, always to canonical timestamps, which sort as text: a row read at some ``sk`` is now
+    there or later. A tutorial ``sk`` may not sort (another offset), so the bound is the lower of it and its
+    canonical form; an ``sk`` that is not a timestamp bounds nothing.
+    """
+    bounds = []
+    for row in rows:
+        instant = instant_of(row["sk"])
+        if instant is None:
+            return None
+        bounds.append(min(row["sk"], format_timestamp(instant)))
+    return min(bounds, default=None)
+
+
+@dataclass(frozen=True)
+class Lost:
+    """A write refused by its condition: the writer lost a race and wrote nothing.
+
+    ``rows``: the owner's rows as the writer now knows them (the row a refusal returned; the same rows when only the
+    target key was taken); None: read them again.
+    """
+
+    rows: list[Item] | None = None
+
+
+class NotSettled(RuntimeError):
+    """Every attempt lost its race."""
+
+
+class OwnerRows(Protocol):
+    def owner_rows(self, owner_uuid: str, message_group_uuid: str, since: str | None) -> list[Item]:
+        """The owner's rows of the group at or after ``since``, read strongly consistently."""
+
+
+def settle(store: OwnerRows, owner_uuid: str, message_group_uuid: str, rows: list[Item],
+           write: Callable[[Item, list[Item]], T | Lost]) -> T | None:
+    """Runs ``write(newest row, rows)`` on the owner's rows until it does not lose, and returns what it returned.
+
+    After a loss the rows are read again (``reread_from``) unless ``write`` said how they are; None: the owner has
+    no row (left). Raises NotSettled after ``MAX_ATTEMPTS`` losses.
+    """
+    for _ in range(MAX_ATTEMPTS):
+        if not rows:
+            return None
+        outcome = write(newest_row(rows), rows)
+        if not isinstance(outcome, Lost):
+            return outcome
+        rows = outcome.rows if outcome.rows is not None else store.owner_rows(
+            owner_uuid, message_group_uuid, since=reread_from(rows))
+    raise NotSettled(f"the row of {owner_uuid} in group {message_group_uuid} did not settle in {MAX_ATTEMPTS} "
+                     "attempts")

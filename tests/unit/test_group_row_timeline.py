@@ -1,0 +1,155 @@
+"""The group row timeline's rules (``domain.group_row_timeline``), one by one: what moves a row (forward only, as
+instants), what moves a read marker, the bound rows are read again from, and how a writer that loses a race
+tries again. The stream and mark-read tests play the same rules end to end; these say which rule broke."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cruddur_messaging.clock import format_timestamp, parse_timestamp
+from cruddur_messaging.data.read_state import ReadStateStore
+from cruddur_messaging.domain.group_row_timeline import (
+    BEFORE_ANY_TIME,
+    MAX_ATTEMPTS,
+    Lost,
+    NotSettled,
+    instant_after,
+    instant_of_row,
+    marker_moves,
+    message_moves_row,
+    newest_row,
+    reread_from,
+    settle,
+)
+
+GROUP = "11111111-1111-4111-8111-111111111111"
+OWNER = "22222222-2222-4222-8222-222222222222"
+T0 = "2026-03-04T05:06:07.000000+00:00"
+T1 = "2026-03-04T05:06:07.000001+00:00"
+T2 = "2026-03-04T05:06:08.000000+00:00"
+
+
+def row(sk: str, **attributes: Any) -> dict[str, Any]:
+    return {"pk": f"GRP#{OWNER}", "sk": sk, "message_group_uuid": GROUP, **attributes}
+
+
+def at(text: str) -> datetime:
+    return parse_timestamp(text)
+
+
+@pytest.mark.parametrize(("row_sk", "message_at", "moves"), [
+    (T0, T1, True),  # one microsecond newer: forward
+    (T1, T0, False),  # older: a late or replayed record
+    (T0, T0, False),  # a tie: the same message again, or one at the row's very time
+    ("2026-03-04T10:06:07+05:00", T2, True),  # 05:06:07Z: sorts after T2 as text, yet is older
+    ("2026-03-04T07:06:07+02:00", T0, False),  # the same instant as T0 written with another offset: a tie
+    ("2026-03-04T01:06:08-04:00", T2, False),  # 05:06:08Z: sorts before T2 as text, yet is the same instant
+    ("not a time", T0, True),  # an sk that is no timestamp is before any message
+], ids=["newer", "older", "tie", "offset-older", "offset-tie", "offset-tie-behind-as-text", "no-timestamp"])
+def test_a_message_moves_a_row_only_forward_compared_as_instants(row_sk: str, message_at: str, moves: bool) -> None:
+    assert message_moves_row(row(row_sk), at(message_at)) is moves
+    assert instant_after(row(row_sk), at(message_at)) == (at(message_at) if moves else instant_of_row(row(row_sk)))
+
+
+def test_the_row_of_several_is_the_newest_as_an_instant() -> None:
+    behind_as_text = row("2026-03-04T01:06:09-04:00")  # 05:06:09Z, the newest
+    rows = [row(T0), row("junk"), behind_as_text, row(T2)]
+    assert newest_row(rows) is behind_as_text
+    assert instant_of_row(row("junk")) == BEFORE_ANY_TIME
+    assert newest_row([row("junk"), row(T0)])["sk"] == T0
+
+
+@pytest.mark.parametrize(("marker", "target", "moves"), [
+    (None, T0, True), (T0, T1, True), (T1, T1, False), (T2, T1, False)],
+    ids=["nothing-read", "forward", "tie", "back"])
+def test_a_marker_moves_only_forward(marker: str | None, target: str, moves: bool) -> None:
+    assert marker_moves(marker, target) is moves
+
+
+@pytest.mark.parametrize(("marker", "target"), [(None, T0), (T0, T1), (T1, T1), (T2, T1)],
+                         ids=["nothing-read", "forward", "tie", "back"])
+def test_the_marker_condition_on_a_table_is_the_same_rule(aws, marker: str | None, target: str) -> None:
+    stored = row(T2, unread_count=1, **({} if marker is None else {"last_read_at": marker}))
+    aws.table.put_item(Item=stored)
+    outcome = ReadStateStore(aws.table).mark_read(GROUP, stored, target, 0)
+    assert outcome.written is marker_moves(marker, target)
+    assert outcome.row is not None
+    assert outcome.row.get("last_read_at") == (target if outcome.written else marker)
+
+
+def test_rows_are_read_again_from_at_or_below_where_they_were_as_text() -> None:
+    tutorial = "2026-03-04T07:06:07+02:00"  # T0 as an instant; sorts after its canonical form as text
+    assert reread_from([row(T2), row(T1)]) == T1
+    assert reread_from([row(T2), row(tutorial)]) == T0
+    assert reread_from([row(T2), row("junk")]) is None  # no bound: the whole partition
+    assert reread_from([]) is None
+    rows = [row(T2), row(tutorial), row("2026-03-04T01:06:08-04:00")]
+    bound = reread_from(rows)
+    assert bound is not None
+    # Wherever a row moves, it moves forward and to a canonical sk: at or after the bound, as DynamoDB compares.
+    for moved_to in (newest + timedelta(microseconds=step) for newest in map(instant_of_row, rows)
+                     for step in (0, 1, 10**6)):
+        assert format_timestamp(moved_to) >= bound
+    assert all(stored["sk"] >= bound for stored in rows)
+
+
+class Store:
+    """The owner's rows as a strongly consistent read finds them now, and every read made."""
+
+    def __init__(self, *now: list[dict[str, Any]]) -> None:
+        self._now = list(now)
+        self.reads: list[tuple[str, str, str | None]] = []
+
+    def owner_rows(self, owner_uuid: str, message_group_uuid: str, since: str | None) -> list[dict[str, Any]]:
+        self.reads.append((owner_uuid, message_group_uuid, since))
+        return self._now.pop(0)
+
+
+def test_a_writer_that_wins_at_once_reads_nothing_again() -> None:
+    store, seen = Store(), []
+    rows = [row(T0), row(T2), row(T1)]
+    assert settle(store, OWNER, GROUP, rows, lambda current, all_rows: seen.append((current, all_rows)) or "won") \
+        == "won"
+    assert seen == [(rows[1], rows)] and store.reads == []
+
+
+def test_a_writer_that_loses_reads_the_rows_again_from_where_they_were_and_writes_on_the_newest() -> None:
+    moved_on = [row(T2, message="moved by the racing writer")]
+    store, seen = Store(moved_on), []
+    outcomes = iter([Lost(), "won"])
+
+    def write(current: dict[str, Any], all_rows: list[dict[str, Any]]) -> Any:
+        seen.append(current)
+        return next(outcomes)
+
+    assert settle(store, OWNER, GROUP, [row(T1), row(T0)], write) == "won"
+    assert store.reads == [(OWNER, GROUP, T0)]
+    assert seen == [row(T1), moved_on[0]]
+
+
+def test_a_writer_that_lost_but_knows_the_rows_now_reads_nothing_again() -> None:
+    returned = row(T1, last_read_at=T1)  # the row a refused update returned
+    store, seen = Store(), []
+    outcomes = iter([Lost([returned]), "won"])
+
+    def write(current: dict[str, Any], all_rows: list[dict[str, Any]]) -> Any:
+        seen.append(current)
+        return next(outcomes)
+
+    assert settle(store, OWNER, GROUP, [row(T1)], write) == "won"
+    assert store.reads == [] and seen == [row(T1), returned]
+
+
+def test_a_row_gone_when_read_again_ends_the_writer_without_a_write() -> None:
+    store, writes = Store([]), []
+    assert settle(store, OWNER, GROUP, [row(T0)], lambda current, rows: writes.append(current) or Lost()) is None
+    assert writes == [row(T0)] and store.reads == [(OWNER, GROUP, T0)]
+
+
+def test_a_writer_that_always_loses_gives_up_after_a_bounded_number_of_attempts() -> None:
+    store, writes = Store(*[[row(T0)]] * MAX_ATTEMPTS), []
+    with pytest.raises(NotSettled):
+        settle(store, OWNER, GROUP, [row(T0)], lambda current, rows: writes.append(current) or Lost())
+    assert len(writes) == MAX_ATTEMPTS and len(store.reads) == MAX_ATTEMPTS
