@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import pytest
 
 from cruddur_messaging.data import keys
-from cruddur_messaging.errors import ErrorCode
+from cruddur_messaging.errors import ErrorCode, FrameErrorCode
 from devtools import error_docs
 from devtools.environment import LOCAL_TABLE_NAME, LocalResources, template_context
 from devtools.openapi import DOCUMENT_PATH
@@ -178,21 +178,10 @@ def test_the_error_table_names_the_routes_openapi_lists_for_each_code() -> None:
     assert "every route |" in next(line for line in table.splitlines() if "`internal_error`" in line)
 
 
-def websocket_error_codes_raised() -> set[str]:
-    """The codes of every ``error_frame(...)`` the layer builds, read from its source."""
-    codes = set()
-    for path in LAYER.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "error_frame"
-                    and node.args and isinstance(node.args[0], ast.Constant)):
-                codes.add(node.args[0].value)
-    return codes
-
-
 def test_the_documented_websocket_error_codes_are_those_the_code_sends() -> None:
     section = read(DOCS / "errors.md").partition("## The WebSocket API")[2]
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", section, re.MULTILINE))
-    assert documented == websocket_error_codes_raised() != set()
+    assert documented == set(FrameErrorCode) != set()
 
 
 # --- routes -----------------------------------------------------------------------------------------------------

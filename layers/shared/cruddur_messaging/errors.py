@@ -66,6 +66,15 @@ class ErrorCode(StrEnum):
                               "send with the same `Idempotency-Key`: it is never stored twice.")
 
 
+class FrameErrorCode(StrEnum):
+    """The ``code`` of an error frame: the answer, on an open WebSocket connection, to a client frame the API does
+    not understand (``models.error_frame``; docs/errors.md, "The WebSocket API")."""
+
+    INVALID_FRAME = "invalid_frame"
+    INVALID_JSON = "invalid_json"
+    UNKNOWN_ACTION = "unknown_action"
+
+
 class ApiError(Exception):
     """An error a client can act on. ``code`` is stable and machine-readable; ``message`` is for humans.
 
