@@ -1,11 +1,11 @@
 """Writes ``openapi.json``, the OpenAPI 3 document of the HTTP API, from the code (``make openapi``).
 
 Everything in it comes from what runs: the routes, methods and authorizers of ``template.yaml``; each function's
-route contract (``@operation`` in its ``app.py``: parameters, request body, success body, error codes), whose
-summary and description are the route function's docstring; the error catalog (``cruddur_messaging.http.
-contract.ERROR_STATUSES``); the response bodies' dataclasses (``cruddur_messaging.models``), turned into JSON
-schemas by pydantic here, at build time, so the functions never import it. ``--check`` fails when the
-committed document is stale (tests/unit/test_openapi.py runs it).
+route contract (``@operation`` in its ``app.py``: parameters, request body, success status and body, error
+codes), whose summary and description are the route function's docstring; the error catalog
+(``cruddur_messaging.errors.ErrorCode``: each code's status); the response bodies' dataclasses
+(``cruddur_messaging.models``), turned into JSON schemas by pydantic here, at build time, so the functions never
+import it. ``--check`` fails when the committed document is stale (tests/unit/test_openapi.py runs it).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import inspect
 import json
 import os
 import sys
+from http import HTTPStatus
 from typing import Any, Callable
 
 from devtools.environment import LocalResources, function_environment, template_context
@@ -107,10 +108,11 @@ def error_schema(codes: list[str]) -> dict[str, Any]:
 
 
 def responses(contract: Any, schemas: Schemas, authorized: bool) -> dict[str, Any]:
-    from cruddur_messaging.http.contract import ERROR_STATUSES
-
-    success: dict[str, Any] = {"description": "OK", "content": {"application/json": {
-        "schema": schemas.of(contract.success)}}}
+    """The operation's answers: its declared success status (with its body, unless a 204), each status of its
+    declared error codes (the codes' statuses are the catalog's), and what API Gateway answers itself."""
+    success: dict[str, Any] = {"description": HTTPStatus(contract.success_status).phrase}
+    if contract.success is not None:
+        success["content"] = {"application/json": {"schema": schemas.of(contract.success)}}
     if contract.success_headers:
         success["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in contract.success_headers}
     if contract.links:
@@ -118,10 +120,10 @@ def responses(contract: Any, schemas: Schemas, authorized: bool) -> dict[str, An
                                         **({"parameters": link.parameters} if link.parameters else {}),
                                         **({"requestBody": link.request_body} if link.request_body else {})}
                             for link in contract.links}
-    answers: dict[str, Any] = {"200": success}
+    answers: dict[str, Any] = {str(contract.success_status): success}
     by_status: dict[int, list[str]] = {}
     for code in contract.errors:
-        by_status.setdefault(ERROR_STATUSES[code], []).append(code)
+        by_status.setdefault(code.status, []).append(code.value)
     if authorized:
         for status in GATEWAY_STATUSES:
             by_status.setdefault(status, [])

@@ -11,6 +11,7 @@ from cruddur_messaging.http.contract import (
     CALLER_ERRORS, HANDLE_SCHEMA, MESSAGE_SCHEMA, PRINTABLE_HEADER_PATTERN, SERVICE_ERRORS, Link, MessageInNewGroup,
     Operation, Parameter, operation,
 )
+from cruddur_messaging.errors import ErrorCode
 from cruddur_messaging.models import Message
 from cruddur_messaging.observability import logger, metrics, tracer
 
@@ -35,10 +36,11 @@ NEW_MESSAGE_BODY = {"oneOf": [
                           "Any unique printable string: a retry with the same key and body within 24 hours returns "
                           "the first response and writes nothing."),),
     errors=CALLER_ERRORS + (
-        "invalid_json", "invalid_body", "invalid_message", "message_group_uuid_or_handle_required",
-        "invalid_message_group_uuid", "invalid_handle", "invalid_idempotency_key", "message_group_not_found",
-        "user_not_found", "request_in_progress", "message_blank", "message_exceed_max_chars", "message_self",
-        "idempotency_key_reused") + SERVICE_ERRORS,
+        ErrorCode.INVALID_JSON, ErrorCode.INVALID_BODY, ErrorCode.INVALID_MESSAGE,
+        ErrorCode.MESSAGE_GROUP_UUID_OR_HANDLE_REQUIRED, ErrorCode.INVALID_MESSAGE_GROUP_UUID, ErrorCode.INVALID_HANDLE,
+        ErrorCode.INVALID_IDEMPOTENCY_KEY, ErrorCode.MESSAGE_GROUP_NOT_FOUND, ErrorCode.USER_NOT_FOUND,
+        ErrorCode.REQUEST_IN_PROGRESS, ErrorCode.MESSAGE_BLANK, ErrorCode.MESSAGE_EXCEED_MAX_CHARS,
+        ErrorCode.MESSAGE_SELF, ErrorCode.IDEMPOTENCY_KEY_REUSED) + SERVICE_ERRORS,
     links=(Link("ReadTheConversation", "get_messages", {"message_group_uuid": "$response.body#/message_group_uuid"}),
            Link("ReadTheGroup", "get_messages", {"message_group_uuid": "$request.body#/message_group_uuid"}))))
 def post_message(request: HttpRequest) -> HttpResponse:

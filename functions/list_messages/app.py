@@ -9,6 +9,7 @@ from cruddur_messaging.http.contract import (
     CALLER_ERRORS, LINK_HEADER, PAGE_ERRORS, PAGE_PARAMETERS, SERVICE_ERRORS, Link, Operation, Parameter,
     operation,
 )
+from cruddur_messaging.errors import ErrorCode
 from cruddur_messaging.models import Message
 from cruddur_messaging.observability import logger, metrics, tracer
 
@@ -19,7 +20,8 @@ container = ApiContainer()
     success=list[Message], success_headers=(LINK_HEADER,),
     parameters=(Parameter("message_group_uuid", "path", {"type": "string", "format": "uuid"}, "The conversation.",
                           required=True), *PAGE_PARAMETERS),
-    errors=CALLER_ERRORS + PAGE_ERRORS + ("invalid_message_group_uuid", "message_group_not_found") + SERVICE_ERRORS,
+    errors=CALLER_ERRORS + PAGE_ERRORS + (ErrorCode.INVALID_MESSAGE_GROUP_UUID, ErrorCode.MESSAGE_GROUP_NOT_FOUND)
+    + SERVICE_ERRORS,
     links=(Link("LookUpTheSender", "get_user_short", {"handle": "$response.body#/0/handle"}),)))
 def get_messages(request: HttpRequest) -> HttpResponse:
     """A page of a conversation, oldest first, for its members only.

@@ -6,6 +6,7 @@ from cruddur_messaging.containers import ApiContainer
 from cruddur_messaging.domain.mark_read import MAX_CLOCK_SKEW, READ_AT_MAX_LENGTH, MarkReadRequest, mark_read
 from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, respond
 from cruddur_messaging.http.contract import CALLER_ERRORS, SERVICE_ERRORS, Link, Operation, Parameter, operation
+from cruddur_messaging.errors import ErrorCode
 from cruddur_messaging.models import ReadState
 from cruddur_messaging.observability import logger, metrics, tracer
 
@@ -24,8 +25,8 @@ MARK_READ_BODY = {"type": "object", "properties": {"read_at": {
     parameters=(Parameter("message_group_uuid", "path", {"type": "string", "format": "uuid"}, "The conversation.",
                           required=True),),
     request_body=MARK_READ_BODY, request_body_required=False,
-    errors=CALLER_ERRORS + ("invalid_json", "invalid_body", "invalid_read_at", "invalid_message_group_uuid",
-                            "message_group_not_found") + SERVICE_ERRORS,
+    errors=CALLER_ERRORS + (ErrorCode.INVALID_JSON, ErrorCode.INVALID_BODY, ErrorCode.INVALID_READ_AT,
+                            ErrorCode.INVALID_MESSAGE_GROUP_UUID, ErrorCode.MESSAGE_GROUP_NOT_FOUND) + SERVICE_ERRORS,
     links=(Link("ReadTheConversation", "get_messages",
                 {"message_group_uuid": "$response.body#/message_group_uuid"}),)))
 def post_read(request: HttpRequest) -> HttpResponse:

@@ -11,6 +11,7 @@ from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response,
 from cruddur_messaging.http.contract import (
     CACHE_CONTROL_HEADER, HANDLE_SCHEMA, SERVICE_ERRORS, Operation, Parameter, operation,
 )
+from cruddur_messaging.errors import ErrorCode
 from cruddur_messaging.models import UserShort
 from cruddur_messaging.observability import logger, metrics, tracer
 
@@ -21,7 +22,7 @@ container = ApiContainer()
     success=UserShort, success_headers=(CACHE_CONTROL_HEADER,),
     parameters=(Parameter("handle", "path", HANDLE_SCHEMA, "The user's handle, with or without a leading `@`.",
                           required=True),),
-    errors=("invalid_handle", "user_not_found") + SERVICE_ERRORS))
+    errors=(ErrorCode.INVALID_HANDLE, ErrorCode.USER_NOT_FOUND) + SERVICE_ERRORS))
 def get_user_short(request: HttpRequest) -> HttpResponse:
     """A user's public card; no token needed.
 

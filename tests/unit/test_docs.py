@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import pytest
 
 from cruddur_messaging.data import keys
-from cruddur_messaging.http.contract import ERROR_STATUSES
+from cruddur_messaging.errors import ErrorCode, FrameErrorCode
 from devtools import error_docs
 from devtools.environment import LOCAL_TABLE_NAME, LocalResources, template_context
 from devtools.openapi import DOCUMENT_PATH
@@ -147,28 +147,33 @@ def test_nothing_in_the_repository_points_at_the_contract_outside_it() -> None:
 
 # --- error codes ------------------------------------------------------------------------------------------------
 
-def documented_error_statuses() -> dict[str, int]:
+def documented_errors() -> dict[str, tuple[int, str]]:
+    """Each code of the table of docs/errors.md, with its status and meaning."""
     table = read(DOCS / "errors.md").partition(error_docs.BEGIN)[2].partition(error_docs.END)[0]
-    return {code: int(status) for status, code in re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \|", table, re.MULTILINE)}
+    rows = re.findall(r"^\| (\d{3}) \| `([a-z_]+)` \| (.+?) \| [^|]+ \|$", table, re.MULTILINE)
+    return {code: (int(status), meaning) for status, code, meaning in rows}
 
 
-def test_the_documented_error_codes_and_statuses_are_the_catalog() -> None:
-    assert documented_error_statuses() == ERROR_STATUSES
+def test_the_documented_error_codes_statuses_and_meanings_are_the_catalog() -> None:
+    assert documented_errors() == {code.value: (code.status, code.meaning) for code in ErrorCode}
 
 
 def test_the_error_table_is_what_make_openapi_writes() -> None:
     assert error_docs.main(["--check"]) == 0
 
 
-def test_the_error_table_refuses_a_code_without_a_meaning(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_code_no_route_declares_is_written_as_answered_by_none() -> None:
     document = json.loads(DOCUMENT_PATH.read_text())
-    monkeypatch.delitem(error_docs.MEANINGS, "message_self")
-    with pytest.raises(SystemExit, match="message_self"):
-        error_docs.render_table(document)
-    monkeypatch.setitem(error_docs.MEANINGS, "message_self", "A conversation with yourself.")
-    monkeypatch.setitem(error_docs.MEANINGS, "no_longer_answered", "Gone.")
-    with pytest.raises(SystemExit, match="no_longer_answered"):
-        error_docs.render_table(document)
+    for item in document["paths"].values():
+        for operation in item.values():
+            for response in operation["responses"].values():
+                schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+                for option in schema.get("oneOf", [schema]):
+                    codes = option.get("properties", {}).get("code", {}).get("enum", [])
+                    if ErrorCode.MESSAGE_SELF in codes:
+                        codes.remove(ErrorCode.MESSAGE_SELF)
+    row = next(line for line in error_docs.render_table(document).splitlines() if "`message_self`" in line)
+    assert row == f"| 422 | `message_self` | {ErrorCode.MESSAGE_SELF.meaning} | none |"
 
 
 def test_the_error_table_names_the_routes_openapi_lists_for_each_code() -> None:
@@ -178,21 +183,10 @@ def test_the_error_table_names_the_routes_openapi_lists_for_each_code() -> None:
     assert "every route |" in next(line for line in table.splitlines() if "`internal_error`" in line)
 
 
-def websocket_error_codes_raised() -> set[str]:
-    """The codes of every ``error_frame(...)`` the layer builds, read from its source."""
-    codes = set()
-    for path in LAYER.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "error_frame"
-                    and node.args and isinstance(node.args[0], ast.Constant)):
-                codes.add(node.args[0].value)
-    return codes
-
-
 def test_the_documented_websocket_error_codes_are_those_the_code_sends() -> None:
     section = read(DOCS / "errors.md").partition("## The WebSocket API")[2]
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", section, re.MULTILINE))
-    assert documented == websocket_error_codes_raised() != set()
+    assert documented == set(FrameErrorCode) != set()
 
 
 # --- routes -----------------------------------------------------------------------------------------------------

@@ -1,27 +1,29 @@
 """openapi.json is what the code says, and the error catalog it is built from is complete and true."""
 from __future__ import annotations
 
-import ast
 import json
 import re
 import subprocess
 import sys
 from dataclasses import fields
 
+import pytest
+
 from cruddur_messaging import errors
+from cruddur_messaging.errors import ErrorCode
+from cruddur_messaging.http.api import HttpRequest, respond
 from cruddur_messaging.http.contract import (
-    ERROR_STATUSES,
     PRINTABLE_HEADER_PATTERN,
     WHITESPACE_CLASS,
     MessageInNewGroup,
+    Operation,
 )
-from cruddur_messaging.models import CreatedMessage, Message
+from cruddur_messaging.models import CreatedMessage, Message, UserShort
 from devtools.local_stack.swagger import serve
-from devtools.openapi import DOCUMENT_PATH
+from devtools.openapi import DOCUMENT_PATH, Schemas, responses
 from devtools.environment import LocalResources, template_context
 from devtools.template import REPO_ROOT, function_specs, load_template
 
-LAYER = REPO_ROOT / "layers" / "shared" / "cruddur_messaging"
 DOCUMENT = json.loads(DOCUMENT_PATH.read_text())
 
 
@@ -53,31 +55,67 @@ def test_every_documented_error_code_has_its_status_from_the_catalog() -> None:
                 schema = response["content"]["application/json"]["schema"]
                 for option in schema.get("oneOf", [schema]):
                     for code in option.get("properties", {}).get("code", {}).get("enum", []):
-                        assert ERROR_STATUSES[code] == int(status), code
+                        assert ErrorCode(code).status == int(status), code
                         seen.add(code)
-    assert seen == set(ERROR_STATUSES)
+    assert seen == set(ErrorCode)
 
 
-def raised_codes() -> set[tuple[str, int]]:
-    """(code, status) of every ApiError the layer raises or answers with, read from its source."""
-    classes = {name: cls for name, cls in vars(errors).items()
-               if isinstance(cls, type) and issubclass(cls, errors.ApiError)}
-    found = set()
-    for path in LAYER.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
-                continue
-            if node.func.id in classes:
-                error = classes[node.func.id]
-                code = next((keyword.value.value for keyword in node.keywords if keyword.arg == "code"), error.code)
-                found.add((code, error.status))
-            elif node.func.id == "error_response" and all(isinstance(arg, ast.Constant) for arg in node.args[:2]):
-                found.add((node.args[1].value, node.args[0].value))
-    return found
+# Every error class a code can be given to (WriteOutcomeUnknown is DependencyUnavailable's, with what is in doubt).
+API_ERRORS = [error for error in vars(errors).values() if isinstance(error, type) and issubclass(error, errors.ApiError)
+              and error not in (errors.ApiError, errors.WriteOutcomeUnknown)]
 
 
-def test_the_catalog_is_every_error_the_code_answers_with() -> None:
-    assert raised_codes() == set(ERROR_STATUSES.items())
+@pytest.mark.parametrize("error", API_ERRORS, ids=lambda error: error.__name__)
+def test_an_error_answers_only_codes_of_the_catalog_with_its_own_status(error: type[errors.ApiError]) -> None:
+    own = [code for code in ErrorCode if code.status == error.status]
+    others = [code for code in ErrorCode if code.status != error.status]
+    assert own and others
+    fixed = getattr(error, "code", None)
+    for code in own:
+        if fixed is None or code == fixed:
+            assert (error("m", code=code).code, error("m", code=code).status) == (code, code.status)
+    for code in others:
+        with pytest.raises(TypeError, match=error.__name__):
+            error("m", code=code)
+    with pytest.raises(ValueError):
+        error("m", code="not_in_the_catalog")  # type: ignore[arg-type]
+
+
+def test_an_error_is_answered_with_its_code_and_the_code_s_status() -> None:
+    def refuse(_request: HttpRequest) -> dict:
+        raise errors.NotFound("No user with the handle @nobody.", code=ErrorCode.USER_NOT_FOUND)
+
+    def crash(_request: HttpRequest) -> dict:
+        raise RuntimeError("a bug")
+
+    refused = respond({"GET /x": refuse}, {"routeKey": "GET /x"})
+    assert (refused["statusCode"], json.loads(refused["body"])["code"]) == (404, "user_not_found")
+    crashed = respond({"GET /x": crash}, {"routeKey": "GET /x"})
+    assert (crashed["statusCode"], json.loads(crashed["body"])["code"]) == (500, "internal_error")
+
+
+def test_an_operation_declares_its_codes_from_the_catalog() -> None:
+    with pytest.raises(ValueError, match="ErrorCode"):
+        Operation(success=UserShort, errors=("user_not_found",))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("status", "success", "content"), [(200, UserShort, True), (201, UserShort, True),
+                                                            (204, None, False)])
+def test_the_document_states_the_success_status_an_operation_declares(status: int, success: object,
+                                                                      content: bool) -> None:
+    answers = responses(Operation(success=success, errors=(ErrorCode.USER_NOT_FOUND,), success_status=status),
+                        Schemas(), authorized=False)
+    assert [int(key) for key in answers if key.startswith("2")] == [status]
+    assert ("content" in answers[str(status)]) is content
+    assert answers["404"]["content"]["application/json"]["schema"]["properties"]["code"]["enum"] == [
+        "user_not_found"]
+
+
+@pytest.mark.parametrize(("status", "success"), [(204, UserShort), (200, None), (201, None), (302, UserShort),
+                                                 (400, UserShort)])
+def test_an_operation_refuses_a_success_status_at_odds_with_its_body(status: int, success: object) -> None:
+    with pytest.raises(ValueError):
+        Operation(success=success, errors=(), success_status=status)
 
 
 def test_the_message_pattern_calls_blank_what_the_domain_calls_blank() -> None:

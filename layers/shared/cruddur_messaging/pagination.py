@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any, Mapping
 
-from cruddur_messaging.errors import BadRequest
+from cruddur_messaging.errors import BadRequest, ErrorCode
 from cruddur_messaging.models import PageRequest
 
 DEFAULT_LIMIT = 20
@@ -33,10 +33,10 @@ def parse_page_request(query: Mapping[str, str] | None) -> PageRequest:
     elif LIMIT_PATTERN.fullmatch(raw_limit) and 1 <= int(raw_limit) <= MAX_LIMIT:
         limit = int(raw_limit)
     else:
-        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}.", code="invalid_limit")
+        raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}.", code=ErrorCode.INVALID_LIMIT)
     cursor = query.get("cursor")
     if cursor is not None and not (0 < len(cursor) <= MAX_CURSOR_LENGTH):
-        raise BadRequest("The cursor is not valid.", code="invalid_cursor")
+        raise BadRequest("The cursor is not valid.", code=ErrorCode.INVALID_CURSOR)
     return PageRequest(limit=limit, cursor=cursor)
 
 
@@ -53,17 +53,17 @@ class CursorCodec:
         # A cursor we issued is ASCII (base64url and a dot); anything else would make compare_digest or
         # encode() raise instead of refusing it.
         if not cursor.isascii():
-            raise BadRequest("The cursor is not valid.", code="invalid_cursor")
+            raise BadRequest("The cursor is not valid.", code=ErrorCode.INVALID_CURSOR)
         payload, _, signature = cursor.partition(".")
         if not payload or not hmac.compare_digest(signature, self._sign(payload)):
-            raise BadRequest("The cursor is not valid.", code="invalid_cursor")
+            raise BadRequest("The cursor is not valid.", code=ErrorCode.INVALID_CURSOR)
         try:
             decoded: Any = json.loads(_b64decode(payload))
         except (ValueError, binascii.Error) as error:
-            raise BadRequest("The cursor is not valid.", code="invalid_cursor") from error
+            raise BadRequest("The cursor is not valid.", code=ErrorCode.INVALID_CURSOR) from error
         if (not isinstance(decoded, dict) or decoded.get("p") != partition
                 or not _is_key_of(decoded.get("k"), partition)):
-            raise BadRequest("The cursor belongs to another list.", code="invalid_cursor")
+            raise BadRequest("The cursor belongs to another list.", code=ErrorCode.INVALID_CURSOR)
         return decoded["k"]
 
     def _sign(self, payload: str) -> str:

@@ -46,6 +46,7 @@ from cruddur_messaging.domain.validation import normalize_handle, parse_message_
 from cruddur_messaging.errors import (
     BadRequest,
     DependencyUnavailable,
+    ErrorCode,
     NotFound,
     RequestInProgress,
     RuleViolation,
@@ -70,24 +71,25 @@ class NewMessageRequest:
     def parse(cls, body: Any) -> "NewMessageRequest":
         """Validates the JSON body: 400 for a malformed request, 422 for one that breaks a rule."""
         if not isinstance(body, dict):
-            raise BadRequest("The body must be a JSON object.", code="invalid_body")
+            raise BadRequest("The body must be a JSON object.", code=ErrorCode.INVALID_BODY)
         message, group, handle = body.get("message"), body.get("message_group_uuid"), body.get("handle")
         if message is not None and not isinstance(message, str):
-            raise BadRequest("message must be a string.", code="invalid_message")
+            raise BadRequest("message must be a string.", code=ErrorCode.INVALID_MESSAGE)
         if message is not None and not _is_unicode_text(message):
             # JSON may carry a lone surrogate ("\ud800"); DynamoDB cannot store it, so it is refused here.
-            raise BadRequest("message must be valid Unicode text.", code="invalid_message")
+            raise BadRequest("message must be valid Unicode text.", code=ErrorCode.INVALID_MESSAGE)
         if (group is None) == (handle is None):
-            raise BadRequest("Send either message_group_uuid or handle.", code="message_group_uuid_or_handle_required")
+            raise BadRequest("Send either message_group_uuid or handle.",
+                             code=ErrorCode.MESSAGE_GROUP_UUID_OR_HANDLE_REQUIRED)
         if group is not None:
             group = parse_message_group_uuid(group)
         if handle is not None:
             handle = normalize_handle(handle)
         if message is None or not message.strip():
-            raise RuleViolation("The message is blank.", code="message_blank")
+            raise RuleViolation("The message is blank.", code=ErrorCode.MESSAGE_BLANK)
         if len(message) > MESSAGE_MAX_CHARS:
             raise RuleViolation(f"The message is longer than {MESSAGE_MAX_CHARS} characters.",
-                                code="message_exceed_max_chars")
+                                code=ErrorCode.MESSAGE_EXCEED_MAX_CHARS)
         return cls(message=message, message_group_uuid=group, handle=handle)
 
 
@@ -135,14 +137,15 @@ def create_message(sending: MessageSending, caller: User, request: NewMessageReq
     if idempotency_key is None:
         return _create(sending, caller, request, SendPlan.fresh()).to_body()
     if not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH or not idempotency_key.isprintable():
-        raise BadRequest("Idempotency-Key must be 1 to 255 printable characters.", code="invalid_idempotency_key")
+        raise BadRequest("Idempotency-Key must be 1 to 255 printable characters.",
+                         code=ErrorCode.INVALID_IDEMPOTENCY_KEY)
     submission = {"caller": caller.uuid, "key": idempotency_key, "request": asdict(request)}
     try:
         with sending.persistence.one_request(asdict(SendPlan.fresh())):
             return sending.create_once(submission=submission, caller=caller, request=request)
     except IdempotencyValidationError as error:
         raise RuleViolation("This Idempotency-Key was used with another request.",
-                            code="idempotency_key_reused") from error
+                            code=ErrorCode.IDEMPOTENCY_KEY_REUSED) from error
     except IdempotencyAlreadyInProgressError as error:
         raise RequestInProgress("A request with this Idempotency-Key is still in progress.") from error
     except IdempotencyPersistenceLayerError as error:
@@ -193,9 +196,9 @@ def _start_conversation(sending: MessageSending, caller: User, handle: str, text
     store = sending.store
     recipient = sending.users.find_by_handle(handle)
     if recipient is None:
-        raise NotFound(f"No user with the handle @{handle}.", code="user_not_found")
+        raise NotFound(f"No user with the handle @{handle}.", code=ErrorCode.USER_NOT_FOUND)
     if recipient.uuid == caller.uuid:
-        raise RuleViolation("You cannot start a conversation with yourself.", code="message_self")
+        raise RuleViolation("You cannot start a conversation with yourself.", code=ErrorCode.MESSAGE_SELF)
 
     for _ in range(MAX_START_ATTEMPTS):
         existing = store.pair_group(caller.uuid, recipient.uuid)

@@ -12,7 +12,7 @@ from typing import Callable
 
 from cruddur_messaging.cache import TtlCache
 from cruddur_messaging.data.users import UserRepository
-from cruddur_messaging.errors import Forbidden, Unauthorized
+from cruddur_messaging.errors import ErrorCode, Forbidden, Unauthorized
 from cruddur_messaging.models import User
 
 UNKNOWN_CALLER_TTL_SECONDS = 10.0
@@ -29,9 +29,9 @@ class CallerDirectory:
 
     def resolve(self, cognito_user_id: str | None) -> User:
         if not cognito_user_id:
-            raise Unauthorized("A valid access token is required.", code="unauthorized")
+            raise Unauthorized("A valid access token is required.", code=ErrorCode.UNAUTHORIZED)
         user = self._cache.get_or_load(cognito_user_id, lambda: self._users.find_by_cognito_user_id(cognito_user_id),
                                        self._ttl_seconds, self._unknown_ttl_seconds)
         if user is None:
-            raise Forbidden("This account has no Cruddur user.", code="caller_not_registered")
+            raise Forbidden("This account has no Cruddur user.", code=ErrorCode.CALLER_NOT_REGISTERED)
         return user

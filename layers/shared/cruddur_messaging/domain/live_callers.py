@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from cruddur_messaging.errors import ApiError
+from cruddur_messaging.errors import ApiError, ErrorCode
 
 if TYPE_CHECKING:  # the connection function imports this module and must not import PostgreSQL's client
     from cruddur_messaging.domain.identity import CallerDirectory
@@ -62,5 +62,6 @@ def caller_of(authorizer: Mapping[str, Any] | None) -> str:
                                 str(context.get(REFUSAL_MESSAGE) or ""))
     user_uuid = str(context.get(USER_UUID) or "")
     if not user_uuid:
-        raise ConnectionRefused(401, "unauthorized", "A valid access token is required.")
+        raise ConnectionRefused(ErrorCode.UNAUTHORIZED.status, ErrorCode.UNAUTHORIZED,
+                                "A valid access token is required.")
     return user_uuid

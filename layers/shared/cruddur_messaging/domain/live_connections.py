@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from cruddur_messaging.clock import format_timestamp
 from cruddur_messaging.data.connection_gateway import Closing, ConnectionGateway
 from cruddur_messaging.data.connections import ConnectionStore
+from cruddur_messaging.errors import FrameErrorCode
 from cruddur_messaging.models import LIVE_SUBPROTOCOL, PONG_FRAME, LiveConnection, error_frame
 from cruddur_messaging.observability import logger, metrics
 
@@ -67,14 +68,16 @@ def disconnect(store: ConnectionStore, user_uuid: str, connection_id: str) -> No
 def answer_client_frame(body: str | None) -> dict[str, Any]:
     """``{"action": "ping"}`` -> pong; anything else -> an error frame (the connection stays open)."""
     if body is None or len(body) > MAX_CLIENT_FRAME_CHARS:
-        return error_frame("invalid_frame", f"Frames are JSON objects of at most {MAX_CLIENT_FRAME_CHARS} characters.")
+        return error_frame(FrameErrorCode.INVALID_FRAME,
+                           f"Frames are JSON objects of at most {MAX_CLIENT_FRAME_CHARS} characters.")
     try:
         frame = json.loads(body)
     except ValueError:
-        return error_frame("invalid_json", "The frame is not valid JSON.")
+        return error_frame(FrameErrorCode.INVALID_JSON, "The frame is not valid JSON.")
     if not isinstance(frame, dict):
-        return error_frame("invalid_frame", "A frame is a JSON object with an \"action\".")
+        return error_frame(FrameErrorCode.INVALID_FRAME, "A frame is a JSON object with an \"action\".")
     if frame.get("action") == "ping":
         return dict(PONG_FRAME)
-    return error_frame("unknown_action", "The only client action is \"ping\"; messages are sent over the HTTP API.")
+    return error_frame(FrameErrorCode.UNKNOWN_ACTION,
+                       "The only client action is \"ping\"; messages are sent over the HTTP API.")
 

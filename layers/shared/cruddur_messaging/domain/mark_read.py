@@ -34,7 +34,7 @@ from cruddur_messaging.data.group_rows import GroupRowStore, Item
 from cruddur_messaging.data.read_state import ReadStateStore
 from cruddur_messaging.domain.group_row_timeline import Lost, NotSettled, instant_of_row, marker_moves, settle
 from cruddur_messaging.domain.validation import parse_message_group_uuid
-from cruddur_messaging.errors import BadRequest, DependencyUnavailable, NotFound
+from cruddur_messaging.errors import BadRequest, DependencyUnavailable, ErrorCode, NotFound
 from cruddur_messaging.models import ReadMarkerChange, ReadState, User
 from cruddur_messaging.observability import logger
 
@@ -53,16 +53,16 @@ class MarkReadRequest:
     def parse(cls, body: Any, now: datetime | None = None) -> "MarkReadRequest":
         """``body`` is the parsed JSON body (``{}`` when the request has none)."""
         if not isinstance(body, dict):
-            raise BadRequest("The body must be a JSON object.", code="invalid_body")
+            raise BadRequest("The body must be a JSON object.", code=ErrorCode.INVALID_BODY)
         raw = body.get("read_at")
         if raw is None:
             return cls()
         moment = _aware_instant(raw)
         if moment is None:
             raise BadRequest("read_at must be an ISO-8601 timestamp with a UTC offset, the created_at of a message.",
-                             code="invalid_read_at")
+                             code=ErrorCode.INVALID_READ_AT)
         if moment > (now or datetime.now(timezone.utc)) + MAX_CLOCK_SKEW:
-            raise BadRequest("read_at is in the future.", code="invalid_read_at")
+            raise BadRequest("read_at is in the future.", code=ErrorCode.INVALID_READ_AT)
         return cls(read_at=format_timestamp(moment))
 
 
@@ -130,7 +130,7 @@ def _callers_rows(rows_store: GroupRowStore, message_group_uuid: str, caller: Us
             rows = rows_store.owner_rows(caller.uuid, message_group_uuid, since=None)
     if not rows:
         logger.info("mark read refused: not a member", extra={"message_group_uuid": message_group_uuid})
-        raise NotFound("No such message group.", code="message_group_not_found")
+        raise NotFound("No such message group.", code=ErrorCode.MESSAGE_GROUP_NOT_FOUND)
     return rows
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cruddur_messaging.data.messages import MessageStore
-from cruddur_messaging.errors import NotFound
+from cruddur_messaging.errors import ErrorCode, NotFound
 from cruddur_messaging.models import Membership, User
 from cruddur_messaging.observability import logger
 
@@ -18,5 +18,5 @@ def require_membership(store: MessageStore, message_group_uuid: str, caller: Use
     if membership is None or not membership.includes(caller.uuid):
         logger.info("group access denied", extra={"message_group_uuid": message_group_uuid,
                                                    "group_exists": membership is not None})
-        raise NotFound("No such message group.", code="message_group_not_found")
+        raise NotFound("No such message group.", code=ErrorCode.MESSAGE_GROUP_NOT_FOUND)
     return membership

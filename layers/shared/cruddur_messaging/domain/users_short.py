@@ -12,7 +12,7 @@ from typing import Callable
 from cruddur_messaging.cache import TtlCache
 from cruddur_messaging.data.users import UserRepository
 from cruddur_messaging.domain.validation import normalize_handle
-from cruddur_messaging.errors import NotFound
+from cruddur_messaging.errors import ErrorCode, NotFound
 from cruddur_messaging.models import UserShort
 
 CARD_MAX_AGE_SECONDS = 60
@@ -33,7 +33,7 @@ class UserCards:
         key = handle.lower()  # handles are unique regardless of case
         card = self._cache.get_or_load(key, lambda: self._card(handle), self._ttl_seconds, self._unknown_ttl_seconds)
         if card is None:
-            raise NotFound(f"No user with the handle @{handle}.", code="user_not_found")
+            raise NotFound(f"No user with the handle @{handle}.", code=ErrorCode.USER_NOT_FOUND)
         return card
 
     def _card(self, handle: str) -> UserShort | None:

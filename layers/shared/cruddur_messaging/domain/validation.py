@@ -5,7 +5,7 @@ import re
 import uuid
 from typing import Any
 
-from cruddur_messaging.errors import BadRequest
+from cruddur_messaging.errors import BadRequest, ErrorCode
 
 HANDLE_PATTERN = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
@@ -14,7 +14,7 @@ def normalize_handle(raw: Any) -> str:
     """``@bayko`` and ``bayko`` name the same user; anything that cannot be a handle is a 400."""
     handle = raw.strip().removeprefix("@") if isinstance(raw, str) else ""
     if not HANDLE_PATTERN.fullmatch(handle):
-        raise BadRequest("A handle is letters, digits, '.', '_' or '-' (at most 64).", code="invalid_handle")
+        raise BadRequest("A handle is letters, digits, '.', '_' or '-' (at most 64).", code=ErrorCode.INVALID_HANDLE)
     return handle
 
 
@@ -25,4 +25,4 @@ def parse_message_group_uuid(raw: Any) -> str:
             return str(uuid.UUID(raw))
         except ValueError:
             pass
-    raise BadRequest("message_group_uuid must be a uuid.", code="invalid_message_group_uuid")
+    raise BadRequest("message_group_uuid must be a uuid.", code=ErrorCode.INVALID_MESSAGE_GROUP_UUID)

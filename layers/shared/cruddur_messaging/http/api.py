@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from cruddur_messaging.errors import ApiError, BadRequest
+from cruddur_messaging.errors import ApiError, BadRequest, ErrorCode
 from cruddur_messaging.models import Page, PageRequest
 from cruddur_messaging.observability import logger, metrics
 from cruddur_messaging.pagination import parse_page_request
@@ -63,13 +63,13 @@ class HttpRequest:
     def json_body(self) -> Any:
         body = self.event.get("body")
         if not body:
-            raise BadRequest("A JSON body is required.", code="invalid_body")
+            raise BadRequest("A JSON body is required.", code=ErrorCode.INVALID_BODY)
         try:
             raw = base64.b64decode(body, validate=True) if self.event.get("isBase64Encoded") else body
             return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
         except (ValueError, RecursionError) as error:
             # Not JSON, not UTF-8, a broken base64 body, or nested too deep to parse: the client's fault, never a 500.
-            raise BadRequest("The body is not valid JSON.", code="invalid_json") from error
+            raise BadRequest("The body is not valid JSON.", code=ErrorCode.INVALID_JSON) from error
 
 
 Route = Callable[[HttpRequest], HttpResponse]
@@ -91,8 +91,8 @@ def respond(routes: Routes, event: Mapping[str, Any]) -> HttpResponse:
         return api_error_response(error)
     except Exception:
         logger.exception("unexpected error")
-        metrics.add_metric(name="Error_internal_error", unit=MetricUnit.Count, value=1)
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        metrics.add_metric(name=f"Error_{ErrorCode.INTERNAL_ERROR}", unit=MetricUnit.Count, value=1)
+        return error_response(ErrorCode.INTERNAL_ERROR, "Something went wrong on our side.")
 
 
 def api_error_response(error: ApiError) -> HttpResponse:
@@ -101,7 +101,7 @@ def api_error_response(error: ApiError) -> HttpResponse:
     if error.retry_after_seconds is not None:
         headers["Retry-After"] = str(error.retry_after_seconds)
     logger.info("request refused", extra={"status": error.status, "code": error.code})
-    return error_response(error.status, error.code, error.message, headers)
+    return error_response(error.code, error.message, headers)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
@@ -109,8 +109,9 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
             "body": json.dumps(body, separators=(",", ":")), "isBase64Encoded": False}
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> HttpResponse:
-    return json_response({"code": code, "message": message}, status, headers)
+def error_response(code: ErrorCode, message: str, headers: dict[str, str] | None = None) -> HttpResponse:
+    """The error contract: ``{"code", "message"}`` with the code's status (``errors.ErrorCode``)."""
+    return json_response({"code": code, "message": message}, code.status, headers)
 
 
 def page_request(request: HttpRequest) -> PageRequest:

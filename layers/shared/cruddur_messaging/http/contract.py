@@ -1,9 +1,9 @@
 """What each route promises clients, declared next to its code: the source of the OpenAPI document.
 
-A function's route is decorated with :func:`operation` (its parameters, body, success body and the error codes
-it can answer); ``devtools/openapi.py`` reads these declarations, the routes and authorizers of
-``template.yaml`` and the models' dataclasses, and writes ``openapi.json``. Nothing here runs per request, and
-nothing imports pydantic: the document is generated at build time.
+A function's route is decorated with :func:`operation` (its parameters, body, success status and body, and the
+codes of the catalog, ``errors.ErrorCode``, it can answer); ``devtools/openapi.py`` reads these declarations, the
+routes and authorizers of ``template.yaml`` and the models' dataclasses, and writes ``openapi.json``. Nothing here
+runs per request, and nothing imports pydantic: the document is generated at build time.
 """
 from __future__ import annotations
 
@@ -11,37 +11,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from cruddur_messaging.domain.validation import HANDLE_PATTERN
+from cruddur_messaging.errors import ErrorCode
 from cruddur_messaging.models import MESSAGE_MAX_CHARS, Message
 from cruddur_messaging.pagination import DEFAULT_LIMIT, MAX_CURSOR_LENGTH, MAX_LIMIT
 
-# Every error code a function answers with, and its status (docs/errors.md, whose table make openapi writes).
-ERROR_STATUSES: dict[str, int] = {
-    "invalid_json": 400,
-    "invalid_body": 400,
-    "invalid_message": 400,
-    "invalid_limit": 400,
-    "invalid_cursor": 400,
-    "invalid_message_group_uuid": 400,
-    "invalid_handle": 400,
-    "message_group_uuid_or_handle_required": 400,
-    "invalid_idempotency_key": 400,
-    "invalid_read_at": 400,
-    "unauthorized": 401,
-    "caller_not_registered": 403,
-    "message_group_not_found": 404,
-    "user_not_found": 404,
-    "request_in_progress": 409,
-    "message_blank": 422,
-    "message_exceed_max_chars": 422,
-    "message_self": 422,
-    "idempotency_key_reused": 422,
-    "internal_error": 500,
-    "dependency_unavailable": 503,
-}
 # Errors every route with a caller can answer: no verified caller, or one who is not a Cruddur user.
-CALLER_ERRORS = ("unauthorized", "caller_not_registered")
+CALLER_ERRORS = (ErrorCode.UNAUTHORIZED, ErrorCode.CALLER_NOT_REGISTERED)
 # Errors any route can answer: a bug, or PostgreSQL/DynamoDB down after bounded retries (with Retry-After).
-SERVICE_ERRORS = ("internal_error", "dependency_unavailable")
+SERVICE_ERRORS = (ErrorCode.INTERNAL_ERROR, ErrorCode.DEPENDENCY_UNAVAILABLE)
 
 
 @dataclass(frozen=True)
@@ -58,8 +35,13 @@ class Operation:
     """One route's contract; its summary and description are the route function's docstring."""
 
     success: Any
-    """The type of the 200 body: a models dataclass, ``list[...]`` of one, or a union of them."""
-    errors: tuple[str, ...]
+    """The type of the success body: a models dataclass, ``list[...]`` of one, or a union of them; ``None`` for a
+    204, which has no body."""
+    errors: tuple[ErrorCode, ...]
+    """Every code the route can answer, from the catalog (``errors.ErrorCode``)."""
+    success_status: int = 200
+    """The status of a success: 200, 201 for a route that creates something, 204 for one that answers nothing.
+    The route answers it (``json_response(..., status=...)``); the OpenAPI document states it."""
     parameters: tuple[Parameter, ...] = ()
     request_body: dict[str, Any] | None = None
     """The JSON schema of the request body (validated by the domain, whose rules it states)."""
@@ -68,7 +50,16 @@ class Operation:
     """A request body as a client would send it (Swagger UI shows it; schemathesis sends it first)."""
     success_headers: tuple[str, ...] = ()
     links: tuple[Link, ...] = ()
-    """Where a 200 leads: other routes whose parameters its body (or request) provides."""
+    """Where a success leads: other routes whose parameters its body (or request) provides."""
+
+    def __post_init__(self) -> None:
+        if not 200 <= self.success_status < 300:
+            raise ValueError(f"a success status is a 2xx, not {self.success_status}")
+        if (self.success_status == 204) != (self.success is None):
+            raise ValueError("a 204 and only a 204 has no success body (success=None)")
+        unknown = [code for code in self.errors if not isinstance(code, ErrorCode)]
+        if unknown:
+            raise ValueError(f"error codes are errors.ErrorCode members, not {unknown}")
 
 
 @dataclass(frozen=True)
@@ -95,7 +86,7 @@ PAGE_PARAMETERS = (
     Parameter("cursor", "query", {"type": "string", "minLength": 1, "maxLength": MAX_CURSOR_LENGTH},
               "The next page: take it from the `Link` header of the previous page, never build one."),
 )
-PAGE_ERRORS = ("invalid_limit", "invalid_cursor")
+PAGE_ERRORS = (ErrorCode.INVALID_LIMIT, ErrorCode.INVALID_CURSOR)
 LINK_HEADER = "Link"
 CACHE_CONTROL_HEADER = "Cache-Control"
 
