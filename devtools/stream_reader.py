@@ -28,7 +28,8 @@ class StreamReader:
         self._follower = ShardFollower(boto3.client("dynamodbstreams", region_name=resources.region), stream_arn,
                                        "TRIM_HORIZON")
         specs = local_function_specs(resources, stream_arn)
-        self._mapping = StreamMapping.from_event(specs[STREAM_FUNCTION].stream_events[0])
+        self.mapping = StreamMapping.from_event(specs[STREAM_FUNCTION].stream_events[0])
+        """The stream function's event source mapping, as the template declares it (its filter, batch size...)."""
 
     def new_records(self) -> list[Record]:
         records: list[Record] = []
@@ -38,4 +39,4 @@ class StreamReader:
 
     def new_message_inserts(self) -> list[Record]:
         """What the event source mapping's filter lets through (inserts of ``MSG#`` items)."""
-        return [record for record in self.new_records() if self._mapping.accepts(record)]
+        return [record for record in self.new_records() if self.mapping.accepts(record)]

@@ -6,9 +6,13 @@ one ``MSG#`` item per line, one minute apart, the last a few minutes before the 
 per member at the last message, naming the other member; the membership item and the pair item.
 
 Repeatable: the first run records the conversation's start in the membership item's ``created_at``; every later
-run rebuilds the very same items from it (message uuids derive from the group and the line number) and writes
-them with conditional puts, so nothing is duplicated and an interrupted run is completed. A member whose
-group row was since moved by a newer message (pattern E) keeps it: a row for the group is never added twice.
+run rebuilds the very same items from it (message uuids derive from the group and the line number:
+:func:`message_uuid`) and writes them with conditional puts, so nothing is duplicated and an interrupted run is
+completed. A member whose group row was since moved by a newer message (pattern E) keeps it: a row for the group
+is never added twice.
+
+The tests' tutorial-era data (``tests/support/tutorial.py``) is this conversation too: they take its lines, uuids
+and times from :func:`conversation_messages` and only write them the tutorial's way.
 """
 from __future__ import annotations
 
@@ -65,6 +69,31 @@ def load_conversation(path: Path = CONVERSATION_FILE) -> Conversation:
 
 
 @dataclass(frozen=True)
+class SeededMessage:
+    """One line of a seeded conversation, as every seed writes it."""
+
+    message_uuid: str
+    sender: str
+    """The sender's handle."""
+    text: str
+    created_at: datetime
+
+
+def message_uuid(message_group_uuid: str, number: int) -> str:
+    """The uuid of a seeded conversation's ``number``-th message (from 0): a uuid5 of the line number in the
+    group's namespace, the same on every run, so a repeated seed finds the messages it wrote."""
+    return str(uuid.uuid5(uuid.UUID(message_group_uuid), str(number)))
+
+
+def conversation_messages(conversation: Conversation, first_message_at: datetime,
+                          interval: timedelta = MESSAGE_INTERVAL) -> list[SeededMessage]:
+    """The conversation's lines in order, ``interval`` apart from ``first_message_at``."""
+    return [SeededMessage(message_uuid(conversation.message_group_uuid, number), handle, text,
+                          first_message_at + number * interval)
+            for number, (handle, text) in enumerate(conversation.lines)]
+
+
+@dataclass(frozen=True)
 class ConversationItems:
     membership: Item
     pair: Item
@@ -77,11 +106,10 @@ def conversation_items(conversation: Conversation, users: Mapping[str, User],
     """Every item of the conversation when its first message is at ``first_message_at``."""
     group = conversation.message_group_uuid
     first, second = (users[handle] for handle in conversation.members)
-    start = parse_timestamp(first_message_at)
     messages = [
-        message_item(group, users[handle], text, str(uuid.uuid5(uuid.UUID(group), str(number))),
-                     format_timestamp(start + number * MESSAGE_INTERVAL))
-        for number, (handle, text) in enumerate(conversation.lines)
+        message_item(group, users[message.sender], message.text, message.message_uuid,
+                     format_timestamp(message.created_at))
+        for message in conversation_messages(conversation, parse_timestamp(first_message_at))
     ]
     last = messages[-1]
     return ConversationItems(

@@ -31,8 +31,9 @@ from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.data.group_rows import GroupRowStore
 from cruddur_messaging.data.messages import MessageStore
 from cruddur_messaging.models import LiveConnection
-from devtools.environment import LOCAL_ACCOUNT_ID, LocalResources, template_context
+from devtools.environment import LOCAL_ACCOUNT_ID, LocalResources, local_function_specs, template_context
 from devtools.ops.ddb_migrate import migrate_table
+from devtools.stream_reader import STREAM_FUNCTION
 from tests.support.api import assert_error, ok
 from tests.support.client import Caller
 from tests.support.containers import cold_start
@@ -61,7 +62,9 @@ LIST_MESSAGES = "ListMessagesFunction"
 CREATE_MESSAGE = "CreateMessageFunction"
 USERS_SHORT = "UsersShortFunction"
 MARK_READ = "MarkReadFunction"
-HTTP_FUNCTIONS = (LIST_GROUPS, LIST_MESSAGES, CREATE_MESSAGE, USERS_SHORT, MARK_READ)
+HTTP_FUNCTIONS = tuple(logical_id for logical_id, spec in local_function_specs(
+    LocalResources(table_name="cruddur-messages"), stream_arn="no-stream-needed-for-the-routes").items() if spec.routes)
+"""The functions behind the HTTP API's routes, from the template: a function given a route is checked here."""
 IN_TRANSACTION = "TransactWriteItems"
 LONDO_LEGACY_GROUP = "0b6e7c52-3f1d-4a8e-9c2b-5d4f6a7e8b90"
 """andrewbrown and londo's conversation, written the tutorial's way (no pair, no membership item)."""
@@ -515,7 +518,6 @@ def test_every_statement_says_what_it_is_for(logical_id, resources) -> None:
 
 # --- the roles as CloudFormation receives them: managed policies, "*" resources, logs, the stream ----------------
 
-STREAM_FUNCTION = "MessageStreamFunction"
 POSTGRES_FUNCTIONS = (*HTTP_FUNCTIONS, "LiveAuthorizerFunction")
 """The functions that read PostgreSQL: the WebSocket API's caller is resolved by its authorizer, not its routes."""
 ALL_FUNCTIONS = tuple(function_ids(transformed()))

@@ -6,10 +6,12 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from devtools.ops.ddb_seed import load_conversation
 from devtools.template import REPO_ROOT
 
 EVENTS_DIR = REPO_ROOT / "events"
-SEED_GROUP_UUID = "5ae290ed-55d1-47a0-bc6d-fe2bc2700399"
+SEED_GROUP_UUID = load_conversation().message_group_uuid
+"""The seeded conversation's group (``devtools/ops/babylon5_conversation.json``); the files in ``events/`` name it."""
 SEED_COGNITO_IDS = {
     "andrewbrown": "5f0e1c2d-8a7b-4c3d-9e8f-0a1b2c3d4e01",
     "bayko": "5f0e1c2d-8a7b-4c3d-9e8f-0a1b2c3d4e02",

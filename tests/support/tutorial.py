@@ -2,16 +2,19 @@
 plain ``put_item`` calls of the low-level client, no membership, no pair, no idempotency records.
 
 Tables that already hold such data must keep working (docs/data-model.md), so tests build it with these
-helpers, never with the layer's own writers.
+helpers, never with the layer's own writers. What is seeded (the lines, their uuids and times) is the product's
+seed, ``devtools.ops.ddb_seed``; only the items' shape is the tutorial's.
 """
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import boto3
 
+from devtools.ops.ddb_seed import MESSAGE_INTERVAL, Conversation, conversation_messages, load_conversation
 from tests.support.people import Person
 
 TABLE_NAME = "cruddur-messages"
@@ -19,14 +22,8 @@ FILLER_MESSAGE = "this is a filler message"
 SEEDED_AT = datetime(2023, 3, 24, 19, 5, 7, 123456, tzinfo=timezone.utc)
 """When the tutorial's seed ran, for the tests' copy of it (a 2023 conversation)."""
 
-BABYLON_5 = [
-    "Have you ever watched Babylon 5? It's one of my favorite TV shows!",
-    "Yes, I have! I love it too. What's your favorite season?",
-    "I think my favorite season has to be season 3. So many great episodes, like 'Severed Dreams'.",
-    "Season 3 was amazing. 'War Without End' is probably my favorite two-parter of the show.",
-    "G'Kar's speech in 'The Long Twilight Struggle' still gets me.",
-    "Babylon 5 was really ahead of its time in terms of its visuals and special effects.",
-]
+BABYLON_5 = tuple(text for _, text in load_conversation().lines[:6])
+"""The seeded conversation's first lines: the tests' tutorial-era conversation."""
 
 
 def tutorial_client(aws: Any) -> Any:
@@ -55,8 +52,10 @@ def put_group_row(client: Any, message_group_uuid: str, owner: Person, other: Pe
     return record
 
 
-def put_message(client: Any, message_group_uuid: str, created_at: str, message: str, sender: Person) -> str:
-    message_uuid = str(uuid.uuid4())
+def put_message(client: Any, message_group_uuid: str, created_at: str, message: str, sender: Person,
+                message_uuid: str | None = None) -> str:
+    """A message as the tutorial's app wrote it (a random uuid), or with the seed's ``message_uuid``."""
+    message_uuid = message_uuid or str(uuid.uuid4())
     client.put_item(TableName=TABLE_NAME, Item={
         "pk": {"S": f"MSG#{message_group_uuid}"},
         "sk": {"S": created_at},
@@ -70,16 +69,22 @@ def put_message(client: Any, message_group_uuid: str, created_at: str, message: 
 
 
 def seed_conversation(client: Any, message_group_uuid: str, first: Person, second: Person, start: datetime,
-                      lines: list[str] = BABYLON_5, step: timedelta = timedelta(minutes=1)) -> list[dict[str, str]]:
+                      lines: Sequence[str] = BABYLON_5, step: timedelta = MESSAGE_INTERVAL) -> list[dict[str, str]]:
     """The tutorial's seed: both group rows at ``start`` (with its filler text), then the lines one ``step``
-    apart, ``first`` and ``second`` taking turns. Returns the messages as ``{uuid, handle, message, created_at}``.
+    apart, ``first`` and ``second`` taking turns, with the uuids and times ``devtools.ops.ddb_seed`` gives them.
+    Returns the messages as ``{uuid, handle, message, created_at}``.
     """
     put_group_row(client, message_group_uuid, first, second, timestamp(start))
     put_group_row(client, message_group_uuid, second, first, timestamp(start))
+    people = (first, second)
+    conversation = Conversation(message_group_uuid, (first.handle, second.handle),
+                                tuple((people[index % 2].handle, line) for index, line in enumerate(lines)))
+    by_handle = {person.handle: person for person in people}
     written = []
-    for index, line in enumerate(lines):
-        sender = first if index % 2 == 0 else second
-        created_at = timestamp(start + step * index)
-        message_uuid = put_message(client, message_group_uuid, created_at, line, sender)
-        written.append({"uuid": message_uuid, "handle": sender.handle, "message": line, "created_at": created_at})
+    for message in conversation_messages(conversation, start, step):
+        created_at = timestamp(message.created_at)
+        put_message(client, message_group_uuid, created_at, message.text, by_handle[message.sender],
+                    message.message_uuid)
+        written.append({"uuid": message.message_uuid, "handle": message.sender, "message": message.text,
+                        "created_at": created_at})
     return written

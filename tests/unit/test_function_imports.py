@@ -47,10 +47,10 @@ def test_no_function_loads_pydantic_or_a_router(logical_id: str) -> None:
     assert not {name for name in modules if name.startswith("aws_lambda_powertools.event_handler")}
 
 
-@pytest.mark.parametrize("logical_id", ["MessageStreamFunction", "LiveConnectionFunction", "LiveDeliveryFunction",
-                                        "LiveAuthorizerFunction"])
+@pytest.mark.parametrize("logical_id", sorted(logical_id for logical_id, spec in SPECS.items() if not spec.routes))
 def test_no_psycopg2_at_cold_start_where_it_is_never_or_not_yet_needed(logical_id: str) -> None:
-    """The stream and live functions never read PostgreSQL; the authorizer only once it admitted a token."""
+    """The functions without an HTTP route (the stream and live functions) never read PostgreSQL; the authorizer
+    only once it admitted a token."""
     assert "psycopg2" not in packages(loaded_modules(logical_id))
     assert "psycopg2" in packages(loaded_modules("UsersShortFunction"))
 

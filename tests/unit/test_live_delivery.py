@@ -59,9 +59,7 @@ class Live:
         """New stream records, as the delivery mapping's filter lets them through; the stream function first
         gets the message inserts (as its own mapping would), so the group rows it moves are in the stream too."""
         records = self.reader.new_records()
-        stream_function_records = [record for record in records
-                                   if record["dynamodb"]["Keys"]["pk"]["S"].startswith(keys.MESSAGE_PREFIX)
-                                   and record["eventName"] == "INSERT"]
+        stream_function_records = [record for record in records if self.reader.mapping.accepts(record)]
         if stream_function_records:
             assert self.aws.invoke(STREAM_FUNCTION, batch(stream_function_records)) == {"batchItemFailures": []}
             records += self.reader.new_records()

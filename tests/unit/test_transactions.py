@@ -20,11 +20,12 @@ from cruddur_messaging.data.messages import MessageStore, PairAlreadyHasGroup, S
 from cruddur_messaging.data.table_access import pair_item
 from cruddur_messaging.data.transactions import CancellationReason, TransactionCancelled, write_transaction
 from cruddur_messaging.models import User
+from devtools.template import load_template, parameter_defaults
 from tests.support import people
 from tests.support.streams import CallCounter, Hooks
 from tests.support.table import snapshot
 
-INDEX = "message-group-sk-index"
+INDEX = parameter_defaults(load_template())["MessageGroupIndexName"]
 ANDREW, BAYKO, LONDO = people.ANDREW.user, people.BAYKO.user, people.LONDO.user
 GROUP = "11111111-1111-4111-8111-111111111111"
 OTHER_GROUP = "22222222-2222-4222-8222-222222222222"

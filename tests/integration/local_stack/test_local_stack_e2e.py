@@ -17,9 +17,11 @@ import requests
 
 from devtools.local_stack.launch import RunningStack, running_stack
 from devtools.local_stack.stack_file import StackInfo
+from devtools.template import load_template, parameter_defaults
 
 PATTERN_E_TIMEOUT_SECONDS = 15
-FRONTEND_ORIGIN = "http://localhost:3000"
+FRONTEND_ORIGIN, = parameter_defaults(load_template())["CorsAllowedOrigins"]
+"""The frontend's origin, the one the template allows by default (the local stack deploys the defaults)."""
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,15 @@ import pytest
 from devtools.environment import LocalResources, template_context
 from devtools.ops.__main__ import COMMANDS
 from devtools.ops.cli import LOG_FORMAT, Command, run
-from devtools.template import REPO_ROOT, load_template, table_definition
+from devtools.ops.ddb_seed import load_conversation
+from devtools.template import REPO_ROOT, load_template, parameter_defaults, table_definition
 
 REGION = "us-east-1"
 # A fixed zone without daylight saving, spelled the POSIX way so that no tz database is needed: UTC+9.
 LOCAL_TZ = "JST-9"
-SEED_GROUP = "5ae290ed-55d1-47a0-bc6d-fe2bc2700399"
+SEED_GROUP = load_conversation().message_group_uuid
+GROUP_INDEX = parameter_defaults(load_template())["MessageGroupIndexName"]
+"""The index the template names by default."""
 ANDREW = "8d1b9c3e-2f4a-4b6c-9d7e-0a1b2c3d4e01"
 BAYKO = "8d1b9c3e-2f4a-4b6c-9d7e-0a1b2c3d4e02"
 LONDO = "8d1b9c3e-2f4a-4b6c-9d7e-0a1b2c3d4e03"

@@ -11,24 +11,30 @@ import pytest
 
 from cruddur_messaging.clock import TIMESTAMP_FORMAT
 from devtools.ops.ddb_seed import load_conversation
-from tests.integration.ops.support import ANDREW, BAYKO, SEED_GROUP, Stack
+from devtools.environment import LocalResources, template_context
+from devtools.template import load_template, table_definition, time_to_live_attribute
+from tests.integration.ops.support import ANDREW, BAYKO, GROUP_INDEX, SEED_GROUP, Stack
 
 
 def test_schema_load_creates_the_template_table_once(stack: Stack, capsys: pytest.CaptureFixture[str],
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     first = stack.call(capsys, "ddb/schema-load")
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == (f"created table {stack.table_name} "
-                                    "(index message-group-sk-index; stream NEW_AND_OLD_IMAGES)")
+    declared = table_definition(load_template(), template_context(LocalResources(table_name=stack.table_name)))
+    declared_index, = declared["GlobalSecondaryIndexes"]
+    assert declared_index["IndexName"] == GROUP_INDEX
+    assert first.stdout.strip() == (f"created table {stack.table_name} (index {GROUP_INDEX}; "
+                                    f"stream {declared['StreamSpecification']['StreamViewType']})")
     table = stack.client("dynamodb").describe_table(TableName=stack.table_name)["Table"]
-    assert {(key["AttributeName"], key["KeyType"]) for key in table["KeySchema"]} == {("pk", "HASH"), ("sk", "RANGE")}
+    assert {(key["AttributeName"], key["KeyType"]) for key in table["KeySchema"]} == {
+        (key["AttributeName"], key["KeyType"]) for key in declared["KeySchema"]}
     index, = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "message-group-sk-index"
-    assert [key["AttributeName"] for key in index["KeySchema"]] == ["message_group_uuid", "sk"]
-    assert index["Projection"]["ProjectionType"] == "ALL"
-    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert index["IndexName"] == GROUP_INDEX
+    assert index["KeySchema"] == declared_index["KeySchema"]
+    assert index["Projection"]["ProjectionType"] == declared_index["Projection"]["ProjectionType"]
+    assert table["StreamSpecification"] == declared["StreamSpecification"]
     ttl = stack.client("dynamodb").describe_time_to_live(TableName=stack.table_name)["TimeToLiveDescription"]
-    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiration"}
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": time_to_live_attribute(load_template())}
 
     again = stack.call(capsys, "ddb/schema-load")
     assert (again.returncode, again.stdout.strip()) == (0, f"table {stack.table_name} already exists")

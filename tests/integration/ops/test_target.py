@@ -13,6 +13,7 @@ from devtools.ops.errors import OpsError
 from devtools.ops.target import local_target, prod_target, read_samconfig, stack_file
 from devtools.template import REPO_ROOT, load_template
 from tests.integration.ops.support import (
+    GROUP_INDEX,
     SEED_GROUP,
     Stack,
     run_in_process,
@@ -94,7 +95,7 @@ def test_prod_finds_the_table_and_the_names_in_the_deployed_stack(stack: Stack, 
         0, ["MSG#deployed"]), result.stderr
     target = prod_target(os.environ, REPO_ROOT / "no-samconfig.toml")
     assert (target.table_name, target.group_index_name, target.user_pool_id(), target.database_url_parameter) == (
-        table_name, "message-group-sk-index", stack.user_pool_id, "/ops/database url")
+        table_name, GROUP_INDEX, stack.user_pool_id, "/ops/database url")
 
 
 def test_prod_takes_a_fixed_table_name_from_the_stack_too(stack: Stack, monkeypatch: pytest.MonkeyPatch,
@@ -121,7 +122,7 @@ def test_prod_on_a_stack_without_the_output_says_to_deploy(stack: Stack, monkeyp
     table = load_template()["Resources"]["MessagesTable"]
     imported = {**table, "Properties": {**table["Properties"], "TableName": f"{name}-messages",
                                         "GlobalSecondaryIndexes": [{**table["Properties"]["GlobalSecondaryIndexes"][0],
-                                                                    "IndexName": "message-group-sk-index"}]}}
+                                                                    "IndexName": GROUP_INDEX}]}}
     stack.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(
         {"Resources": {"MessagesTable": imported}}))
     result = stack.call_in_prod(capsys, monkeypatch, "ddb/scan", STACK=name)
@@ -162,7 +163,7 @@ def test_prod_names_from_the_environment_need_no_stack(tmp_path: Path, aws_free_
             target.database_url_parameter) == ("us-west-1", "t", "p", "i", "postgresql://db/cruddur", "/x")
     # A table named outside the stack keeps the template's index unless one is named.
     without_index = prod_target({**environment, "MESSAGE_GROUP_INDEX_NAME": ""}, tmp_path / "missing.toml")
-    assert without_index.group_index_name == "message-group-sk-index"
+    assert without_index.group_index_name == GROUP_INDEX
 
 
 def test_prod_needs_a_region(tmp_path: Path, aws_free_environment: None) -> None:

@@ -157,7 +157,7 @@ def test_the_mapping_of_the_template_compiles_with_lambdas_defaults_for_the_rest
     stream_arn = "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026-11-21T00:00:00.000"
     context = template_context(LocalResources(table_name="t"), stream_arn=stream_arn)
     (event,) = function_specs(load_template(), context)["MessageStreamFunction"].stream_events
-    raw = load_template()["Resources"]["MessageStreamFunction"]["Properties"]["Events"][event.name]["Properties"]
+    raw = event.properties
     mapping = StreamMapping.from_event(event)
     assert mapping.stream_arn == stream_arn
     assert mapping.starting_position == raw["StartingPosition"]

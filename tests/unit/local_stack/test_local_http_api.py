@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -12,32 +14,41 @@ from devtools.environment import LocalResources, template_context
 from devtools.local_stack.api_server import HttpApi, build_event, function_response, match_route, routes_of
 from devtools.local_stack.cors import CorsPolicy
 from devtools.local_stack.jwt_authorizer import Authorization, Unauthorized
-from devtools.template import function_specs, http_api_spec, load_template
+from devtools.template import function_specs, http_api_spec, load_template, parameter_defaults
 
 CONTEXT = template_context(LocalResources(table_name="t", parameters={
     "CognitoUserPoolId": "us-east-1_pool", "CognitoUserPoolClientId": "client"}), stream_arn="arn:stream")
 SPECS = function_specs(load_template(), CONTEXT)
-ORIGIN = "http://localhost:3000"
+ORIGIN, = parameter_defaults(load_template())["CorsAllowedOrigins"]
+"""The frontend's origin the template allows by default."""
+CORS = http_api_spec(load_template(), CONTEXT).cors
+"""The HTTP API's ``CorsConfiguration``, resolved: what API Gateway answers preflights and responses with."""
+
+
+def concrete(path: str) -> tuple[str, dict[str, str]]:
+    """A raw path for a route's path, each ``{parameter}`` given a value that needs percent-encoding, and the
+    path parameters API Gateway hands the function for it (decoded)."""
+    parameters = {name: f"@{name} 1" for name in re.findall(r"\{([A-Za-z0-9_]+)\}", path)}
+    raw_path = re.sub(r"\{([A-Za-z0-9_]+)\}", lambda found: quote(parameters[found.group(1)], safe=""), path)
+    return raw_path, parameters
 
 
 def test_every_route_of_the_template_is_served_by_its_function() -> None:
     routes = routes_of(SPECS)
-    assert {(route.method, route.path, route.function, route.authorized) for route in routes} == {
-        ("GET", "/api/message_groups", "ListGroupsFunction", True),
-        ("GET", "/api/messages/{message_group_uuid}", "ListMessagesFunction", True),
-        ("POST", "/api/messages", "CreateMessageFunction", True),
-        ("GET", "/api/users/{handle}/short", "UsersShortFunction", False),
-        ("GET", "/api/message_groups/unread", "ListGroupsFunction", True),
-        ("POST", "/api/message_groups/{message_group_uuid}/read", "MarkReadFunction", True),
-    }
-    route, parameters = match_route(routes, "GET", "/api/users/%40bayko/short")
-    assert (route.function, parameters) == ("UsersShortFunction", {"handle": "@bayko"})
-    route, parameters = match_route(routes, "GET", "/api/messages/5ae290ed-55d1-47a0-bc6d-fe2bc2700399")
-    assert route.route_key == "GET /api/messages/{message_group_uuid}"
-    assert parameters == {"message_group_uuid": "5ae290ed-55d1-47a0-bc6d-fe2bc2700399"}
-    for method, path in [("GET", "/api/messages"), ("POST", "/api/message_groups"), ("GET", "/api/message_groups/"),
-                         ("GET", "/api/messages/a/b"), ("DELETE", "/api/messages")]:
-        assert match_route(routes, method, path) is None, (method, path)
+    declared = [(logical_id, route) for logical_id, spec in SPECS.items() for route in spec.routes]
+    assert len(routes) == len(declared) > 0
+    for logical_id, declared_route in declared:
+        raw_path, parameters = concrete(declared_route.path)
+        route, matched = match_route(routes, declared_route.method, raw_path)
+        assert (route.route_key, route.function, route.authorized, matched) == (
+            declared_route.route_key, logical_id, declared_route.authorized, parameters)
+        other_methods = {"GET", "POST", "PUT", "PATCH", "DELETE"} - {
+            candidate.method for candidate in routes if candidate.path == declared_route.path}
+        near_misses = [(declared_route.method, f"{raw_path}/"), (declared_route.method, f"{raw_path}/a/b"),
+                       *((method, raw_path) for method in sorted(other_methods))]
+        for method, path in near_misses:
+            found = match_route(routes, method, path)
+            assert found is None or found[0].path != declared_route.path, (method, path)
 
 
 def test_the_event_is_payload_format_2() -> None:
@@ -97,15 +108,20 @@ def test_function_results_become_http_responses_as_api_gateway_makes_them() -> N
     assert function_response({"statusCode": 204}).body == b""
 
 
+def allowed(key: str) -> str:
+    """A list of the template's ``CorsConfiguration`` as API Gateway writes it in a header: comma-separated."""
+    return ",".join(CORS[key])
+
+
 def test_cors_follows_the_templates_configuration() -> None:
-    policy = CorsPolicy.from_configuration(http_api_spec(load_template(), CONTEXT).cors)
+    policy = CorsPolicy.from_configuration(CORS)
     assert policy.allow_origins == (ORIGIN,)
     preflight = policy.preflight_headers(ORIGIN)
     assert preflight["access-control-allow-origin"] == ORIGIN
-    assert preflight["access-control-allow-methods"] == "GET,POST,OPTIONS"
-    assert preflight["access-control-allow-headers"] == "authorization,content-type,idempotency-key"
-    assert preflight["access-control-max-age"] == "600"
-    assert policy.response_headers(ORIGIN)["access-control-expose-headers"] == "link,retry-after"
+    assert preflight["access-control-allow-methods"] == allowed("AllowMethods")
+    assert preflight["access-control-allow-headers"] == allowed("AllowHeaders")
+    assert preflight["access-control-max-age"] == str(CORS["MaxAge"])
+    assert policy.response_headers(ORIGIN)["access-control-expose-headers"] == allowed("ExposeHeaders")
     assert policy.preflight_headers("http://evil.example") == {} == policy.response_headers(None)
     anyone = CorsPolicy(allow_origins=("*",))
     assert anyone.response_headers("http://x") == {"access-control-allow-origin": "*"}
@@ -138,7 +154,7 @@ class Authorizer:
 
 def api(runner: Runner) -> HttpApi:
     return HttpApi(runner=runner, authorizer=Authorizer(),
-                   cors=CorsPolicy.from_configuration(http_api_spec(load_template(), CONTEXT).cors))
+                   cors=CorsPolicy.from_configuration(CORS))
 
 
 def call(http_api: HttpApi, method: str, path: str, headers: list[tuple[str, str]] = (), body: bytes = b""):
@@ -188,7 +204,7 @@ def test_preflight_is_answered_for_any_path_without_a_token() -> None:
                         [("Origin", ORIGIN), ("Access-Control-Request-Method", "POST"),
                          ("Access-Control-Request-Headers", "authorization,content-type")])
         assert response.status == 204
-        assert header(response, "access-control-allow-methods") == "GET,POST,OPTIONS"
+        assert header(response, "access-control-allow-methods") == allowed("AllowMethods")
     assert runner.calls == []
 
 
