@@ -120,9 +120,11 @@ template: $(INSTALLED) ## write template.yaml from template.src.yaml (each funct
 
 # --- the API described: openapi.json from the code (issue 12) -------------------------------------------------
 .PHONY: openapi
-openapi: $(INSTALLED) ## write openapi.json from the code (template routes, @operation contracts, models), and docs/errors.md's table
+openapi: $(INSTALLED) ## write openapi.json from the code (template routes, @operation contracts, models), and the tables of docs/errors.md, docs/http-api.md and docs/deploying.md
 	$(PY) -m devtools.openapi
 	$(PY) -m devtools.error_docs
+	$(PY) -m devtools.route_docs
+	$(PY) -m devtools.iam_table
 
 # --- PostgreSQL's TLS: the RDS CA bundle the layer ships (issue 17) ---------------------------------------------
 .PHONY: certs

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from devtools.functions import ensure_layer_on_path
-from devtools.generated_files import write_or_check
+from devtools.generated_files import write_block_or_check
 from devtools.openapi import DOCUMENT_PATH
 from devtools.template import REPO_ROOT
 
@@ -54,21 +54,10 @@ def render_table(document: dict) -> str:
     return "\n".join(rows)
 
 
-def with_table(text: str, table: str) -> str:
-    before, begin, rest = text.partition(BEGIN)
-    _, end, after = rest.partition(END)
-    if not begin or not end:
-        raise SystemExit(f"{ERRORS_DOC.relative_to(REPO_ROOT)} lacks the markers of the generated table")
-    return f"{before}{BEGIN}\n{table}\n{END}{after}"
-
-
 def main(argv: list[str] | None = None) -> int:
-    def table_in(current: str | None) -> str:
-        if current is None:
-            raise SystemExit(f"{ERRORS_DOC.relative_to(REPO_ROOT)} is missing")
-        return with_table(current, render_table(json.loads(DOCUMENT_PATH.read_text())))
-
-    return write_or_check(ERRORS_DOC, table_in, __doc__.split("\n\n")[0], argv)
+    return write_block_or_check(ERRORS_DOC, BEGIN, END,
+                                lambda: render_table(json.loads(DOCUMENT_PATH.read_text())),
+                                __doc__.split("\n\n")[0], argv)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Files the code writes and the repository commits (``openapi.json``, the error table of ``docs/errors.md``):
-written by ``make openapi``, checked by the tests, which fail when a committed copy is stale."""
+"""Files the code writes and the repository commits (``openapi.json``; the tables of ``docs/errors.md``,
+``docs/http-api.md`` and ``docs/deploying.md``, each between its page's markers): written by ``make openapi``,
+checked by the tests, which fail when a committed copy is stale."""
 from __future__ import annotations
 
 import argparse
@@ -29,3 +30,24 @@ def write_or_check(path: Path, render: Callable[[str | None], str], description:
     path.write_text(text)
     print(f"wrote {name}")
     return 0
+
+
+def with_block(path: Path, text: str, begin: str, end: str, block: str) -> str:
+    """``text`` (the page ``path``) with what lies between its ``begin`` and ``end`` marker lines replaced by
+    ``block``: the generated part of a page otherwise written by hand."""
+    before, found_begin, rest = text.partition(begin)
+    _, found_end, after = rest.partition(end)
+    if not found_begin or not found_end:
+        raise SystemExit(f"{path.relative_to(REPO_ROOT)} lacks the markers of its generated table ({begin})")
+    return f"{before}{begin}\n{block}\n{end}{after}"
+
+
+def write_block_or_check(path: Path, begin: str, end: str, render: Callable[[], str], description: str,
+                         argv: list[str] | None = None) -> int:
+    """``write_or_check`` for a generated block of a page: ``render()`` between the page's markers."""
+    def page(current: str | None) -> str:
+        if current is None:
+            raise SystemExit(f"{path.relative_to(REPO_ROOT)} is missing")
+        return with_block(path, current, begin, end, render())
+
+    return write_or_check(path, page, description, argv)

@@ -19,7 +19,6 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -31,7 +30,9 @@ from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.data.group_rows import GroupRowStore
 from cruddur_messaging.data.messages import MessageStore
 from cruddur_messaging.models import LiveConnection
+from devtools import iam_table
 from devtools.environment import LOCAL_ACCOUNT_ID, LocalResources, local_function_specs, template_context
+from devtools.iam_table import MIGRATED, NETWORK_INTERFACES, OWN_LOGS, RESOURCES, TRACES
 from devtools.ops.ddb_migrate import migrate_table
 from devtools.stream_reader import STREAM_FUNCTION
 from tests.support.api import assert_error, ok
@@ -387,9 +388,6 @@ def test_a_function_reaching_outside_its_policy_is_caught(functions, seeded, mon
 
 GROUP = SEED_GROUP_UUID
 USER = ANDREW.uuid
-RESOURCES = LocalResources(table_name="cruddur-messages")
-MIGRATED = LocalResources(table_name="cruddur-messages", parameters={"TutorialData": "migrated"})
-"""The stack deployed with ``TutorialData=migrated`` (RESOURCES: the default, ``read``)."""
 DEPLOYS = pytest.mark.parametrize("resources", [RESOURCES, MIGRATED], ids=["TutorialData=read",
                                                                             "TutorialData=migrated"])
 TABLE_ARN, INDEX_ARN = arns(RESOURCES)
@@ -523,13 +521,7 @@ POSTGRES_FUNCTIONS = (*HTTP_FUNCTIONS, "LiveAuthorizerFunction")
 ALL_FUNCTIONS = tuple(function_ids(transformed()))
 """Every function of the template, in its order (a function added later is checked, and needs its docs/deploying.md
 row)."""
-TRACES = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
-"""X-Ray has no resource-level permissions: these actions accept only ``*``."""
-NETWORK_INTERFACES = {"ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
-                      "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"}
-"""Lambda manages a VPC function's interfaces: the Describe actions accept only ``*``, the interface ids are unknown."""
 STREAM_READS = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
-OWN_LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 
 
 def granted_on_any_resource(statements: list[dict[str, Any]]) -> set[str]:
@@ -625,65 +617,13 @@ def test_roles_sam_would_generate_are_caught() -> None:
 
 # --- ... and the deploying page says exactly that ---------------------------------------------------------------
 
-DEPLOYING = Path(__file__).resolve().parents[2] / "docs" / "deploying.md"
-COMMON_TO_EVERY_ROLE = TRACES | NETWORK_INTERFACES | OWN_LOGS
-"""Described once in the deploying page's text and checked above, not repeated in each function's row."""
-
-
-def _code(values: list[str]) -> str:
-    return " ".join(f"`{value}`" for value in values)
-
-
-def describe(statement: dict[str, Any], context: dict[str, Any]) -> tuple[str, str]:
-    """One statement in the deploying page's words: (column, text)."""
-    actions = [action.split(":", 1)[1] for action in _list(statement["Action"])]
-    service = _list(statement["Action"])[0].split(":", 1)[0]
-    resource = statement["Resource"]
-    if service == "sqs":
-        return "other", f"{_code(actions)} to the failure queue"
-    if service == "ssm":
-        return "other", "the database URL parameter"
-    if service == "secretsmanager":
-        return "other", "the cursor signing key"
-    if service == "execute-api":
-        verb = resource.split("/")[-3]
-        return "other", f"{_code(actions)} `{verb} @connections` of this WebSocket API's stage"
-    assert service == "dynamodb", statement
-    if resource == context["MessagesTable.StreamArn"]:
-        return "dynamodb", f"{_code(actions)} this table's stream"
-    if resource.endswith("/stream/*"):
-        return "dynamodb", f"{_code(actions)} of this table"
-    if "/index/" in resource:
-        return "dynamodb", f"{_code(actions)} the index"
-    conditions = statement.get("Condition", {})
-    keys = [key for operator, condition in conditions.items() if operator.startswith("ForAllValues:")
-            for key in condition["dynamodb:LeadingKeys"]]
-    transactions = any("dynamodb:EnclosingOperation" in condition for condition in conditions.values())
-    text = f"{_code(actions)} {_code([key.removesuffix('*') for key in keys])}"
-    return "dynamodb", text + (" (only in transactions)" if transactions else "")
-
-
-ONLY_WITH_TUTORIAL_DATA = " (only with `TutorialData=read`)"
-
-
-def documented_row(logical_id: str) -> str:
-    """The role of the default deploy; what a ``TutorialData=migrated`` deploy lacks is marked as such."""
-    context = role_context(RESOURCES, transformed())
-    migrated = policy_statements(MIGRATED, logical_id, use_vpc=True)
-    columns: dict[str, list[str]] = {"dynamodb": [], "other": []}
-    for statement in policy_statements(RESOURCES, logical_id, use_vpc=True):
-        if set(_list(statement["Action"])) <= COMMON_TO_EVERY_ROLE:
-            continue
-        column, text = describe(statement, context)
-        columns[column].append(text if statement in migrated else text + ONLY_WITH_TUTORIAL_DATA)
-    return f"| {logical_id} | {'; '.join(columns['dynamodb']) or 'none'} | {'; '.join(columns['other']) or 'none'} |"
-
 
 def test_the_deploying_page_describes_the_roles_as_transformed() -> None:
     """The least-privilege table of docs/deploying.md is what the transformed roles grant, with either ``TutorialData``
-    (regenerate it from the message)."""
-    expected = "\n".join(documented_row(logical_id) for logical_id in ALL_FUNCTIONS)
-    assert expected in DEPLOYING.read_text(), f"docs/deploying.md's least-privilege rows should read:\n{expected}"
+    (``make openapi`` writes it), a row for every function."""
+    rows = [iam_table.documented_row(logical_id) for logical_id in ALL_FUNCTIONS]
+    assert iam_table.render_table().splitlines()[2:] == rows
+    assert iam_table.main(["--check"]) == 0  # stale: run `make openapi`
 
 
 # --- the live functions (WebSocket API) ----------------------------------------------------------------------

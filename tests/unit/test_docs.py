@@ -17,7 +17,7 @@ import pytest
 
 from cruddur_messaging.data import keys
 from cruddur_messaging.errors import ErrorCode, FrameErrorCode
-from devtools import error_docs
+from devtools import error_docs, iam_table, route_docs
 from devtools.environment import LOCAL_TABLE_NAME, LocalResources, template_context
 from devtools.openapi import DOCUMENT_PATH
 from devtools.template import REPO_ROOT, function_specs, load_template
@@ -210,6 +210,20 @@ def test_the_documented_routes_are_openapis() -> None:
     assert {(method, path) for method, path, _, _ in documented_routes()} == in_document
 
 
+def test_the_route_table_is_what_make_openapi_writes() -> None:
+    assert route_docs.main(["--check"]) == 0  # stale: run `make openapi`
+
+
+def test_the_route_table_gives_each_routes_declared_status_and_summary() -> None:
+    document = json.loads(DOCUMENT_PATH.read_text())
+    operation = document["paths"]["/api/users/{handle}/short"]["get"]
+    operation["responses"] = {"204" if status == "200" else status: answer
+                              for status, answer in operation["responses"].items()}
+    operation["summary"] = "A | in a summary."
+    row = next(line for line in route_docs.render_table(document).splitlines() if "/short`" in line)
+    assert row == "| `GET /api/users/{handle}/short` | `UsersShortFunction` | none | 204 | A \\| in a summary. |"
+
+
 # --- items ------------------------------------------------------------------------------------------------------
 
 def documented_item_keys() -> dict[str, str]:
@@ -387,4 +401,5 @@ def test_the_changing_code_page_names_every_consumer_of_the_stream_and_its_gener
     page = read(CHANGING_CODE)
     assert consumers and all(f"`{logical_id}`" in page for logical_id in consumers)
     assert "`make openapi`" in page and f"`{DOCUMENT_PATH.name}`" in page
-    assert f"`{error_docs.ERRORS_DOC.relative_to(REPO_ROOT).as_posix()}`" in page
+    for generated in (error_docs.ERRORS_DOC, route_docs.HTTP_API_DOC, iam_table.DEPLOYING):
+        assert f"`{generated.relative_to(REPO_ROOT).as_posix()}`" in page
