@@ -44,21 +44,26 @@ CRASHED_TIMEOUT_SECONDS = 4
 LOCK_SLACK_SECONDS = 2.0
 
 # (event, DynamoDB operation, which call of it): every write of a keyed send, before it and once applied.
-INTO_A_GROUP = {
+# Both start with the idempotency record and end with its completion; in between, the message or the transaction.
+RECORD_WRITTEN = {
     "idempotency-record-not-sent": ("before-call", "PutItem", 1),
     "idempotency-record-written": ("after-call", "PutItem", 1),
-    "message-not-sent": ("before-call", "PutItem", 2),
-    "message-written": ("after-call", "PutItem", 2),
+}
+RECORD_COMPLETED = {
     "record-completion-not-sent": ("before-call", "UpdateItem", 1),
     "record-completed": ("after-call", "UpdateItem", 1),
 }
+INTO_A_GROUP = {
+    **RECORD_WRITTEN,
+    "message-not-sent": ("before-call", "PutItem", 2),
+    "message-written": ("after-call", "PutItem", 2),
+    **RECORD_COMPLETED,
+}
 NEW_CONVERSATION = {
-    "idempotency-record-not-sent": ("before-call", "PutItem", 1),
-    "idempotency-record-written": ("after-call", "PutItem", 1),
+    **RECORD_WRITTEN,
     "transaction-not-sent": ("before-call", "TransactWriteItems", 1),
     "transaction-committed": ("after-call", "TransactWriteItems", 1),
-    "record-completion-not-sent": ("before-call", "UpdateItem", 1),
-    "record-completed": ("after-call", "UpdateItem", 1),
+    **RECORD_COMPLETED,
 }
 
 

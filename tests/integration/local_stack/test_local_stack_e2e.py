@@ -8,11 +8,10 @@ import json
 import signal
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import boto3
 import psutil
-import pytest
 import requests
 
 from devtools.local_stack.launch import RunningStack, running_stack
@@ -20,12 +19,6 @@ from devtools.local_stack.stack_file import StackInfo
 
 PATTERN_E_TIMEOUT_SECONDS = 15
 FRONTEND_ORIGIN = "http://localhost:3000"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with running_stack(tmp_path_factory.mktemp("local-stack")) as running:
-        yield running
 
 
 def cognito(info: StackInfo) -> Any:
