@@ -11,12 +11,7 @@ A measurement on this machine, not a timed test: compare the two phases of one r
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -25,44 +20,12 @@ from pathlib import Path
 import boto3
 import requests
 
-from devtools.local_stack.stack_file import StackInfo, read_stack_file
-from devtools.template import REPO_ROOT
+from devtools.local_stack.launch import running_stack
+from devtools.local_stack.stack_file import StackInfo
 
 STORED_MESSAGES = 10_000
 SENDS = 150
 READY_TIMEOUT_SECONDS = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _start_stack(data_dir: Path) -> tuple[subprocess.Popen[bytes], StackInfo]:
-    stdout = data_dir.parent / "stdout.log"
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("CRUDDUR_")}
-    with open(stdout, "wb") as out, open(data_dir.parent / "stderr.log", "wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.local_stack", "--aws-port", str(_free_port()),
-             "--api-port", str(_free_port()), "--data-dir", str(data_dir)],
-            cwd=REPO_ROOT, env={**environment, "CRUDDUR_LOG_LEVEL": "WARNING", "CRUDDUR_WS_PORT": str(_free_port()),
-                                "CRUDDUR_WS_MANAGEMENT_PORT": str(_free_port())}, stdin=subprocess.DEVNULL,
-            stdout=out, stderr=err)
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while not stdout.read_text().startswith("ready"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the stack did not start; see {data_dir.parent / 'stderr.log'}")
-        time.sleep(0.2)
-    return process, read_stack_file(data_dir / "stack.json")
-
-
-def _token(info: StackInfo) -> str:
-    user = info.user("andrewbrown")
-    cognito = boto3.client("cognito-idp", endpoint_url=info.aws_endpoint_url, region_name=info.region,
-                           aws_access_key_id="local", aws_secret_access_key="local")
-    return cognito.initiate_auth(ClientId=info.user_pool_client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={
-        "USERNAME": user.username, "PASSWORD": user.password})["AuthenticationResult"]["AccessToken"]
 
 
 def _store_messages(info: StackInfo, count: int) -> None:
@@ -117,9 +80,8 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=SENDS)
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cruddur-big-table-") as scratch:
-        process, info = _start_stack(Path(scratch) / "local")
-        try:
-            token = _token(info)
+        with running_stack(Path(scratch), READY_TIMEOUT_SECONDS, {"CRUDDUR_LOG_LEVEL": "WARNING"}) as stack:
+            info, token = stack.info, stack.access_token("andrewbrown")
             _time_sends(info, token, 10)  # warm every function up
             _wait_for_rows(info, token, "timed 9")
             _, empty_p95 = _summary("seed only", _time_sends(info, token, arguments.sends))
@@ -130,10 +92,6 @@ def main() -> None:
             _, big_p95 = _summary(f"with {arguments.stored:,} more messages",
                                   _time_sends(info, token, arguments.sends))
             print(f"p95 ratio (big / seed only): {big_p95 / empty_p95:.2f}")
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(60)
-
 
 if __name__ == "__main__":
     main()

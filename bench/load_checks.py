@@ -17,7 +17,7 @@ import uuid
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Attr, Key
@@ -34,10 +34,12 @@ from bench.load_traffic import (
     link_path,
 )
 from devtools.local_stack.stack_file import StackInfo, StackUser
+from devtools.ops.ddb import scan_pages
 from devtools.template import load_template, parameter_defaults
 
 # The layer's own lookup of a group's members: on the path once devtools.local_stack is imported (above).
 from cruddur_messaging.data.messages import MessageStore
+from cruddur_messaging.data.table_access import query_all
 
 Item = dict[str, Any]
 WATCH_INTERVAL_SECONDS = 0.25
@@ -54,27 +56,12 @@ class TableReader:
                                     ).Table(info.table_name)
         self.store = MessageStore(self.table, parameter_defaults(load_template())["MessageGroupIndexName"])
 
-    def _pages(self, operation: Any, **request: Any) -> Iterator[Item]:
-        while True:
-            page = operation(**request)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
     def count(self) -> int:
         """The items in the table (moto's transactions, for one, slow down as it grows)."""
-        request: dict[str, Any] = {"Select": "COUNT"}
-        total = 0
-        while True:
-            page = self.table.scan(**request)
-            total += page["Count"]
-            if "LastEvaluatedKey" not in page:
-                return total
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sum(page["Count"] for page in scan_pages(self.table, Select="COUNT"))
 
     def partition(self, pk: str) -> list[Item]:
-        return list(self._pages(self.table.query, KeyConditionExpression=Key("pk").eq(pk), ConsistentRead=True))
+        return query_all(self.table, {"KeyConditionExpression": Key("pk").eq(pk), "ConsistentRead": True})
 
     def group_rows(self, owner_uuid: str) -> list[Item]:
         return self.partition(f"GRP#{owner_uuid}")
@@ -96,8 +83,9 @@ class TableReader:
     def messages_of_run(self, tag: str, since: str) -> list[Item]:
         """Every message whose text carries the run's tag, and every message written since the run began (a blank
         send carries no tag)."""
-        return list(self._pages(self.table.scan, ConsistentRead=True, FilterExpression=Attr("pk").begins_with("MSG#")
-                                & (Attr("message").contains(tag) | Attr("sk").gte(since))))
+        matching = Attr("pk").begins_with("MSG#") & (Attr("message").contains(tag) | Attr("sk").gte(since))
+        return [item for page in scan_pages(self.table, ConsistentRead=True, FilterExpression=matching)
+                for item in page["Items"]]
 
 
 class RowWatcher(threading.Thread):

@@ -41,29 +41,23 @@ class CorsPolicy:
 
     def preflight_headers(self, origin: str | None) -> dict[str, str]:
         """Headers of the API's own answer to a preflight; none when the origin is not allowed."""
-        allowed = self._allowed_origin(origin)
-        if allowed is None:
-            return {}
-        headers = {"access-control-allow-origin": allowed}
-        if self.allow_methods:
-            headers["access-control-allow-methods"] = ",".join(self.allow_methods)
-        if self.allow_headers:
-            headers["access-control-allow-headers"] = ",".join(self.allow_headers)
-        if self.max_age is not None:
-            headers["access-control-max-age"] = str(self.max_age)
-        return self._with_common(headers, allowed)
+        return self._headers(origin, {
+            "access-control-allow-methods": ",".join(self.allow_methods),
+            "access-control-allow-headers": ",".join(self.allow_headers),
+            "access-control-max-age": str(self.max_age) if self.max_age is not None else "",
+        })
 
     def response_headers(self, origin: str | None) -> dict[str, str]:
         """CORS headers to add to an actual (non-preflight) response."""
+        return self._headers(origin, {"access-control-expose-headers": ",".join(self.expose_headers)})
+
+    def _headers(self, origin: str | None, specific: dict[str, str]) -> dict[str, str]:
+        """The allowed origin's headers: ``specific`` (those with a value) and the ones every answer carries."""
         allowed = self._allowed_origin(origin)
         if allowed is None:
             return {}
         headers = {"access-control-allow-origin": allowed}
-        if self.expose_headers:
-            headers["access-control-expose-headers"] = ",".join(self.expose_headers)
-        return self._with_common(headers, allowed)
-
-    def _with_common(self, headers: dict[str, str], allowed: str) -> dict[str, str]:
+        headers.update({name: value for name, value in specific.items() if value})
         if self.allow_credentials:
             headers["access-control-allow-credentials"] = "true"
         if allowed != "*":

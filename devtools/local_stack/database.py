@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 import psycopg2
 
+from devtools.local_stack.rounds import EveryInterval
 from devtools.postgres import SEED_SQL, EmbeddedPostgres
 
 log = logging.getLogger(__name__)
@@ -52,26 +52,24 @@ class PostgresSupervisor:
 
     postgres: EmbeddedPostgres
     interval_seconds: float = 1.0
-    _stopping: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _rounds: EveryInterval = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rounds = EveryInterval("postgres-supervisor", self.interval_seconds, self._watch)
 
     def start(self) -> "PostgresSupervisor":
-        self._thread = threading.Thread(target=self._watch, name="postgres-supervisor", daemon=True)
-        self._thread.start()
+        self._rounds.start()
         return self
 
     def stop(self, timeout: float = 15.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._rounds.stop(timeout)
 
     def _watch(self) -> None:
-        while not self._stopping.wait(self.interval_seconds):
-            try:
-                if self.postgres.restart_if_stopped():
-                    log.warning("PostgreSQL had stopped: restarted it at %s", self.postgres.database_url)
-            except Exception as error:  # noqa: BLE001 - try again on the next round
-                log.warning("PostgreSQL is down and could not be restarted yet: %s", error)
+        try:
+            if self.postgres.restart_if_stopped():
+                log.warning("PostgreSQL had stopped: restarted it at %s", self.postgres.database_url)
+        except Exception as error:  # noqa: BLE001 - try again on the next round
+            log.warning("PostgreSQL is down and could not be restarted yet: %s", error)
 
 
 def postmaster_pid(data_dir: Path) -> int | None:

@@ -74,20 +74,23 @@ class StackSettings:
 
     @property
     def aws_endpoint_url(self) -> str:
-        return f"http://{self.host}:{self.aws_port}"
+        return self._url("http", self.aws_port)
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.host}:{self.api_port}"
+        return self._url("http", self.api_port)
 
     @property
     def websocket_url(self) -> str:
-        return f"ws://{self.host}:{self.ws_port}"
+        return self._url("ws", self.ws_port)
 
     @property
     def websocket_management_url(self) -> str:
         """The management API's base: what the template's ``LiveWebSocketApi.ApiEndpoint`` stands for locally."""
-        return f"http://{self.host}:{self.ws_management_port}"
+        return self._url("http", self.ws_management_port)
+
+    def _url(self, scheme: str, port: int) -> str:
+        return f"{scheme}://{self.host}:{port}"
 
     @property
     def postgres_dir(self) -> Path:

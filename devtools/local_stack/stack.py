@@ -226,21 +226,11 @@ class LocalStack:
         if self.api_server is not None:
             self.api_server.shutdown()
             self.api_server = None
-        if self.runner is not None:
-            self.runner.stop()
-            self.runner = None
-        if self.websocket_api is not None:
-            self.websocket_api.stop()
-            self.websocket_api = None
-        if self.postgres_supervisor is not None:
-            self.postgres_supervisor.stop()
-            self.postgres_supervisor = None
-        if self.postgres is not None:
-            self.postgres.stop()
-            self.postgres = None
-        if self.moto is not None:
-            self.moto.stop()
-            self.moto = None
+        for part in ("runner", "websocket_api", "postgres_supervisor", "postgres", "moto"):
+            running = getattr(self, part)
+            if running is not None:
+                running.stop()
+                setattr(self, part, None)
 
 
 def _invoker(runner: FunctionRunner, logical_id: str) -> Callable[[dict[str, Any]], Any]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 import time
 import uuid
 from collections import deque
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from devtools.local_stack.event_filter import EventPattern, matches_any
+from devtools.local_stack.rounds import EveryInterval
 from devtools.local_stack.stream_shards import ShardFollower, ShardRead, StreamPositions
 from devtools.template import StreamEvent
 
@@ -281,11 +281,10 @@ class StreamPoller:
         self.streams = streams_client
         self.sqs = sqs_client
         self.region = region
-        self.poll_interval_seconds = poll_interval_seconds
-        self._stopping = threading.Event()
+        self._rounds = EveryInterval("stream-poller", poll_interval_seconds, self._poll)
+        self._stopping = self._rounds.stopping
         self._delivery = BatchDelivery(mapping, invoke, sleep=self._stopping.wait,
                                        retry_delay_seconds=retry_delay_seconds)
-        self._thread: threading.Thread | None = None
         self._failure_queue_url: str | None = None
         self._checkpoint = checkpoint
         self._delivered = (checkpoint.load() if checkpoint else None) or StreamPositions()
@@ -295,27 +294,21 @@ class StreamPoller:
         self._buffers: dict[str, _ShardBuffer] = {}
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._poll, name="stream-poller", daemon=True)
-        self._thread.start()
+        self._rounds.start()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stops polling; a batch being delivered finishes its current invocation first."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._rounds.stop(timeout)
 
     def _poll(self) -> None:
-        while not self._stopping.wait(self.poll_interval_seconds):
-            try:
-                reads = self._follower.read()
-            except Exception as error:  # noqa: BLE001 - the endpoint may be restarting; poll again
-                log.warning("reading %s failed, will retry: %s", self.mapping.stream_arn, error)
-                continue
-            for read in reads:
-                self._buffer(read)
-            self._deliver_ready()
-            if self._stopping.is_set():
-                return
+        try:
+            reads = self._follower.read()
+        except Exception as error:  # noqa: BLE001 - the endpoint may be restarting; poll again
+            log.warning("reading %s failed, will retry: %s", self.mapping.stream_arn, error)
+            return
+        for read in reads:
+            self._buffer(read)
+        self._deliver_ready()
 
     def _buffer(self, read: ShardRead) -> None:
         buffer = self._buffers.setdefault(read.shard_id, _ShardBuffer())

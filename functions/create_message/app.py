@@ -1,19 +1,17 @@
 """POST /api/messages: send into a group (pattern C) or start a conversation by handle (pattern D)."""
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cruddur_messaging.containers import ApiContainer
 from cruddur_messaging.domain.create_message import (
     IDEMPOTENCY_KEY_MAX_LENGTH, NewMessageRequest, create_message,
 )
-from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, respond
+from cruddur_messaging.http.api import HttpRequest, HttpResponse, http_handler, json_response
 from cruddur_messaging.http.contract import (
     CALLER_ERRORS, HANDLE_SCHEMA, MESSAGE_SCHEMA, PRINTABLE_HEADER_PATTERN, SERVICE_ERRORS, Link, MessageInNewGroup,
     Operation, Parameter, operation,
 )
 from cruddur_messaging.errors import ErrorCode
 from cruddur_messaging.models import Message
-from cruddur_messaging.observability import logger, metrics, tracer
 
 container = ApiContainer()
 
@@ -59,9 +57,9 @@ def post_message(request: HttpRequest) -> HttpResponse:
 ROUTES = {"POST /api/messages": post_message}
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
+def register_context(context: LambdaContext) -> None:
+    """The idempotency utility reads the remaining time from the context (an in-progress record expires with it)."""
     container.message_sending.idempotency_config.register_lambda_context(context)
-    return respond(ROUTES, event)
+
+
+lambda_handler = http_handler(ROUTES, before=register_context)

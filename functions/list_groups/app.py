@@ -2,18 +2,17 @@
 GET /api/message_groups/unread: the badge of the Messages link (docs/http-api.md)."""
 from dataclasses import asdict
 
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cruddur_messaging.containers import ApiContainer
 from cruddur_messaging.domain.list_groups import list_groups
 from cruddur_messaging.domain.unread_badge import unread_badge
-from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, page_request, page_response, respond
+from cruddur_messaging.http.api import (
+    HttpRequest, HttpResponse, http_handler, json_response, page_request, page_response,
+)
 from cruddur_messaging.http.contract import (
     CALLER_ERRORS, LINK_HEADER, PAGE_ERRORS, PAGE_PARAMETERS, SERVICE_ERRORS, Link, Operation, operation,
 )
 from cruddur_messaging.models import MessageGroupSummary, UnreadBadge
-from cruddur_messaging.observability import logger, metrics, tracer
 
 container = ApiContainer()
 
@@ -57,8 +56,4 @@ ROUTES = {
 }
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return respond(ROUTES, event)
+lambda_handler = http_handler(ROUTES)

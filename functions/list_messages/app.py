@@ -1,17 +1,13 @@
 """GET /api/messages/{message_group_uuid}: a page of a conversation, for its members only (pattern A)."""
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from cruddur_messaging.containers import ApiContainer
 from cruddur_messaging.domain.list_messages import list_messages
-from cruddur_messaging.http.api import HttpRequest, HttpResponse, page_request, page_response, respond
+from cruddur_messaging.http.api import HttpRequest, HttpResponse, http_handler, page_request, page_response
 from cruddur_messaging.http.contract import (
     CALLER_ERRORS, LINK_HEADER, PAGE_ERRORS, PAGE_PARAMETERS, SERVICE_ERRORS, Link, Operation, Parameter,
     operation,
 )
 from cruddur_messaging.errors import ErrorCode
 from cruddur_messaging.models import Message
-from cruddur_messaging.observability import logger, metrics, tracer
 
 container = ApiContainer()
 
@@ -39,8 +35,4 @@ def get_messages(request: HttpRequest) -> HttpResponse:
 ROUTES = {"GET /api/messages/{message_group_uuid}": get_messages}
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return respond(ROUTES, event)
+lambda_handler = http_handler(ROUTES)

@@ -1,14 +1,10 @@
 """POST /api/message_groups/{message_group_uuid}/read: the caller's read marker moves forward (docs/http-api.md)."""
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from cruddur_messaging.containers import ApiContainer
 from cruddur_messaging.domain.mark_read import MAX_CLOCK_SKEW, READ_AT_MAX_LENGTH, MarkReadRequest, mark_read
-from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, respond
+from cruddur_messaging.http.api import HttpRequest, HttpResponse, http_handler, json_response
 from cruddur_messaging.http.contract import CALLER_ERRORS, SERVICE_ERRORS, Link, Operation, Parameter, operation
 from cruddur_messaging.errors import ErrorCode
 from cruddur_messaging.models import ReadState
-from cruddur_messaging.observability import logger, metrics, tracer
 
 container = ApiContainer()
 
@@ -48,8 +44,4 @@ def post_read(request: HttpRequest) -> HttpResponse:
 ROUTES = {"POST /api/message_groups/{message_group_uuid}/read": post_read}
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return respond(ROUTES, event)
+lambda_handler = http_handler(ROUTES)

@@ -2,18 +2,15 @@
 from dataclasses import asdict
 from urllib.parse import unquote
 
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cruddur_messaging.containers import ApiContainer
 from cruddur_messaging.domain.users_short import CARD_MAX_AGE_SECONDS
-from cruddur_messaging.http.api import HttpRequest, HttpResponse, json_response, respond
+from cruddur_messaging.http.api import HttpRequest, HttpResponse, http_handler, json_response
 from cruddur_messaging.http.contract import (
     CACHE_CONTROL_HEADER, HANDLE_SCHEMA, SERVICE_ERRORS, Operation, Parameter, operation,
 )
 from cruddur_messaging.errors import ErrorCode
 from cruddur_messaging.models import UserShort
-from cruddur_messaging.observability import logger, metrics, tracer
 
 container = ApiContainer()
 
@@ -35,8 +32,4 @@ def get_user_short(request: HttpRequest) -> HttpResponse:
 ROUTES = {"GET /api/users/{handle}/short": get_user_short}
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return respond(ROUTES, event)
+lambda_handler = http_handler(ROUTES)

@@ -43,24 +43,22 @@ CRASHED_TIMEOUT_SECONDS = 4
 # A 409 may be answered a little past the lock's expiry as the retry sees it (its requests take some time).
 LOCK_SLACK_SECONDS = 2.0
 
-# (event, DynamoDB operation, which call of it): every write of a keyed send, before it and once applied.
-INTO_A_GROUP = {
-    "idempotency-record-not-sent": ("before-call", "PutItem", 1),
-    "idempotency-record-written": ("after-call", "PutItem", 1),
-    "message-not-sent": ("before-call", "PutItem", 2),
-    "message-written": ("after-call", "PutItem", 2),
-    "record-completion-not-sent": ("before-call", "UpdateItem", 1),
-    "record-completed": ("after-call", "UpdateItem", 1),
-}
-NEW_CONVERSATION = {
-    "idempotency-record-not-sent": ("before-call", "PutItem", 1),
-    "idempotency-record-written": ("after-call", "PutItem", 1),
-    "transaction-not-sent": ("before-call", "TransactWriteItems", 1),
-    "transaction-committed": ("after-call", "TransactWriteItems", 1),
-    "record-completion-not-sent": ("before-call", "UpdateItem", 1),
-    "record-completed": ("after-call", "UpdateItem", 1),
-}
 
+def keyed_send(not_sent: str, written: str, operation: str, call: int) -> dict[str, tuple[str, str, int]]:
+    """(event, DynamoDB operation, which call of it): every write of a keyed send, before it and once applied:
+    the idempotency record, the send's own write (``not_sent``, ``written``), the record's completion."""
+    return {
+        "idempotency-record-not-sent": ("before-call", "PutItem", 1),
+        "idempotency-record-written": ("after-call", "PutItem", 1),
+        not_sent: ("before-call", operation, call),
+        written: ("after-call", operation, call),
+        "record-completion-not-sent": ("before-call", "UpdateItem", 1),
+        "record-completed": ("after-call", "UpdateItem", 1),
+    }
+
+
+INTO_A_GROUP = keyed_send("message-not-sent", "message-written", "PutItem", 2)
+NEW_CONVERSATION = keyed_send("transaction-not-sent", "transaction-committed", "TransactWriteItems", 1)
 
 
 def crashes(points: dict[str, tuple[str, str, int]], timed_out: str) -> list[Any]:

@@ -12,7 +12,9 @@ from botocore.retries.standard import ExponentialBackoff
 from devtools.environment import LocalResources, local_function_specs
 
 from tests.support.api import assert_error, ok
-from tests.support.calls import aws_error, fail_dynamodb, operation_is, throttled, unreachable, writes_to
+from tests.support.calls import (
+    ErrorFactory, Predicate, aws_error, fail_dynamodb, operation_is, throttled, unreachable, writes_to,
+)
 from tests.support.client import Caller
 from tests.support.containers import cold_start
 from tests.support.events import SEED_GROUP_UUID, load_event
@@ -20,24 +22,29 @@ from tests.support.people import ANDREW, BAYKO
 from tests.support.table import census, messages_in, snapshot
 
 
+def unavailable(aws, monkeypatch: pytest.MonkeyPatch, function: str, event: str,
+                when: Predicate = lambda operation, params: True, error: ErrorFactory = throttled) -> list[str]:
+    """Invokes ``function`` with ``event`` while the DynamoDB calls ``when`` selects fail (``fail_dynamodb``): the
+    answer must be a 503 ``dependency_unavailable``. Returns the operations refused."""
+    refused = fail_dynamodb(monkeypatch, when, error)
+    assert_error(aws.invoke(function, load_event(event)), 503, "dependency_unavailable")
+    return refused
+
+
 def test_list_groups_throttled_is_503(aws, seeded, monkeypatch) -> None:
     Caller(aws, ANDREW).list_groups()  # warm
-    refused = fail_dynamodb(monkeypatch, operation_is("Query"))
-    assert_error(aws.invoke("ListGroupsFunction", load_event("list-groups")), 503, "dependency_unavailable")
+    refused = unavailable(aws, monkeypatch, "ListGroupsFunction", "list-groups", operation_is("Query"))
     assert refused == ["Query"]
 
 
 def test_list_messages_unreachable_is_503(aws, seeded, monkeypatch) -> None:
-    refused = fail_dynamodb(monkeypatch, error=unreachable)
-    assert_error(aws.invoke("ListMessagesFunction", load_event("list-messages")), 503, "dependency_unavailable")
+    refused = unavailable(aws, monkeypatch, "ListMessagesFunction", "list-messages", error=unreachable)
     assert refused == ["GetItem"]
 
 
 def test_post_into_a_group_fails_whole(aws, seeded, monkeypatch) -> None:
     before = snapshot(aws.table)
-    refused = fail_dynamodb(monkeypatch, writes_to("MSG#"))
-    assert_error(aws.invoke("CreateMessageFunction", load_event("create-message-into-group")), 503,
-                 "dependency_unavailable")
+    refused = unavailable(aws, monkeypatch, "CreateMessageFunction", "create-message-into-group", writes_to("MSG#"))
     assert refused == ["PutItem"]
     # The legacy group's members may have been recorded on the way (a fact, not a half-written message)...
     after = [item for item in snapshot(aws.table) if not item["pk"].startswith("GROUP#")]
@@ -53,18 +60,15 @@ def test_post_into_a_group_fails_whole(aws, seeded, monkeypatch) -> None:
 ], ids=["throttled", "unreachable", "cancelled-by-throttling"])
 def test_starting_a_conversation_fails_whole(aws, monkeypatch, error) -> None:
     before = snapshot(aws.table)
-    refused = fail_dynamodb(monkeypatch, operation_is("TransactWriteItems"), error=error)
-    assert_error(aws.invoke("CreateMessageFunction", load_event("create-message-new-conversation")), 503,
-                 "dependency_unavailable")
+    refused = unavailable(aws, monkeypatch, "CreateMessageFunction", "create-message-new-conversation",
+                          operation_is("TransactWriteItems"), error=error)
     assert refused == ["TransactWriteItems"]
     assert snapshot(aws.table) == before
 
 
 def test_idempotent_request_that_failed_can_be_retried_with_its_key(aws, seeded, monkeypatch) -> None:
     with monkeypatch.context() as outage:
-        fail_dynamodb(outage, writes_to("MSG#"))
-        assert_error(aws.invoke("CreateMessageFunction", load_event("create-message-idempotent")), 503,
-                     "dependency_unavailable")
+        unavailable(aws, outage, "CreateMessageFunction", "create-message-idempotent", writes_to("MSG#"))
     # A 503 cannot tell whether the put was applied: the record is kept, for the retry to settle (resume) it.
     assert census(aws.table)["IDEMPOTENCY#"] == 1
     first = ok(aws.invoke("CreateMessageFunction", load_event("create-message-idempotent")))
@@ -75,9 +79,8 @@ def test_idempotent_request_that_failed_can_be_retried_with_its_key(aws, seeded,
 
 def test_idempotency_store_unavailable_is_503_and_nothing_is_sent(aws, seeded, monkeypatch) -> None:
     before = snapshot(aws.table)
-    refused = fail_dynamodb(monkeypatch, writes_to("IDEMPOTENCY#"))
-    assert_error(aws.invoke("CreateMessageFunction", load_event("create-message-idempotent")), 503,
-                 "dependency_unavailable")
+    refused = unavailable(aws, monkeypatch, "CreateMessageFunction", "create-message-idempotent",
+                          writes_to("IDEMPOTENCY#"))
     assert refused == ["PutItem"]
     assert snapshot(aws.table) == before
 

@@ -1,6 +1,8 @@
 """A clock the test moves by hand, for the warm containers' caches (they take ``clock=`` for time.monotonic)."""
 from __future__ import annotations
 
+import pytest
+
 
 class FakeClock:
     def __init__(self) -> None:
@@ -11,3 +13,8 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid as uuid_module
-from dataclasses import dataclass
 
 from cruddur_messaging.models import User
 from tests.support.events import SEED_COGNITO_IDS, SEED_USER_UUIDS
@@ -10,12 +9,8 @@ from tests.support.events import SEED_COGNITO_IDS, SEED_USER_UUIDS
 UNKNOWN_COGNITO_USER_ID = "5f0e1c2d-8a7b-4c3d-9e8f-0a1b2c3d4eff"
 
 
-@dataclass(frozen=True)
-class Person:
-    handle: str
-    display_name: str
-    uuid: str
-    cognito_user_id: str | None = None
+class Person(User):
+    """A user as the tests name one: the layer's ``User``, with its Cognito id where it has one."""
 
     @property
     def user(self) -> User:
@@ -24,12 +19,14 @@ class Person:
 
 
 def seed_person(handle: str, display_name: str) -> Person:
-    return Person(handle, display_name, SEED_USER_UUIDS[handle], SEED_COGNITO_IDS[handle])
+    return Person(uuid=SEED_USER_UUIDS[handle], handle=handle, display_name=display_name,
+                  cognito_user_id=SEED_COGNITO_IDS[handle])
 
 
 def stranger(number: int) -> Person:
     """Someone a conversation row can name without a PostgreSQL row (list-groups never looks them up)."""
-    return Person(f"stranger{number}", f"Stranger {number}", str(uuid_module.UUID(int=number, version=4)))
+    return Person(uuid=str(uuid_module.UUID(int=number, version=4)), handle=f"stranger{number}",
+                  display_name=f"Stranger {number}")
 
 
 ANDREW = seed_person("andrewbrown", "Andrew Brown")

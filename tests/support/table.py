@@ -6,18 +6,14 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
+from cruddur_messaging.data.table_access import query_all as query_pages_all
+from devtools.ops.ddb import scan_pages
+
 KINDS = ("GRP#", "MSG#", "GROUP#", "PAIR#", "IDEMPOTENCY#")
 
 
 def scan_all(table: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    arguments: dict[str, Any] = {"ConsistentRead": True}
-    while True:
-        response = table.scan(**arguments)
-        items.extend(response["Items"])
-        if "LastEvaluatedKey" not in response:
-            return items
-        arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return [item for page in scan_pages(table, ConsistentRead=True) for item in page["Items"]]
 
 
 def kind_of(item: dict[str, Any]) -> str:
@@ -39,14 +35,7 @@ def snapshot(table: Any) -> list[dict[str, Any]]:
 
 def query_all(table: Any, pk: str) -> list[dict[str, Any]]:
     """Every item of a partition in ascending ``sk`` order."""
-    items: list[dict[str, Any]] = []
-    arguments: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk), "ConsistentRead": True}
-    while True:
-        response = table.query(**arguments)
-        items.extend(response["Items"])
-        if "LastEvaluatedKey" not in response:
-            return items
-        arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return query_pages_all(table, {"KeyConditionExpression": Key("pk").eq(pk), "ConsistentRead": True})
 
 
 def messages_in(table: Any, message_group_uuid: str) -> list[dict[str, Any]]:

@@ -7,33 +7,11 @@ from cruddur_messaging.domain.identity import UNKNOWN_CALLER_TTL_SECONDS, Caller
 from cruddur_messaging.errors import DependencyUnavailable, Forbidden, Unauthorized
 from cruddur_messaging.models import User
 from tests.support.clock import FakeClock
+from tests.support.users import FakeUsers
 
 TTL = 300.0
 ANDREW = User(uuid="u-1", handle="andrewbrown", display_name="Andrew Brown", cognito_user_id="sub-1")
 BAYKO = User(uuid="u-2", handle="bayko", display_name="Andrew Bayko", cognito_user_id="sub-2")
-
-
-class FakeUsers:
-    """A UserRepository that counts lookups; its rows can change, or it can be down."""
-
-    def __init__(self, *users: User) -> None:
-        self.rows = {user.cognito_user_id: user for user in users}
-        self.lookups: list[str] = []
-        self.down = False
-
-    def find_by_cognito_user_id(self, cognito_user_id: str) -> User | None:
-        self.lookups.append(cognito_user_id)
-        if self.down:
-            raise DependencyUnavailable("The user directory is temporarily unavailable.")
-        return self.rows.get(cognito_user_id)
-
-    def find_by_handle(self, handle: str) -> User | None:  # pragma: no cover - not used by the directory
-        raise AssertionError("the caller is never looked up by handle")
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ lookup runs in tests/integration/local_stack/test_live_e2e.py)."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import jwt
@@ -20,13 +18,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cruddur_messaging.data.jwks import KeysUnavailable
 from cruddur_messaging.domain.access_tokens import JWKS_POLICY, AccessTokenVerifier, TokenRejected, jwks_url
 from cruddur_messaging.domain.identity import CallerDirectory
-from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.models import User
 from devtools.environment import LocalResources, function_environment, local_function_specs
 from devtools.functions import context_for, handler_of, load_handler_module
 from tests.support.containers import cold_start
 from tests.support.events import load_event
+from tests.support.jwks import JwksEndpoint, public_jwk
 from tests.support.live import AUTHORIZER_FUNCTION
+from tests.support.users import FakeUsers
 
 POOL_ID = "us-east-1_LiveTest"
 CLIENT_ID = "live-test-client"
@@ -45,23 +44,19 @@ class SigningKey:
     private: Any = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
     def jwk(self) -> dict[str, Any]:
-        return {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key())), "kid": self.kid,
-                "alg": "RS256", "use": "sig"}
+        return public_jwk(self.kid, self.private)
 
     def pem(self) -> bytes:
         return self.private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption())
 
 
-@dataclass
-class Jwks:
-    """The pool's JWKS endpoint: which keys it publishes, and how often it was asked; while ``outage`` is
-    ``"error"`` it answers 503, while ``"hang"`` nothing until ``released``."""
+class Jwks(JwksEndpoint):
+    """The pool's JWKS endpoint, publishing ``keys``."""
 
-    keys: list[SigningKey]
-    fetches: int = 0
-    outage: str | None = None
-    released: threading.Event = field(default_factory=threading.Event)
+    def __init__(self, keys: list[SigningKey]) -> None:
+        self.keys = keys
+        super().__init__(POOL_ID, lambda: [key.jwk() for key in self.keys])
 
 
 def access_token(key: SigningKey, **overrides: Any) -> str:
@@ -76,52 +71,8 @@ def access_token(key: SigningKey, **overrides: Any) -> str:
 @pytest.fixture
 def jwks() -> Iterator[tuple[Jwks, str]]:
     published = Jwks([SigningKey("key-1")])
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            if self.path != f"/{POOL_ID}/.well-known/jwks.json":
-                self.send_error(404)
-                return
-            published.fetches += 1
-            if published.outage == "hang":
-                published.released.wait(30)
-            if published.outage:
-                self.send_error(503)
-                return
-            body = json.dumps({"keys": [key.jwk() for key in published.keys]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield published, f"http://127.0.0.1:{server.server_address[1]}"
-    published.released.set()
-    server.shutdown()
-    server.server_close()
-
-
-class FakeUsers:
-    """The users table as the authorizer's directory sees it: lookups counted, or down."""
-
-    def __init__(self, *users: User) -> None:
-        self.rows = {user.cognito_user_id: user for user in users}
-        self.lookups = 0
-        self.down = False
-
-    def find_by_cognito_user_id(self, cognito_user_id: str) -> User | None:
-        self.lookups += 1
-        if self.down:
-            raise DependencyUnavailable("The user directory is temporarily unavailable.")
-        return self.rows.get(cognito_user_id)
-
-    def find_by_handle(self, handle: str) -> User | None:  # pragma: no cover - the authorizer never asks
-        raise AssertionError("the caller is never looked up by handle")
+    yield published, published.url
+    published.close()
 
 
 @pytest.fixture
@@ -185,7 +136,7 @@ def test_the_user_is_looked_up_once_per_warm_container(authorize, jwks, users) -
     token = access_token(jwks[0].keys[0])
     for _ in range(3):
         assert authorize(subprotocols=f"cruddur.v1, {token}")["context"]["user_uuid"] == USER.uuid
-    assert users.lookups == 1
+    assert len(users.lookups) == 1
 
 
 @pytest.mark.parametrize("down, status, code", [(False, "403", "caller_not_registered"),

@@ -38,6 +38,13 @@ def refused(codec: CursorCodec, cursor: str, partition: str = GROUPS) -> None:
     assert raised.value.status == 400
 
 
+def signed_parts() -> tuple[CursorCodec, str, str]:
+    """A codec, and the payload and signature of its cursor for ``POSITION``."""
+    codec = CursorCodec(KEY)
+    payload, signature = codec.encode(GROUPS, POSITION).split(".")
+    return codec, payload, signature
+
+
 class TestCursorCodec:
     def test_round_trip_returns_the_position(self) -> None:
         codec = CursorCodec(KEY)
@@ -51,25 +58,21 @@ class TestCursorCodec:
 
     @pytest.mark.parametrize("index", [0, 5, 20, -3])
     def test_tampered_payload_is_refused(self, index: int) -> None:
-        codec = CursorCodec(KEY)
-        payload, signature = codec.encode(GROUPS, POSITION).split(".")
+        codec, payload, signature = signed_parts()
         refused(codec, f"{flip(payload, index)}.{signature}")
 
     def test_payload_edited_to_another_position_is_refused(self) -> None:
-        codec = CursorCodec(KEY)
-        _, signature = codec.encode(GROUPS, POSITION).split(".")
+        codec, _, signature = signed_parts()
         forged = b64(json.dumps({"p": GROUPS, "k": {**POSITION, "sk": "2099"}}, separators=(",", ":")).encode())
         refused(codec, f"{forged}.{signature}")
 
     @pytest.mark.parametrize("index", [0, 10, -1])
     def test_tampered_signature_is_refused(self, index: int) -> None:
-        codec = CursorCodec(KEY)
-        payload, signature = codec.encode(GROUPS, POSITION).split(".")
+        codec, payload, signature = signed_parts()
         refused(codec, f"{payload}.{flip(signature, index)}")
 
     def test_missing_or_empty_signature_is_refused(self) -> None:
-        codec = CursorCodec(KEY)
-        payload, _ = codec.encode(GROUPS, POSITION).split(".")
+        codec, payload, _ = signed_parts()
         refused(codec, payload)
         refused(codec, f"{payload}.")
         refused(codec, ".")

@@ -7,34 +7,14 @@ from cruddur_messaging.domain.users_short import CARD_MAX_AGE_SECONDS, UNKNOWN_H
 from cruddur_messaging.errors import BadRequest, DependencyUnavailable, NotFound
 from cruddur_messaging.models import User, UserShort
 from tests.support.clock import FakeClock
+from tests.support.users import FakeUsers
 
 BAYKO = User(uuid="u-2", handle="bayko", display_name="Andrew Bayko", cognito_user_id="sub-2")
 
 
-class FakeUsers:
-    def __init__(self, *users: User) -> None:
-        self.rows = {user.handle: user for user in users}
-        self.lookups: list[str] = []
-        self.down = False
-
-    def find_by_cognito_user_id(self, cognito_user_id: str) -> User | None:  # pragma: no cover - not used
-        raise AssertionError("cards are looked up by handle")
-
-    def find_by_handle(self, handle: str) -> User | None:
-        self.lookups.append(handle)
-        if self.down:
-            raise DependencyUnavailable("The user directory is temporarily unavailable.")
-        return self.rows.get(handle.lower())
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 @pytest.fixture
 def users() -> FakeUsers:
-    return FakeUsers(BAYKO)
+    return FakeUsers(BAYKO, by="handle")
 
 
 @pytest.fixture

@@ -44,3 +44,20 @@ class TtlCache(Generic[K, V]):
 
     def __iter__(self) -> Iterator[K]:
         return iter(self._entries)
+
+
+class LookupCache(Generic[K, V]):
+    """The results of one kind of lookup (a user by ``sub``, a card by handle): what was found is kept for
+    ``ttl_seconds``, "nothing found" (``None``) for ``absent_ttl_seconds``, usually much shorter."""
+
+    def __init__(self, ttl_seconds: float, absent_ttl_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._entries: TtlCache[K, V | None] = TtlCache(clock)
+        self._ttl_seconds = ttl_seconds
+        self._absent_ttl_seconds = absent_ttl_seconds
+
+    def get_or_load(self, key: K, load: Callable[[], V | None]) -> V | None:
+        return self._entries.get_or_load(key, load, self._ttl_seconds, self._absent_ttl_seconds)
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._entries)

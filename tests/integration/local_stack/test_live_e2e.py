@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import boto3
 import pytest
@@ -15,18 +15,12 @@ from websockets.sync.client import ClientConnection, connect
 
 from cruddur_messaging.data import keys
 from devtools.local_stack.cognito import PoolUser, add_user
-from devtools.local_stack.launch import RunningStack, running_stack
+from devtools.local_stack.launch import RunningStack
 from tests.integration.local_stack.test_local_stack_e2e import cognito, post, sign_in
 
 FRAME_TIMEOUT_SECONDS = 10
 QUIET_SECONDS = 1.5
 """How long a socket that must get nothing is watched after the others got their frames."""
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with running_stack(tmp_path_factory.mktemp("live-stack")) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

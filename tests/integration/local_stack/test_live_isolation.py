@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -20,7 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from cruddur_messaging.data import keys
 from cruddur_messaging.models import MESSAGE_MAX_CHARS
-from devtools.local_stack.launch import RunningStack, running_stack
+from devtools.local_stack.launch import RunningStack
 from tests.integration.local_stack.test_local_stack_e2e import post, sign_in
 from tests.support.live import connect_and_stop_reading
 
@@ -33,12 +33,6 @@ PROBE_INTERVAL_SECONDS = 0.2
 LATENCY_BOUND_SECONDS = 3.0
 """Generous for one stream hop on a shared 2-core machine; before the fix, frames took up to ~19 s or never came."""
 ARRIVAL_TIMEOUT_SECONDS = 15
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with running_stack(tmp_path_factory.mktemp("live-isolation-stack")) as running:
-        yield running
 
 
 class Tab:

@@ -8,11 +8,10 @@ import json
 import signal
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import boto3
 import psutil
-import pytest
 import requests
 
 from devtools.local_stack.launch import RunningStack, running_stack
@@ -22,12 +21,6 @@ from devtools.template import load_template, parameter_defaults
 PATTERN_E_TIMEOUT_SECONDS = 15
 FRONTEND_ORIGIN, = parameter_defaults(load_template())["CorsAllowedOrigins"]
 """The frontend's origin, the one the template allows by default (the local stack deploys the defaults)."""
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with running_stack(tmp_path_factory.mktemp("local-stack")) as running:
-        yield running
 
 
 def cognito(info: StackInfo) -> Any:

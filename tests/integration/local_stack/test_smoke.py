@@ -8,13 +8,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import boto3
 import psycopg2
-import pytest
 
-from devtools.local_stack.launch import RunningStack, free_port, running_stack
+from devtools.local_stack.launch import RunningStack, free_port
 from devtools.local_stack.stack_file import write_stack_file
 from devtools.smoke.checks import Smoke
 from devtools.smoke.target import CREATE_USERS_VARIABLE, LOCAL_HANDLES, local_target
@@ -23,12 +21,6 @@ from devtools.template import REPO_ROOT
 SMOKE_TIMEOUT_SECONDS = 180
 WAIT_ON_A_BROKEN_STACK = "3"
 """--wait: a broken stack shows nothing however long smoke waits."""
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with running_stack(tmp_path_factory.mktemp("smoke-stack")) as running:
-        yield running
 
 
 def check_names(stack: RunningStack) -> list[str]:

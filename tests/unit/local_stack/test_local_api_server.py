@@ -57,12 +57,17 @@ def assert_gateway_answer(response: http.client.HTTPResponse, body: bytes, statu
     assert json.loads(body) == {"message": message}
 
 
+def assert_refused(server: ApiServer, runner: Runner, raw: bytes, status: int, message: str) -> None:
+    """The API's own answer to ``raw``, without invoking any function."""
+    response, body = exchange(server, raw)
+    assert_gateway_answer(response, body, status, message)
+    assert runner.calls == []
+
+
 @pytest.mark.parametrize("method", ["TRACE", "QUERY", "PROPFIND", "BREW"])
 @pytest.mark.parametrize("path", ["/api/messages", "/nowhere"])
 def test_methods_without_a_route_are_not_found(server: ApiServer, runner: Runner, method: str, path: str) -> None:
-    response, body = exchange(server, f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    assert_gateway_answer(response, body, 404, "Not Found")
-    assert runner.calls == []
+    assert_refused(server, runner, f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode(), 404, "Not Found")
 
 
 @pytest.mark.parametrize("raw", [
@@ -76,9 +81,7 @@ def test_methods_without_a_route_are_not_found(server: ApiServer, runner: Runner
     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n",  # TLS to a plain HTTP port
 ])
 def test_malformed_requests_are_400(server: ApiServer, runner: Runner, raw: bytes) -> None:
-    response, body = exchange(server, raw)
-    assert_gateway_answer(response, body, 400, "Bad Request")
-    assert runner.calls == []
+    assert_refused(server, runner, raw, 400, "Bad Request")
 
 
 def test_a_url_over_the_quota_is_414_and_headers_over_it_431(server: ApiServer, runner: Runner) -> None:
@@ -108,10 +111,8 @@ def test_an_oversized_head_is_refused_before_it_ends(server: ApiServer) -> None:
 
 
 def test_a_body_over_the_payload_quota_is_413_without_reading_it(server: ApiServer, runner: Runner) -> None:
-    response, body = exchange(server, f"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Length: "
-                                      f"{MAX_BODY_BYTES + 1}\r\nExpect: 100-continue\r\n\r\n".encode())
-    assert_gateway_answer(response, body, 413, "Request Entity Too Large")
-    assert runner.calls == []
+    assert_refused(server, runner, f"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_BODY_BYTES + 1}"
+                                   f"\r\nExpect: 100-continue\r\n\r\n".encode(), 413, "Request Entity Too Large")
 
 
 @pytest.mark.parametrize("partial", [

@@ -94,6 +94,13 @@ def runner_for(runners: list[FunctionRunner], *specs: FunctionSpec, max_environm
     return runner
 
 
+def warmed_up(tmp_path: Path, runners: list[FunctionRunner]) -> tuple[FunctionRunner, FunctionSpec, dict[str, Any]]:
+    """A runner with one function, and that function's answer to a first invocation (its environment warm)."""
+    spec = make_spec(tmp_path)
+    runner = runner_for(runners, spec)
+    return runner, spec, runner.invoke(spec.logical_id, {})
+
+
 def concurrently(calls: list[Any]) -> list[Any]:
     """Runs the callables at the same time; returns their results (or exceptions) in order."""
     results: list[Any] = [None] * len(calls)
@@ -200,9 +207,7 @@ def test_an_invocation_past_the_timeout_fails_and_its_environment_is_replaced(tm
 
 
 def test_a_crashed_environment_is_replaced(tmp_path: Path, runners: list[FunctionRunner]) -> None:
-    spec = make_spec(tmp_path)
-    runner = runner_for(runners, spec)
-    warm = runner.invoke(spec.logical_id, {})
+    runner, spec, warm = warmed_up(tmp_path, runners)
     with pytest.raises(FunctionCrashed) as crashed:
         runner.invoke(spec.logical_id, {"action": "exit"})
     assert crashed.value.error["errorType"] == "Runtime.ExitError"
@@ -212,9 +217,7 @@ def test_a_crashed_environment_is_replaced(tmp_path: Path, runners: list[Functio
 
 
 def test_an_idle_environment_that_died_is_replaced(tmp_path: Path, runners: list[FunctionRunner]) -> None:
-    spec = make_spec(tmp_path)
-    runner = runner_for(runners, spec)
-    warm = runner.invoke(spec.logical_id, {})
+    runner, spec, warm = warmed_up(tmp_path, runners)
     os.kill(warm["pid"], signal.SIGKILL)
     psutil.Process(warm["pid"]).wait(5) if psutil.pid_exists(warm["pid"]) else None
     assert runner.invoke(spec.logical_id, {})["pid"] != warm["pid"]
@@ -222,9 +225,7 @@ def test_an_idle_environment_that_died_is_replaced(tmp_path: Path, runners: list
 
 def test_a_handler_error_is_lambdas_error_object_and_the_environment_stays_warm(
         tmp_path: Path, runners: list[FunctionRunner]) -> None:
-    spec = make_spec(tmp_path)
-    runner = runner_for(runners, spec)
-    warm = runner.invoke(spec.logical_id, {})
+    runner, spec, warm = warmed_up(tmp_path, runners)
     with pytest.raises(FunctionError) as failed:
         runner.invoke(spec.logical_id, {"action": "raise"})
     assert failed.value.error["errorType"] == "ValueError"

@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
 from cruddur_messaging.data.jwks import KeysUnavailable
 from devtools.local_stack.api_server import HttpApi
@@ -25,6 +22,7 @@ from devtools.local_stack.jwt_authorizer import (
 )
 from devtools.environment import LocalResources, template_context
 from devtools.template import JwtAuthorizerSpec, function_specs, http_api_spec, load_template
+from tests.support.jwks import JwksEndpoint, public_jwk
 
 POOL = "us-east-1_Local"
 ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL}"
@@ -39,47 +37,19 @@ SIGNING_KEY = new_key()
 OTHER_KEY = new_key()
 
 
-class Jwks:
-    """Serves ``/<pool>/.well-known/jwks.json`` with the keys in ``keys`` (kid -> key), counting fetches; while
-    ``outage`` is ``"error"`` it answers 503, while ``"hang"`` it answers nothing until released."""
+class Jwks(JwksEndpoint):
+    """The pool's endpoint, publishing the keys in ``keys`` (kid -> key)."""
 
     def __init__(self) -> None:
         self.keys: dict[str, rsa.RSAPrivateKey] = {"k1": SIGNING_KEY}
-        self.fetches = 0
-        self.outage: str | None = None
-        self.released = threading.Event()
-        jwks = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the base class's naming
-                jwks.fetches += 1
-                if jwks.outage == "hang":
-                    jwks.released.wait(30)
-                if jwks.outage:
-                    self.send_error(503)
-                    return
-                body = json.dumps({"keys": [{**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": kid,
-                                             "alg": "RS256", "use": "sig"} for kid, key in jwks.keys.items()]})
-                self.send_response(200 if self.path == f"/{POOL}/.well-known/jwks.json" else 404)
-                self.send_header("content-type", "application/json")
-                self.end_headers()
-                self.wfile.write(body.encode())
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        super().__init__(POOL, lambda: [public_jwk(kid, key) for kid, key in self.keys.items()])
 
 
 @pytest.fixture
 def jwks() -> Iterator[Jwks]:
     served = Jwks()
     yield served
-    served.released.set()
-    served.server.shutdown()
-    served.server.server_close()
+    served.close()
 
 
 SPEC = JwtAuthorizerSpec(name="CognitoJwt", identity_source="$request.header.Authorization", issuer=ISSUER,

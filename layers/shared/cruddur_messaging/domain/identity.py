@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from cruddur_messaging.cache import TtlCache
+from cruddur_messaging.cache import LookupCache
 from cruddur_messaging.data.users import UserRepository
 from cruddur_messaging.errors import ErrorCode, Forbidden, Unauthorized
 from cruddur_messaging.models import User
@@ -23,15 +23,12 @@ class CallerDirectory:
                  unknown_ttl_seconds: float = UNKNOWN_CALLER_TTL_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._users = users
-        self._ttl_seconds = ttl_seconds
-        self._unknown_ttl_seconds = unknown_ttl_seconds
-        self._cache: TtlCache[str, User | None] = TtlCache(clock)
+        self._cache: LookupCache[str, User] = LookupCache(ttl_seconds, unknown_ttl_seconds, clock)
 
     def resolve(self, cognito_user_id: str | None) -> User:
         if not cognito_user_id:
             raise Unauthorized("A valid access token is required.", code=ErrorCode.UNAUTHORIZED)
-        user = self._cache.get_or_load(cognito_user_id, lambda: self._users.find_by_cognito_user_id(cognito_user_id),
-                                       self._ttl_seconds, self._unknown_ttl_seconds)
+        user = self._cache.get_or_load(cognito_user_id, lambda: self._users.find_by_cognito_user_id(cognito_user_id))
         if user is None:
             raise Forbidden("This account has no Cruddur user.", code=ErrorCode.CALLER_NOT_REGISTERED)
         return user

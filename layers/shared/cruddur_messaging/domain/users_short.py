@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from cruddur_messaging.cache import TtlCache
+from cruddur_messaging.cache import LookupCache
 from cruddur_messaging.data.users import UserRepository
 from cruddur_messaging.domain.validation import normalize_handle
 from cruddur_messaging.errors import ErrorCode, NotFound
@@ -24,14 +24,12 @@ class UserCards:
                  unknown_ttl_seconds: float = UNKNOWN_HANDLE_TTL_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._users = users
-        self._ttl_seconds = ttl_seconds
-        self._unknown_ttl_seconds = unknown_ttl_seconds
-        self._cache: TtlCache[str, UserShort | None] = TtlCache(clock)
+        self._cache: LookupCache[str, UserShort] = LookupCache(ttl_seconds, unknown_ttl_seconds, clock)
 
     def find(self, raw_handle: str | None) -> UserShort:
         handle = normalize_handle(raw_handle)
         key = handle.lower()  # handles are unique regardless of case
-        card = self._cache.get_or_load(key, lambda: self._card(handle), self._ttl_seconds, self._unknown_ttl_seconds)
+        card = self._cache.get_or_load(key, lambda: self._card(handle))
         if card is None:
             raise NotFound(f"No user with the handle @{handle}.", code=ErrorCode.USER_NOT_FOUND)
         return card

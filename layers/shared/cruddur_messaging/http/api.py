@@ -16,11 +16,13 @@ from functools import cached_property
 from typing import Any, Callable, Mapping
 from urllib.parse import urlencode
 
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cruddur_messaging.errors import ApiError, BadRequest, ErrorCode
 from cruddur_messaging.models import Page, PageRequest
-from cruddur_messaging.observability import logger, metrics
+from cruddur_messaging.observability import logger, metrics, tracer
 from cruddur_messaging.pagination import parse_page_request
 
 HttpResponse = dict[str, Any]
@@ -76,6 +78,24 @@ Route = Callable[[HttpRequest], HttpResponse]
 Routes = Mapping[str, Route]
 """A function's route table: its route functions by API Gateway route key (``"GET /api/message_groups"``), the
 routes ``template.yaml`` gives the function, no more and no fewer (``devtools/openapi.py`` checks)."""
+
+
+LambdaHandler = Callable[[dict, LambdaContext], HttpResponse]
+
+
+def http_handler(routes: Routes, before: Callable[[LambdaContext], None] | None = None) -> LambdaHandler:
+    """An API function's ``lambda_handler``: Powertools' logging (correlated by the request id), tracing and
+    metrics around :func:`respond`; ``before`` runs first with the invocation's context."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def lambda_handler(event: dict, context: LambdaContext) -> HttpResponse:
+        if before is not None:
+            before(context)
+        return respond(routes, event)
+
+    return lambda_handler
 
 
 def respond(routes: Routes, event: Mapping[str, Any]) -> HttpResponse:
