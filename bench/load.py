@@ -90,8 +90,14 @@ class LoadResult:
     fault_answers: list[Exchange] = field(default_factory=list)
 
     @property
+    def cut_off(self) -> list[Send]:
+        """Sends whose last answer was a fault's: not retried to settlement (a 5xx is excused only when retried)."""
+        return [send for send in self.sends
+                if self.kill_every and send.exchanges and is_fault_answer(send.exchanges[-1])]
+
+    @property
     def passed(self) -> bool:
-        return self.findings.passed and not self.unexpected
+        return self.findings.passed and not self.unexpected and not self.cut_off
 
 
 def read_stack(path: Path) -> StackInfo:
@@ -281,7 +287,8 @@ def report(result: LoadResult, out: TextIO = sys.stdout) -> None:
               f"sends answered 5xx or not at all, not counted as unexpected"
               + "".join(f"; {route} " + ",".join(f"{status}x{count}" for status, count in sorted(found.items()))
                         for route, found in answers.items())
-              + f"; {result.failed_attempts} retried with the same Idempotency-Key and body")
+              + f"; {result.failed_attempts} retried with the same body (and Idempotency-Key), "
+              f"{len(result.cut_off)} left without a later answer")
     write(f"statuses: {len(result.unexpected)} unexpected"
           + "".join(f"; {route} {count}" for route, count in _unexpected_by_route(result.unexpected).items()))
     for kind, examples in findings.problems.items():

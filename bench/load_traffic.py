@@ -315,7 +315,7 @@ class LoadClient:
                 pause = min(pause * 2, MAX_RETRY_PAUSE_SECONDS)
             else:
                 return exchange
-            exchange = self._post_once(RETRY, send, record=record)
+            exchange = self._post_once(REFUSED if send.must_be_refused else RETRY, send, record=record)
         return exchange
 
     def _post_once(self, route: str, send: Send, *, record: bool = True, read_timeout: float | None = None) -> Exchange:
