@@ -283,7 +283,7 @@ def report(result: LoadResult, out: TextIO = sys.stdout) -> None:
     if result.kill_every:
         answers = statuses_by_route(result.fault_answers)
         write(f"faults: {result.kills} CreateMessageFunction execution environments killed (SIGKILL, one every "
-              f"{result.kill_every:g} s; {result.kill_misses} times none was busy); {len(result.fault_answers)} "
+              f"{result.kill_every:g} s; {result.kill_misses} intervals found none busy); {len(result.fault_answers)} "
               f"sends answered 5xx or not at all, not counted as unexpected"
               + "".join(f"; {route} " + ",".join(f"{status}x{count}" for status, count in sorted(found.items()))
                         for route, found in answers.items())

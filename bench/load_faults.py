@@ -5,15 +5,17 @@ The local stack runs each execution environment as a process of its own (``devto
 ``python -m devtools.lambda_runtime`` with exactly the function's environment). The stack under test is the one whose
 functions talk to the stack file's ``aws_endpoint_url``: a worker is one of its send workers when its command line
 runs the runtime module and its environment names the function (``AWS_LAMBDA_FUNCTION_NAME``) and that endpoint
-(``AWS_ENDPOINT_URL``), so other engineers' stacks on the same machine are never touched. The stack notices the
-death at once (end of file on the worker's output), answers that request with API Gateway's 500 and starts a fresh
-environment for the next one, as Lambda does.
+(``AWS_ENDPOINT_URL``), so other engineers' stacks on the same machine are never touched; it is busy unless it
+waits on its input pipe for the next event (its kernel wait channel). The stack notices the death at once (end of
+file on the worker's output), answers that request with API Gateway's 500 and starts a fresh environment for the
+next one, as Lambda does.
 """
 from __future__ import annotations
 
 import random
 import threading
 import time
+from pathlib import Path
 
 import psutil
 
@@ -21,8 +23,11 @@ from devtools.environment import LocalResources, local_function_specs
 from devtools.local_stack.execution_environment import RUNTIME_MODULE
 
 SEND_FUNCTION = "CreateMessageFunction"
-BUSY_SAMPLE_SECONDS = 0.05  # a worker that used CPU or did I/O within this is inside an invocation
+BUSY_SAMPLE_SECONDS = 0.02  # how often one tick looks at the workers while none is busy
 MAX_SEARCH_SECONDS = 1.0  # how long one tick looks for a busy worker before it counts a miss
+# An idle worker waits for its next event in read() on its input pipe; Linux names that wait in /proc/PID/wchan
+# (anon_pipe_read since 6.x, pipe_read or pipe_wait before). A busy one is running or waits on a socket.
+IDLE_WAITS = ("pipe_read", "pipe_wait")
 
 
 def function_timeout_seconds(logical_id: str = SEND_FUNCTION) -> int:
@@ -71,17 +76,12 @@ class WorkerKiller(threading.Thread):
         return found
 
     def kill_one_busy(self) -> bool:
-        """Samples the workers' CPU time and I/O until some moved between two samples, then kills one of those at
-        random. An idle worker blocks on its input pipe and moves neither."""
-        workers = self.workers()
-        previous = self._usage(workers)
+        """Looks at the workers until some are inside an invocation (or their init phase), then kills one of those
+        at random."""
         give_up = time.monotonic() + min(MAX_SEARCH_SECONDS, self.interval / 2)
+        workers = self.workers()
         while time.monotonic() < give_up and not self.stopped.is_set():
-            time.sleep(BUSY_SAMPLE_SECONDS)
-            current = self._usage(workers)
-            busy = [process for process in workers if process.pid in current and process.pid in previous
-                    and current[process.pid] != previous[process.pid]]
-            previous = current
+            busy = [process for process in workers if _busy(process)]
             self.rng.shuffle(busy)
             for process in busy:
                 try:
@@ -89,17 +89,14 @@ class WorkerKiller(threading.Thread):
                     return True
                 except psutil.Error:
                     continue
+            time.sleep(BUSY_SAMPLE_SECONDS)
+            workers = self.workers() if not workers else workers
         return False
 
-    @staticmethod
-    def _usage(workers: list[psutil.Process]) -> dict[int, tuple[float, int, int]]:
-        usage = {}
-        for process in workers:
-            try:
-                with process.oneshot():
-                    times = process.cpu_times()
-                    io = process.io_counters()
-                usage[process.pid] = (times.user + times.system, io.read_chars, io.write_chars)
-            except psutil.Error:
-                continue
-        return usage
+
+def _busy(process: psutil.Process) -> bool:
+    try:
+        wait = Path(f"/proc/{process.pid}/wchan").read_text().strip()
+    except OSError:  # gone
+        return False
+    return process.is_running() and not any(idle in wait for idle in IDLE_WAITS)
