@@ -151,8 +151,9 @@ def run_load(info: StackInfo, *, clients: int = DEFAULT_CLIENTS, seconds: float 
     load_before = os.getloadavg()
     recorder = Recorder()
     rng = random.Random(seed)
-    killer = WorkerKiller(info.aws_endpoint_url, kill_every, random.Random(rng.random())) if kill_every else None
     started = time.monotonic()
+    killer = (WorkerKiller(info.aws_endpoint_url, kill_every, started + seconds, random.Random(rng.random()))
+              if kill_every else None)
     if killer:
         killer.start()
     try:

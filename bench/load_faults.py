@@ -36,13 +36,16 @@ def function_timeout_seconds(logical_id: str = SEND_FUNCTION) -> int:
 
 
 class WorkerKiller(threading.Thread):
-    """Every ``interval`` seconds, SIGKILLs one busy worker of ``function`` of the stack at ``aws_endpoint_url``."""
+    """Every ``interval`` seconds until ``until`` (``time.monotonic()``), SIGKILLs one busy worker of ``function`` of
+    the stack at ``aws_endpoint_url``. It stops with the load: the retries that settle the last sends afterwards
+    are most of the traffic then, and killing them again and again is no fault a fleet of environments sees."""
 
-    def __init__(self, aws_endpoint_url: str, interval: float, rng: random.Random,
+    def __init__(self, aws_endpoint_url: str, interval: float, until: float, rng: random.Random,
                  function: str = SEND_FUNCTION) -> None:
         super().__init__(name="load-worker-killer", daemon=True)
         self.aws_endpoint_url = aws_endpoint_url
         self.interval = interval
+        self.until = until
         self.rng = rng
         self.function = function
         self.kills = 0
@@ -50,7 +53,7 @@ class WorkerKiller(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        while not self.stopped.wait(self.interval):
+        while not self.stopped.wait(self.interval) and time.monotonic() < self.until:
             if self.kill_one_busy():
                 self.kills += 1
             else:
