@@ -3,9 +3,12 @@
 Signs in as the local users (Cognito ``InitiateAuth``, ``USER_PASSWORD_AUTH``), runs ``--clients`` concurrent
 clients for ``--seconds`` with the frontend's mix (``bench.load_traffic``), prints throughput and p50/p95/p99 per
 route, then checks from DynamoDB that nothing was lost, duplicated or leaked and that every group's rows converged
-(``bench.load_checks``). Exits 1 when a check fails, 2 when no stack answers. Talks only to the loopback addresses
-of the stack file (``.local/stack.json``, ``$CRUDDUR_LOCAL_DIR/stack.json`` or ``$CRUDDUR_STACK_FILE``). A
-benchmark, not a test; ``tests/integration/local_stack/test_load.py`` runs a short one in ``make test``.
+(``bench.load_checks``). With ``--kill-every SECONDS`` it also SIGKILLs a busy CreateMessageFunction execution
+environment of the stack at that interval (``bench.load_faults``) and the clients retry what the kills cut off, as
+real clients do; the checks stay the same. Exits 1 when a check fails, 2 when no stack answers. Talks only to the
+loopback addresses of the stack file (``.local/stack.json``, ``$CRUDDUR_LOCAL_DIR/stack.json`` or
+``$CRUDDUR_STACK_FILE``). A benchmark, not a test; ``tests/integration/local_stack/test_load.py`` runs a short one
+in ``make test``.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import secrets
 import sys
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -42,6 +45,7 @@ from bench.load_checks import (
     ground_truth,
     measure_lags,
 )
+from bench.load_faults import SEND_FUNCTION, WorkerKiller, function_timeout_seconds
 from bench.load_traffic import (
     ABANDONED,
     REFUSED,
@@ -62,6 +66,7 @@ DEFAULT_SECONDS = 30.0
 DEFAULT_CONVERGE_SECONDS = 30.0
 MAX_CLIENTS = 64
 MAX_SECONDS = 600.0
+MIN_KILL_EVERY_SECONDS = 0.5
 LOOPBACK_NAMES = {"localhost"}
 
 
@@ -78,10 +83,21 @@ class LoadResult:
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
     items_before: int
+    kill_every: float | None = None
+    kills: int = 0
+    kill_misses: int = 0  # intervals in which no send worker was busy
+    failed_attempts: int = 0  # sends answered 5xx or not at all, each retried with the same key
+    fault_answers: list[Exchange] = field(default_factory=list)
+
+    @property
+    def cut_off(self) -> list[Send]:
+        """Sends whose last answer was a fault's: not retried to settlement (a 5xx is excused only when retried)."""
+        return [send for send in self.sends
+                if self.kill_every and send.exchanges and is_fault_answer(send.exchanges[-1])]
 
     @property
     def passed(self) -> bool:
-        return self.findings.passed and not self.unexpected
+        return self.findings.passed and not self.unexpected and not self.cut_off
 
 
 def read_stack(path: Path) -> StackInfo:
@@ -113,8 +129,10 @@ def sign_in(info: StackInfo) -> dict[str, str]:
 
 
 def run_load(info: StackInfo, *, clients: int = DEFAULT_CLIENTS, seconds: float = DEFAULT_SECONDS,
-             converge_seconds: float = DEFAULT_CONVERGE_SECONDS, seed: int | None = None) -> LoadResult:
-    """The load, then every check; importable for the tests."""
+             converge_seconds: float = DEFAULT_CONVERGE_SECONDS, seed: int | None = None,
+             kill_every: float | None = None) -> LoadResult:
+    """The load, then every check; importable for the tests. ``kill_every``: seconds between kills of a busy
+    CreateMessageFunction execution environment (none when None)."""
     require_loopback(info.api_url, info.aws_endpoint_url)
     tokens = sign_in(info)
     reader = TableReader(info)
@@ -132,8 +150,18 @@ def run_load(info: StackInfo, *, clients: int = DEFAULT_CLIENTS, seconds: float 
 
     load_before = os.getloadavg()
     recorder = Recorder()
+    rng = random.Random(seed)
     started = time.monotonic()
-    _drive(info, tokens, directory, recorder, run_id, clients, started + seconds, random.Random(seed))
+    killer = (WorkerKiller(info.aws_endpoint_url, kill_every, started + seconds, random.Random(rng.random()))
+              if kill_every else None)
+    if killer:
+        killer.start()
+    try:
+        _drive(info, tokens, directory, recorder, run_id, clients, started + seconds, rng, settle_seconds(),
+               retry_failures=killer is not None)
+    finally:
+        if killer:
+            killer.stop()
     elapsed = time.monotonic() - started
     load_after = os.getloadavg()
 
@@ -147,19 +175,31 @@ def run_load(info: StackInfo, *, clients: int = DEFAULT_CLIENTS, seconds: float 
     check_sends(recorder.sends, reader.messages_of_run(tag, since), tag, findings)
     check_pairs(recorder.sends, findings)
     check_responses(recorder.exchanges, recorder.sends, ground_truth(reader, members, info, recorder), findings)
+    faulted = killer is not None
     return LoadResult(clients, seconds, elapsed, run_id, recorder.exchanges, recorder.sends, findings,
-                      unexpected_statuses(recorder.exchanges), load_before, load_after, items_before)
+                      unexpected_statuses(recorder.exchanges, faulted), load_before, load_after, items_before,
+                      kill_every, killer.kills if killer else 0, killer.misses if killer else 0,
+                      recorder.failed_attempts, [exchange for exchange in recorder.exchanges
+                                                 if faulted and is_fault_answer(exchange)])
+
+
+def settle_seconds() -> float:
+    """How long a client retries a send before calling it unsettled: a send cut off after its in-progress record
+    was written is answered 409 until that record's lock expires, which is the send function's ``Timeout``
+    (``data/idempotency.py``), and the retry that takes over then runs for up to that ``Timeout`` again."""
+    return 2.0 * function_timeout_seconds(SEND_FUNCTION)
 
 
 def _drive(info: StackInfo, tokens: dict[str, str], directory: Directory, recorder: Recorder, run_id: str,
-           clients: int, deadline: float, rng: random.Random) -> None:
+           clients: int, deadline: float, rng: random.Random, settle: float, *, retry_failures: bool) -> None:
     """Runs the clients, one thread each, the users taken in turn, until the deadline."""
     threads = []
     for number in range(clients):
         user = info.users[number % len(info.users)]
         client = LoadClient(number=number, run_id=run_id, api_url=info.api_url, user=user, token=tokens[user.handle],
                             users=info.users, directory=directory, recorder=recorder,
-                            rng=random.Random(rng.random()), deadline=deadline)
+                            rng=random.Random(rng.random()), deadline=deadline, settle_seconds=settle,
+                            retry_failures=retry_failures)
         threads.append(threading.Thread(name=f"load-client-{number}", target=client.run))
     for thread in threads:
         thread.start()
@@ -167,17 +207,28 @@ def _drive(info: StackInfo, tokens: dict[str, str], directory: Directory, record
         thread.join()
 
 
-def unexpected_statuses(exchanges: list[Exchange]) -> list[Exchange]:
+def unexpected_statuses(exchanges: list[Exchange], faulted: bool = False) -> list[Exchange]:
     """Answers a valid request must not get: anything but a 200, except a 409 or 503 with ``Retry-After`` (the
-    contract's "try again"). Refused sends are judged by ``check_sends``; an unawaited answer is not seen."""
+    contract's "try again") and, when the run killed send workers (``faulted``), a send's 5xx or missing answer
+    (:func:`is_fault_answer`: every one was retried, and a send that never settled fails ``check_sends``).
+    Refused sends are judged by ``check_sends``; an unawaited answer is not seen."""
     unexpected = []
     for exchange in exchanges:
         if exchange.route in (REFUSED, ABANDONED) or exchange.status == 200:
             continue
         if exchange.status in (409, 503) and exchange.retry_after and exchange.method == "POST":
             continue
+        if faulted and is_fault_answer(exchange):
+            continue
         unexpected.append(exchange)
     return unexpected
+
+
+def is_fault_answer(exchange: Exchange) -> bool:
+    """What a send whose execution environment was killed gets: API Gateway's 5xx, or no answer at all (a send
+    whose answer the client chose not to await is not one)."""
+    return exchange.method == "POST" and exchange.route != ABANDONED and (
+        exchange.status is None or exchange.status >= 500)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -230,6 +281,15 @@ def report(result: LoadResult, out: TextIO = sys.stdout) -> None:
     write(f"group rows: {findings.groups_converged}/{findings.groups} groups converged{after}; lag from a send's "
           f"200 to both rows: {lag} ({len(findings.lags)} sends seen, {findings.sends_never_reflected} never"
           + (f", {findings.watch_failures} polls failed)" if findings.watch_failures else ")"))
+    if result.kill_every:
+        answers = statuses_by_route(result.fault_answers)
+        write(f"faults: {result.kills} CreateMessageFunction execution environments killed (SIGKILL, one every "
+              f"{result.kill_every:g} s; {result.kill_misses} intervals found none busy); {len(result.fault_answers)} "
+              f"sends answered 5xx or not at all, not counted as unexpected"
+              + "".join(f"; {route} " + ",".join(f"{status}x{count}" for status, count in sorted(found.items()))
+                        for route, found in answers.items())
+              + f"; {result.failed_attempts} retried with the same body (and Idempotency-Key), "
+              f"{len(result.cut_off)} left without a later answer")
     write(f"statuses: {len(result.unexpected)} unexpected"
           + "".join(f"; {route} {count}" for route, count in _unexpected_by_route(result.unexpected).items()))
     for kind, examples in findings.problems.items():
@@ -275,6 +335,9 @@ def main(argv: list[str] | None = None) -> int:
                         default=DEFAULT_CONVERGE_SECONDS,
                         help=f"how long to wait for the group rows afterwards (default {DEFAULT_CONVERGE_SECONDS:g})")
     parser.add_argument("--seed", type=int, help="seed of the random mix (default: a new one each run)")
+    parser.add_argument("--kill-every", type=_bounded(float, MIN_KILL_EVERY_SECONDS, MAX_SECONDS), metavar="SECONDS",
+                        help="SIGKILL a busy CreateMessageFunction execution environment of the stack this often; "
+                             "clients retry what the kills cut off (default: no kills)")
     arguments = parser.parse_args(sys.argv[1:] if argv is None else argv)
     path, shown = stack_file()
     if not path.exists():
@@ -283,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     info = read_stack(path)
     try:
         result = run_load(info, clients=arguments.clients, seconds=arguments.seconds,
-                          converge_seconds=arguments.converge_seconds, seed=arguments.seed)
+                          converge_seconds=arguments.converge_seconds, seed=arguments.seed,
+                          kill_every=arguments.kill_every)
     except EndpointConnectionError as error:
         print(f"error: {error}: is make dev still running?", file=sys.stderr)
         return 2

@@ -5,8 +5,11 @@ action at random with the weights of :data:`MIX`: list its conversations (someti
 ``Link`` header), open one (sometimes following ``Link`` to older messages), send into one of its groups (some with
 an ``Idempotency-Key``, some of those retried with the same key, some abandoned before the answer and retried until
 settled, as a client whose response was lost does), start or resume a conversation by handle (pattern D), look a
-user up, or send something the API must refuse. Every message text is unique and names its run, client, sender and
-sequence number, so the checks find each send in the table.
+user up, or send something the API must refuse. Under injected faults (``retry_failures``) every valid send carries
+an ``Idempotency-Key`` and every send answered 5xx, or not answered at all, is retried with the same key and body
+after a backoff, as a real client does; a 409 or 503 is retried after its ``Retry-After``. A client keeps trying for
+``settle_seconds`` (the send function's ``Timeout`` and then one more invocation, see ``bench.load``). Every message
+text is unique and names its run, client, sender and sequence number, so the checks find each send in the table.
 """
 from __future__ import annotations
 
@@ -39,8 +42,8 @@ MIX = (("list_groups", 24), ("open_conversation", 26), ("send", 20), ("send_keye
 MESSAGE_MAX_CHARS = 1024  # docs/errors.md: over 1024 characters is a 422
 REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
 LOST_RESPONSE_READ_TIMEOUT = 0.001  # the request goes out, the client gives up before the answer
-SETTLE_SECONDS = 20.0  # how long a client retries an abandoned send with its key before calling it unsettled
-RETRY_PAUSE_SECONDS = 0.25  # when a 409 or 503 names no Retry-After
+RETRY_PAUSE_SECONDS = 0.25  # when a 409 or 503 names no Retry-After; the first backoff after a 5xx
+MAX_RETRY_PAUSE_SECONDS = 2.0
 # A refused send: its kind, the statuses the contract allows, and the code the API gives.
 REFUSALS = {
     "blank": ({422}, "message_blank"),
@@ -125,6 +128,7 @@ class Recorder:
     """Everything the clients saw, appended from many threads."""
     exchanges: list[Exchange] = field(default_factory=list)
     sends: list[Send] = field(default_factory=list)
+    failed_attempts: int = 0  # under injected faults: sends answered 5xx or not at all, each retried
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def exchange(self, exchange: Exchange) -> Exchange:
@@ -137,13 +141,17 @@ class Recorder:
             self.sends.append(send)
         return send
 
+    def failed_attempt(self) -> None:
+        with self.lock:
+            self.failed_attempts += 1
+
 
 class LoadClient:
     """One simulated frontend user: a keep-alive HTTP session that acts until the deadline."""
 
     def __init__(self, *, number: int, run_id: str, api_url: str, user: StackUser, token: str,
                  users: list[StackUser], directory: Directory, recorder: Recorder, rng: random.Random,
-                 deadline: float) -> None:
+                 deadline: float, settle_seconds: float, retry_failures: bool = False) -> None:
         self.number = number
         self.run_id = run_id
         self.api_url = api_url.rstrip("/")
@@ -153,6 +161,8 @@ class LoadClient:
         self.recorder = recorder
         self.rng = rng
         self.deadline = deadline
+        self.settle_seconds = settle_seconds
+        self.retry_failures = retry_failures
         self.sequence = 0
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {token}"
@@ -214,7 +224,7 @@ class LoadClient:
         group = self.rng.choice(groups)
         text = self._text("into a group")
         send = self.recorder.send(Send("group", self.user.handle, text, {"message": text, "message_group_uuid": group},
-                                       key=key, group=group))
+                                       key=key or self._fault_key(), group=group))
         self._post(SEND, send)
         return send
 
@@ -239,21 +249,14 @@ class LoadClient:
         text = self._text("answer lost, retried")
         send = self.recorder.send(Send("group", self.user.handle, text, {"message": text, "message_group_uuid": group},
                                        key=str(uuid.uuid4()), group=group))
-        self._post(ABANDONED, send, read_timeout=LOST_RESPONSE_READ_TIMEOUT)
-        settle_by = time.monotonic() + SETTLE_SECONDS
-        while send.response is None and time.monotonic() < settle_by:
-            last = send.exchanges[-1]
-            if last.status is not None and last.status not in (409, 503):
-                return
-            if last.status is not None:
-                time.sleep(min(retry_after_seconds(last.retry_after) or RETRY_PAUSE_SECONDS, 2.0))
-            self._post(RETRY, send)
+        self._settle(send, self._post_once(ABANDONED, send, read_timeout=LOST_RESPONSE_READ_TIMEOUT), lost=True)
 
     def start(self) -> None:
         others = [user for user in self.users if user.handle != self.user.handle]
         other = self.rng.choice(others)
         text = self._text(f"to @{other.handle}")
-        send = self.recorder.send(Send("start", self.user.handle, text, {"message": text, "handle": other.handle}))
+        send = self.recorder.send(Send("start", self.user.handle, text, {"message": text, "handle": other.handle},
+                                       key=self._fault_key()))
         self._post(START, send)
         if send.response is not None and isinstance(send.response.get("message_group_uuid"), str):
             send.group = send.response["message_group_uuid"]
@@ -282,7 +285,40 @@ class LoadClient:
         self.sequence += 1
         return f"load {self.run_id} c{self.number:02d}#{self.sequence} @{self.user.handle} {what}"
 
-    def _post(self, route: str, send: Send, *, record: bool = True, read_timeout: float | None = None) -> Exchange:
+    def _fault_key(self) -> str | None:
+        """Under faults every valid send has a key: a client that retries a send whose outcome it does not know
+        needs one, or it may store the message twice."""
+        return str(uuid.uuid4()) if self.retry_failures else None
+
+    def _post(self, route: str, send: Send, *, record: bool = True) -> Exchange:
+        """The send, then (under faults) its retries until it settles; the last answer."""
+        exchange = self._post_once(route, send, record=record)
+        return self._settle(send, exchange, record=record) if self.retry_failures else exchange
+
+    def _settle(self, send: Send, exchange: Exchange, *, record: bool = True, lost: bool = False) -> Exchange:
+        """Retries with the same key and body while the answer says "try again": a 409 or 503 (after its
+        ``Retry-After``), no answer (``lost``: the client gave up on it; under faults: a dropped connection) or, under
+        faults, a 5xx (after a doubling backoff). Gives up after ``settle_seconds``; the checks then call a keyed send
+        unsettled."""
+        settle_by = time.monotonic() + self.settle_seconds
+        pause = RETRY_PAUSE_SECONDS
+        while time.monotonic() < settle_by:
+            status = exchange.status
+            if lost and status is None:
+                lost = False  # its own choice: retried at once
+            elif status in (409, 503) and send.key:
+                time.sleep(min(retry_after_seconds(exchange.retry_after) or RETRY_PAUSE_SECONDS,
+                               MAX_RETRY_PAUSE_SECONDS))
+            elif self.retry_failures and (status is None or status >= 500):
+                self.recorder.failed_attempt()
+                time.sleep(pause * self.rng.uniform(0.5, 1.0))
+                pause = min(pause * 2, MAX_RETRY_PAUSE_SECONDS)
+            else:
+                return exchange
+            exchange = self._post_once(REFUSED if send.must_be_refused else RETRY, send, record=record)
+        return exchange
+
+    def _post_once(self, route: str, send: Send, *, record: bool = True, read_timeout: float | None = None) -> Exchange:
         headers = {"Idempotency-Key": send.key} if send.key else {}
         exchange = self._request(route, "POST", "/api/messages", json_body=send.body, headers=headers,
                                  read_timeout=read_timeout)

@@ -1,6 +1,8 @@
 """``make load``'s correctness part, short: a few clients for a few seconds against ``make dev``'s stack (a process
 of its own on free ports), then every check of ``bench.load`` must hold: nothing lost, duplicated or leaked,
-nothing stored for a refused send, every group's rows converged. It asserts correctness, never speed.
+nothing stored for a refused send, every group's rows converged. It asserts correctness, never speed. The same
+holds while a busy CreateMessageFunction execution environment is SIGKILLed every few seconds (``--kill-every``),
+the clients retrying what the kills cut off.
 
 The checks themselves are shown to fail on what they must catch, with hand-made records (no stack needed).
 """
@@ -8,14 +10,16 @@ from __future__ import annotations
 
 import io
 
-from bench.load import report, run_load
+from bench.load import report, run_load, unexpected_statuses
 from bench.load_checks import Findings, GroundTruth, check_responses, check_sends
-from bench.load_traffic import LIST_GROUPS, LIST_MESSAGES, SEND, Exchange, Send
+from bench.load_traffic import LIST_GROUPS, LIST_MESSAGES, RETRY, SEND, Exchange, Send
 from tests.integration.local_stack.test_local_stack_e2e import RunningStack, stack  # noqa: F401 - the fixture
 
 CLIENTS = 4
 SECONDS = 4.0
 CONVERGE_SECONDS = 30.0
+FAULT_SECONDS = 8.0
+KILL_EVERY_SECONDS = 2.0
 GROUP = "5ae290ed-55d1-47a0-bc6d-fe2bc2700399"
 OTHER_GROUP = "9ddc287d-e845-4d46-b2d7-7bd72dd954bb"
 TAG = "load abc123 "
@@ -41,6 +45,34 @@ def test_a_short_load_loses_duplicates_and_leaks_nothing_and_every_group_converg
     assert findings.groups_converged == findings.groups, summary
     assert result.unexpected == [], summary
     assert result.passed and summary.rstrip().endswith("PASS"), summary
+
+
+def test_a_load_whose_send_workers_are_killed_loses_and_duplicates_nothing(stack: RunningStack) -> None:  # noqa: F811
+    result = run_load(stack.info, clients=CLIENTS, seconds=FAULT_SECONDS, converge_seconds=CONVERGE_SECONDS, seed=18,
+                      kill_every=KILL_EVERY_SECONDS)
+    printed = io.StringIO()
+    report(result, printed)
+    summary = printed.getvalue()
+    findings = result.findings
+
+    assert result.kills >= 1 and result.fault_answers and result.failed_attempts, summary  # kills cut sends off
+    assert findings.sent and findings.starts, summary
+    assert (findings.lost, findings.duplicated, findings.mismatched, findings.unknown_stored_twice) == (0, 0, 0, 0), \
+        summary
+    assert (findings.unknown, findings.unsettled, findings.retries_answered_differently) == (0, 0, 0), summary
+    assert (findings.leaked, findings.pairs_in_several_groups, findings.stray_items) == (0, 0, 0), summary
+    assert findings.groups and findings.groups_converged == findings.groups, summary
+    assert result.unexpected == [] and result.passed, summary
+    assert f"{result.kills} CreateMessageFunction execution environments killed" in summary, summary
+
+
+def test_a_sends_5xx_is_unexpected_unless_the_run_killed_send_workers_and_a_reads_always() -> None:
+    killed_send = Exchange(RETRY, "POST", "/api/messages", "andrewbrown", 500, 0.1)
+    dropped_send = Exchange(SEND, "POST", "/api/messages", "andrewbrown", None, 0.1, error="ConnectionError")
+    failed_read = Exchange(LIST_MESSAGES, "GET", f"/api/messages/{GROUP}", "andrewbrown", 500, 0.1, group=GROUP)
+
+    assert unexpected_statuses([killed_send, dropped_send, failed_read]) == [killed_send, dropped_send, failed_read]
+    assert unexpected_statuses([killed_send, dropped_send, failed_read], faulted=True) == [failed_read]
 
 
 def sent(text: str, *, uuid: str = "m-1", created_at: str = "2026-11-29T19:00:00.000001+00:00") -> Send:
