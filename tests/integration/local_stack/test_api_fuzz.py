@@ -21,8 +21,8 @@ from devtools.functions import LAYER_PATH
 from devtools.local_stack.stack_file import StackInfo
 from devtools.openapi import DOCUMENT_PATH
 from devtools.template import REPO_ROOT
-from tests.integration.local_stack.test_local_stack_e2e import RunningStack, sign_in
-from tests.integration.local_stack.test_local_stack_e2e import stack  # noqa: F401 - the running stack fixture
+from devtools.local_stack.launch import RunningStack
+from tests.integration.local_stack.test_local_stack_e2e import sign_in
 
 MAX_EXAMPLES = 25
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -39,7 +39,7 @@ def stored_messages(info: StackInfo) -> int:
     return sum(page["Count"] for page in pages)
 
 
-def test_the_api_keeps_its_document_under_fuzzing(stack: RunningStack, tmp_path: Path) -> None:  # noqa: F811
+def test_the_api_keeps_its_document_under_fuzzing(stack: RunningStack, tmp_path: Path) -> None:
     token = sign_in(stack.info, "andrewbrown")["AccessToken"]
     messages_before = stored_messages(stack.info)
     seed = os.environ.get("CRUDDUR_FUZZ_SEED")
@@ -64,7 +64,7 @@ def test_the_api_keeps_its_document_under_fuzzing(stack: RunningStack, tmp_path:
     assert stored_messages(stack.info) > messages_before
 
 
-def test_the_local_api_serves_swagger_ui_and_the_document(stack: RunningStack) -> None:  # noqa: F811
+def test_the_local_api_serves_swagger_ui_and_the_document(stack: RunningStack) -> None:
     page = requests.get(f"{stack.info.api_url}/swagger", timeout=20)
     assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
     script = requests.get(f"{stack.info.api_url}/swagger/swagger-ui-bundle.js", timeout=20)

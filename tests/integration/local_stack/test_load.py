@@ -13,7 +13,7 @@ import io
 from bench.load import report, run_load, unexpected_statuses
 from bench.load_checks import Findings, GroundTruth, check_responses, check_sends
 from bench.load_traffic import LIST_GROUPS, LIST_MESSAGES, RETRY, SEND, Exchange, Send
-from tests.integration.local_stack.test_local_stack_e2e import RunningStack, stack  # noqa: F401 - the fixture
+from devtools.local_stack.launch import RunningStack
 
 CLIENTS = 4
 SECONDS = 4.0
@@ -25,7 +25,7 @@ OTHER_GROUP = "9ddc287d-e845-4d46-b2d7-7bd72dd954bb"
 TAG = "load abc123 "
 
 
-def test_a_short_load_loses_duplicates_and_leaks_nothing_and_every_group_converges(stack: RunningStack) -> None:  # noqa: F811
+def test_a_short_load_loses_duplicates_and_leaks_nothing_and_every_group_converges(stack: RunningStack) -> None:
     result = run_load(stack.info, clients=CLIENTS, seconds=SECONDS, converge_seconds=CONVERGE_SECONDS, seed=8)
     printed = io.StringIO()
     report(result, printed)
@@ -47,7 +47,7 @@ def test_a_short_load_loses_duplicates_and_leaks_nothing_and_every_group_converg
     assert result.passed and summary.rstrip().endswith("PASS"), summary
 
 
-def test_a_load_whose_send_workers_are_killed_loses_and_duplicates_nothing(stack: RunningStack) -> None:  # noqa: F811
+def test_a_load_whose_send_workers_are_killed_loses_and_duplicates_nothing(stack: RunningStack) -> None:
     result = run_load(stack.info, clients=CLIENTS, seconds=FAULT_SECONDS, converge_seconds=CONVERGE_SECONDS, seed=18,
                       kill_every=KILL_EVERY_SECONDS)
     printed = io.StringIO()
