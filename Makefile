@@ -110,7 +110,7 @@ smoke: $(INSTALLED) ## end-to-end check of `make dev`, or of a deployed stack: m
 # --- load and correctness against the local stack (issue 8) ------------------------------------------------------
 .PHONY: load
 LOAD_ARGS ?=
-load: $(INSTALLED) ## load + correctness run against `make dev` (16 clients, 30 s); LOAD_ARGS="--clients 4 --seconds 10"
+load: $(INSTALLED) ## load + correctness run against `make dev` (16 clients, 30 s); LOAD_ARGS="--clients 4 --seconds 10 --kill-every 3" (kill -9 a busy send worker every 3 s)
 	$(PY) -m bench.load $(LOAD_ARGS)
 
 # --- the template: template.yaml from template.src.yaml (issue 19) -------------------------------------------
