@@ -405,6 +405,10 @@ async def _send_within(connection: ServerConnection, payload: str | bytes, timeo
 
 class ManagementServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a delivery posting to many connections at once (POST_CONCURRENCY
+    # threads, each opening its own connection past botocore's pool) overflowed it, and a dropped SYN is retried
+    # only after 1 s, past the gateway's connect timeout. API Gateway's endpoint refuses no connection that way.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], registry: ConnectionRegistry) -> None:
         self.registry = registry
