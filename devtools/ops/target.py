@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import tomllib
 from dataclasses import dataclass
 from functools import cached_property
@@ -238,8 +237,8 @@ def prod_target(environ: Mapping[str, str] = os.environ, samconfig: Path = SAMCO
 
 def read_samconfig(path: Path) -> dict[str, Any]:
     """``[default.deploy.parameters]`` of samconfig.toml over ``[default.global.parameters]`` (as ``sam deploy``
-    reads them), with ``parameter_overrides`` as a dict (empty when there is no file). SAM accepts the overrides as
-    one string (``"A=1 B='x y'"``) or a list of ``"A=1"``."""
+    reads them); empty when there is no file. The operator scripts take ``stack_name`` and ``region`` from it; every
+    other name comes from the deployed stack."""
     try:
         document = tomllib.loads(path.read_text())
     except FileNotFoundError:
@@ -252,18 +251,6 @@ def read_samconfig(path: Path) -> dict[str, Any]:
         for key in keys:
             section = section.get(key, {}) if isinstance(section, dict) else {}
         config.update(section)
-    overrides = config.get("parameter_overrides", [])
-    try:
-        pairs = shlex.split(overrides) if isinstance(overrides, str) else [str(item) for item in overrides]
-    except ValueError as error:  # unbalanced quotes
-        raise OpsError(f"cannot read {path.name}: parameter_overrides: {error}") from None
-    parameters: dict[str, str] = {}
-    for pair in pairs:
-        name, separator, value = pair.partition("=")
-        if not separator or not name:
-            raise OpsError(f"cannot read {path.name}: parameter_overrides entry {pair!r} is not Name=Value")
-        parameters[name] = value
-    config["parameter_overrides"] = parameters
     return config
 
 

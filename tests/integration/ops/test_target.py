@@ -171,13 +171,11 @@ def test_prod_needs_a_region(tmp_path: Path, aws_free_environment: None) -> None
         prod_target({}, tmp_path / "missing.toml")
 
 
-def test_samconfig_overrides_may_be_a_list_and_must_be_name_value(tmp_path: Path) -> None:
+def test_samconfig_deploy_parameters_win_over_global_ones_and_a_broken_file_is_named(tmp_path: Path) -> None:
     samconfig = tmp_path / "samconfig.toml"
-    samconfig.write_text('[default.deploy.parameters]\nparameter_overrides = ["TableName=a b", "LogLevel=DEBUG"]\n')
-    assert read_samconfig(samconfig)["parameter_overrides"] == {"TableName": "a b", "LogLevel": "DEBUG"}
-    samconfig.write_text('[default.deploy.parameters]\nparameter_overrides = "TableName"\n')
-    with pytest.raises(OpsError, match="parameter_overrides entry 'TableName' is not Name=Value"):
-        read_samconfig(samconfig)
+    samconfig.write_text('[default.global.parameters]\nstack_name = "a"\nregion = "eu-west-1"\n'
+                         '[default.deploy.parameters]\nstack_name = "b"\n')
+    assert read_samconfig(samconfig) == {"stack_name": "b", "region": "eu-west-1"}
     samconfig.write_text("[default.deploy.parameters\n")
     with pytest.raises(OpsError, match="^cannot read samconfig.toml: "):
         read_samconfig(samconfig)
