@@ -150,9 +150,10 @@ class MessageStore:
     def pair(self, user_uuid: str, other_user_uuid: str) -> Pair:
         """The pair's group: its pair item, or for a conversation written the tutorial's way (while the store reads
         such data), the user's group row naming the other (``data.tutorial_data``, which then records the pair and
-        the membership); with the pair's blocks."""
+        the membership); with the pair's blocks. A blocked pair is answered without that fallback: its send is
+        refused, and a refused send writes nothing (``domain.blocks``)."""
         pair = self.find_pair(user_uuid, other_user_uuid)
-        if pair.group_uuid is not None or self._tutorial is None:
+        if pair.group_uuid is not None or pair.blocked_by or self._tutorial is None:
             return pair
         return replace(pair, group_uuid=self._tutorial.pair_group(user_uuid, other_user_uuid))
 
