@@ -196,7 +196,7 @@ class TestWithoutTutorialData:
         put_tutorial_rows(aws.table, GROUP)
         calls = record_calls(monkeypatch)
         assert store.pair(ANDREW.uuid, BAYKO.uuid).group_uuid is None
-        assert calls.dynamodb() == ["GetItem"]  # the pair item, no query of the caller's rows
+        assert calls.dynamodb() == ["Query"]  # the pair's partition, no query of the caller's rows
         assert census(aws.table) == {"GRP#": 2}
 
     def test_items_are_found_as_with_it(self, store: MessageStore) -> None:
