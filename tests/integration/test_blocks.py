@@ -11,9 +11,11 @@ import pytest
 from cruddur_messaging.data.blocks import BlockStore
 from devtools.stream_reader import STREAM_FUNCTION, StreamReader
 from tests.support.api import assert_error, ok
+from tests.support.calls import writes_to
 from tests.support.client import Caller, block_event, create_message_event
 from tests.support.concurrency import metrics_disabled, separate_container, serialize_moto  # noqa: F401 - fixture
 from tests.support.events import SEED_GROUP_UUID
+from tests.support.faults import lose_responses
 from tests.support.people import ANDREW, BAYKO, LONDO
 from tests.support.table import census, messages_in, query_all, snapshot
 
@@ -284,3 +286,21 @@ def test_a_send_checked_before_the_block_committed_lands_and_none_checked_after(
 
     assert_error(Caller(aws, ANDREW).send("after", group=group), 403, "recipient_unavailable")
     assert [item["message_uuid"] for item in messages_in(aws.table, group)][1:] == [landed["uuid"]]
+
+
+def test_a_send_in_doubt_retried_while_blocked_stays_unsettled_and_settles_once_after(aws, andrew, bayko) -> None:
+    """The first attempt's message was stored but never answered (a 503 in doubt); the block comes before its retry.
+    The retry is checked like a new send and refused, its record kept with the plan; after unblocking the retry
+    settles it: the stored message, with the first attempt's uuid, and no second one."""
+    group = andrew.start_conversation("bayko")
+    with pytest.MonkeyPatch.context() as patch:
+        lose_responses(patch, writes_to("MSG#"), times=3)
+        assert_error(andrew.send("in doubt", group=group, idempotency_key="k"), 503, "dependency_unavailable")
+    ok(bayko.block("andrewbrown"))
+    assert_error(andrew.send("in doubt", group=group, idempotency_key="k"), 403, "recipient_unavailable")
+    [record] = [item for item in snapshot(aws.table) if item["pk"].startswith("IDEMPOTENCY#")]
+    assert record["status"] == "OUTCOME_UNKNOWN"
+    ok(bayko.unblock("andrewbrown"))
+    settled = ok(andrew.send("in doubt", group=group, idempotency_key="k"))
+    stored = [item for item in messages_in(aws.table, group) if item["message"] == "in doubt"]
+    assert [item["message_uuid"] for item in stored] == [settled["uuid"]]
