@@ -1,6 +1,7 @@
 """The checks, in the order a conversation happens: the sender (A) starts one with the recipient (B) by handle
-and writes twice, B lists, reads and marks read, both watch it live, and a stranger (C) and a forged token are
-turned away. Each check is named in the report; a check whose prerequisite did not pass is skipped, not run."""
+and writes twice, B lists, reads and marks read, both watch it live, a stranger (C) and a forged token are
+turned away, and B blocks A for a moment (A's sends refused, nothing stored) then unblocks (A writes a third
+time). Each check is named in the report; a check whose prerequisite did not pass is skipped, not run."""
 from __future__ import annotations
 
 import secrets
@@ -84,6 +85,7 @@ class Smoke:
             Check("websocket read", self.live_read, (live, "mark read")),
             Check("bad token", self.bad_token, ("sign-in",)),
             Check("stranger", self.stranger, ("start conversation",)),
+            Check("block", self.block, ("mark read",)),
         ]
 
     def run(self) -> Iterator[Outcome]:
@@ -310,3 +312,43 @@ class Smoke:
         if wrong:
             raise CheckFailed(f"{self.handle('stranger')} is not a member, but {'; '.join(wrong)} (expected 404)")
         return f"{self.handle('stranger')} gets 404 reading, writing and marking the group read"
+
+    def block(self) -> str:
+        """B blocks A: A's sends (into the group and by handle) and B's are refused and store nothing; B unblocks
+        (even when a step failed, so a real user is never left blocked) and A's next send goes through."""
+        sender, recipient = self.handle("sender"), self.handle("recipient")
+        path = f"/api/users/@{sender}/block"
+        state = expect(self.api.request("POST", path, self.token("recipient")), 200)
+        if state.get("blocked") is not True or str(state.get("handle", "")).lower() != sender.lower():
+            raise CheckFailed(f"POST {path} answered {state!r}")
+        try:
+            text = f"smoke {self.run_id}: while blocked"
+            refusals = {
+                "A into the group": (self.api.send(self.token("sender"), {"message_group_uuid": self.group,
+                                                                          "message": text}), "recipient_unavailable"),
+                "A by handle": (self.api.send(self.token("sender"), {"handle": recipient, "message": text}),
+                                "recipient_unavailable"),
+                "B into the group": (self.api.send(self.token("recipient"), {"message_group_uuid": self.group,
+                                                                             "message": text}), "user_blocked"),
+            }
+            wrong = [f"{who} answered {response.status_code} {response.text[:120]}"
+                     for who, (response, code) in refusals.items()
+                     if response.status_code != 403 or code not in response.text]
+            if wrong:
+                raise CheckFailed(f"while {recipient} blocks {sender}: {'; '.join(wrong)} (expected 403)")
+            messages = expect(self.api.request("GET", f"/api/messages/{self.group}?limit=100",
+                                               self.token("recipient")), 200)
+            if any(message.get("message") == text for message in messages):
+                raise CheckFailed(f"a refused send was stored in {self.group}")
+        finally:
+            unblocked = expect(self.api.request("DELETE", path, self.token("recipient")), 200)
+        if unblocked.get("blocked") is not False:
+            raise CheckFailed(f"DELETE {path} answered {unblocked!r}")
+        text = f"smoke {self.run_id}: unblocked"
+        message = expect(self.api.send(self.token("sender"), {"message_group_uuid": self.group, "message": text}),
+                         200)
+        self.check_message(message, text)
+        self.sent.append(message)
+        expect(self.api.request("POST", f"/api/message_groups/{self.group}/read", self.token("recipient"), {}), 200)
+        return (f"while {recipient} blocked {sender}, {sender}'s sends got 403 recipient_unavailable and "
+                f"{recipient}'s 403 user_blocked, nothing stored; unblocked, {sender}'s send went through")

@@ -38,7 +38,8 @@ NEW_MESSAGE_BODY = {"oneOf": [
         ErrorCode.MESSAGE_GROUP_UUID_OR_HANDLE_REQUIRED, ErrorCode.INVALID_MESSAGE_GROUP_UUID, ErrorCode.INVALID_HANDLE,
         ErrorCode.INVALID_IDEMPOTENCY_KEY, ErrorCode.MESSAGE_GROUP_NOT_FOUND, ErrorCode.USER_NOT_FOUND,
         ErrorCode.REQUEST_IN_PROGRESS, ErrorCode.MESSAGE_BLANK, ErrorCode.MESSAGE_EXCEED_MAX_CHARS,
-        ErrorCode.MESSAGE_SELF, ErrorCode.IDEMPOTENCY_KEY_REUSED) + SERVICE_ERRORS,
+        ErrorCode.MESSAGE_SELF, ErrorCode.IDEMPOTENCY_KEY_REUSED, ErrorCode.RECIPIENT_UNAVAILABLE,
+        ErrorCode.USER_BLOCKED) + SERVICE_ERRORS,
     links=(Link("ReadTheConversation", "get_messages", {"message_group_uuid": "$response.body#/message_group_uuid"}),
            Link("ReadTheGroup", "get_messages", {"message_group_uuid": "$request.body#/message_group_uuid"}))))
 def post_message(request: HttpRequest) -> HttpResponse:

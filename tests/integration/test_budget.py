@@ -111,6 +111,11 @@ def already_sent_with_key(aws) -> str:
     return group
 
 
+def warmed_blocks(aws) -> None:
+    """Bayko's blocks container warmed (his row cached) by a request that writes nothing."""
+    ok(Caller(aws, BAYKO).blocks())
+
+
 # The measured requests several scenarios share.
 def andrew_reads_the_group(aws, group: str) -> Any:
     return Caller(aws, ANDREW).list_messages(group)
@@ -134,11 +139,11 @@ BUDGET: dict[str, Scenario] = {
         read_group_with_bayko,
         andrew_reads_the_group),
     "create-message into a group": Scenario(
-        ["GetItem", "PutItem"], [],
+        ["GetItem", "Query", "PutItem"], [],
         group_with_bayko,
         andrew_posts_into_the_group),
     "create-message into a group with an Idempotency-Key": Scenario(
-        ["PutItem", "GetItem", "PutItem", "UpdateItem"], [],
+        ["PutItem", "GetItem", "Query", "PutItem", "UpdateItem"], [],
         warmed_for_idempotency,
         lambda aws, group: Caller(aws, ANDREW).send("budgeted", group=group, idempotency_key="new-key")),
     "create-message retried with its Idempotency-Key": Scenario(
@@ -146,15 +151,15 @@ BUDGET: dict[str, Scenario] = {
         already_sent_with_key,
         lambda aws, group: Caller(aws, ANDREW).send("once", group=group, idempotency_key="the-key")),
     "create-message retried with its Idempotency-Key after a 503 in doubt": Scenario(
-        ["PutItem", "UpdateItem", "GetItem", "PutItem", "UpdateItem"], [],
+        ["PutItem", "UpdateItem", "GetItem", "Query", "PutItem", "UpdateItem"], [],
         sent_with_key_into_timeouts,
         lambda aws, group: Caller(aws, ANDREW).send("in doubt", group=group, idempotency_key="in-doubt")),
     "start a conversation, new pair": Scenario(
-        ["GetItem", "Query", "TransactWriteItems"], ["user_by_handle"],
+        ["Query", "Query", "TransactWriteItems"], ["user_by_handle"],
         group_with_bayko,
         lambda aws, _: Caller(aws, ANDREW).send("budgeted", handle="londo")),
     "start a conversation, existing pair": Scenario(
-        ["GetItem", "PutItem"], ["user_by_handle"],
+        ["Query", "PutItem"], ["user_by_handle"],
         group_with_bayko,
         andrew_writes_to_bayko),
     "mark-read": Scenario(
@@ -173,6 +178,19 @@ BUDGET: dict[str, Scenario] = {
         ["Query"], [],
         unread_group_of_bayko,
         lambda aws, _: Caller(aws, BAYKO).unread_badge()),
+    "block a user": Scenario(
+        ["TransactWriteItems"], ["user_by_handle"],
+        warmed_blocks,
+        lambda aws, _: Caller(aws, BAYKO).block("andrewbrown")),
+    "unblock a user": Scenario(
+        ["TransactWriteItems"], ["user_by_handle"],
+        lambda aws: (warmed_blocks(aws), ok(Caller(aws, BAYKO).block("andrewbrown"))),
+        lambda aws, _: Caller(aws, BAYKO).unblock("andrewbrown")),
+    "list blocks": Scenario(
+        ["Query"], ["users_by_uuids"],
+        lambda aws: (warmed_blocks(aws), ok(Caller(aws, BAYKO).block("andrewbrown")),
+                     ok(Caller(aws, BAYKO).block("londo"))),
+        lambda aws, _: Caller(aws, BAYKO).blocks()),
     "users-short": Scenario(
         [], ["user_by_handle"],
         lambda aws: ok(aws.invoke("UsersShortFunction", load_event("users-short"))),
@@ -184,17 +202,17 @@ BUDGET: dict[str, Scenario] = {
         legacy_group,
         andrew_reads_the_group),
     "create-message, first post into a legacy group": Scenario(
-        ["GetItem", "Query", "PutItem", "PutItem"], [],
+        ["GetItem", "Query", "PutItem", "Query", "PutItem"], [],
         legacy_group,
         andrew_posts_into_the_group),
     "start a conversation with a legacy partner, first time": Scenario(
-        ["GetItem", "Query", "PutItem", "PutItem", "PutItem"], ["user_by_handle"],
+        ["Query", "Query", "PutItem", "PutItem", "PutItem"], ["user_by_handle"],
         legacy_group,
         andrew_writes_to_bayko),
     # Deployed with TutorialData=migrated (after bin/ddb/migrate): a new pair is not looked for among the
     # tutorial-era groups.
     "start a conversation, new pair, TutorialData=migrated": Scenario(
-        ["GetItem", "TransactWriteItems"], ["user_by_handle"],
+        ["Query", "TransactWriteItems"], ["user_by_handle"],
         group_with_bayko,
         lambda aws, _: Caller(aws, ANDREW).send("budgeted", handle="londo"),
         tutorial_data="migrated"),
@@ -251,7 +269,7 @@ def test_warm_caller_makes_no_postgres_query_across_many_requests(aws, monkeypat
         ok(andrew.list_messages(group))
         ok(andrew.list_groups())
     assert calls.sql == [] and calls.connections == 0
-    assert calls.dynamodb() == ["GetItem", "PutItem", "GetItem", "Query", "Query"] * 5
+    assert calls.dynamodb() == ["GetItem", "Query", "PutItem", "GetItem", "Query", "Query"] * 5
 
 
 def many_conversations(aws, owner, count: int) -> None:
@@ -282,3 +300,17 @@ def test_the_badge_and_mark_read_stay_within_two_requests_for_a_thousand_convers
     calls.clear()
     assert body(bayko.unread_badge()) == {"conversations": 1000, "messages": 2000}
     assert calls.dynamodb() == ["Query"]
+
+
+@pytest.mark.parametrize("target", ["group", "handle"])
+def test_a_send_refused_by_a_block_costs_the_reads_of_an_accepted_one_and_writes_nothing(aws, monkeypatch,
+                                                                                           target) -> None:
+    group = group_with_bayko(aws)
+    ok(Caller(aws, BAYKO).block("andrewbrown"))
+    ok(Caller(aws, ANDREW).list_messages(group))
+    assert_error(Caller(aws, ANDREW).send("warm", group=group), 403, "recipient_unavailable")
+    calls = record_calls(monkeypatch)
+    refused = Caller(aws, ANDREW).send("refused", **{target: group if target == "group" else "bayko"})
+    assert_error(refused, 403, "recipient_unavailable")
+    assert calls.dynamodb() == (["GetItem", "Query"] if target == "group" else ["Query"])
+    assert calls.sql == ([] if target == "group" else ["user_by_handle"])

@@ -31,6 +31,8 @@ ERRORS = {
     "mark-read-invalid-read-at": (400, "invalid_read_at"),
     "mark-read-not-member": (404, "message_group_not_found"),
     "users-short-unknown": (404, "user_not_found"),
+    "block-unknown-handle": (404, "user_not_found"),
+    "block-self": (422, "block_self"),
 }
 MESSAGE_FIELDS = {"uuid", "display_name", "handle", "message", "created_at"}
 SEED_PEOPLE = {person.handle: person for person in (ANDREW, BAYKO, LONDO)}
@@ -118,6 +120,22 @@ def check_user_card(aws, event, card) -> None:
     assert card == {"uuid": person.uuid, "handle": person.handle, "display_name": person.display_name}
 
 
+def check_block(aws, event, state, blocked: bool = True) -> None:
+    person = SEED_PEOPLE[event["pathParameters"]["handle"].removeprefix("@")]
+    assert state == {"handle": person.handle, "display_name": person.display_name, "blocked": blocked}
+    assert ok(invoke(aws, event)) == state  # idempotent: the same answer again
+    listed = ok(invoke(aws, as_user(load_event("list-blocks"), the_caller(event))))
+    assert ({"handle": person.handle, "display_name": person.display_name} in listed) is blocked
+
+
+def check_unblock(aws, event, state) -> None:
+    check_block(aws, event, state, blocked=False)
+
+
+def check_blocks(aws, event, listed) -> None:
+    assert listed == [{"handle": LONDO.handle, "display_name": LONDO.display_name}]  # block-user ran before
+
+
 # name -> what its 200 answer must be, given the state the files before it left (they run in this order).
 ANSWERS: dict[str, Callable[..., None]] = {
     "create-message-into-group": check_into_group,
@@ -131,6 +149,9 @@ ANSWERS: dict[str, Callable[..., None]] = {
     "mark-read-at-message": check_read_at,
     "unread-badge": check_badge,
     "users-short": check_user_card,
+    "block-user": check_block,
+    "list-blocks": check_blocks,
+    "unblock-user": check_unblock,
 }
 
 

@@ -62,6 +62,7 @@ LIST_GROUPS = "ListGroupsFunction"
 LIST_MESSAGES = "ListMessagesFunction"
 CREATE_MESSAGE = "CreateMessageFunction"
 USERS_SHORT = "UsersShortFunction"
+BLOCKS = "BlocksFunction"
 MARK_READ = "MarkReadFunction"
 HTTP_FUNCTIONS = tuple(logical_id for logical_id, spec in local_function_specs(
     LocalResources(table_name="cruddur-messages"), stream_arn="no-stream-needed-for-the-routes").items() if spec.routes)
@@ -266,7 +267,7 @@ def test_create_message_writes_only_what_its_paths_need(functions, seeded, monke
 
     assert_within_policy(functions, CREATE_MESSAGE, {
         ("dynamodb:GetItem", "GROUP#", None),
-        ("dynamodb:GetItem", "PAIR#", None),
+        ("dynamodb:Query", "PAIR#", None),
         ("dynamodb:Query", "index", None),
         ("dynamodb:Query", "GRP#", None),
         ("dynamodb:PutItem", "GROUP#", None),
@@ -324,7 +325,7 @@ def test_create_message_with_tutorial_data_migrated_writes_groups_only_in_their_
 
     assert_within_policy(functions, CREATE_MESSAGE, {
         ("dynamodb:GetItem", "GROUP#", None),
-        ("dynamodb:GetItem", "PAIR#", None),
+        ("dynamodb:Query", "PAIR#", None),
         ("dynamodb:PutItem", "MSG#", None),
         ("dynamodb:PutItem", "PAIR#", IN_TRANSACTION),
         ("dynamodb:PutItem", "GROUP#", IN_TRANSACTION),
@@ -353,6 +354,27 @@ def test_mark_read_only_reads_rows_memberships_and_messages_and_updates_group_ro
         ("dynamodb:UpdateItem", "GRP#", None),
         database_url_read(functions),
     })
+
+
+def test_blocks_writes_both_sides_of_a_block_only_in_their_transaction(functions, seeded) -> None:
+    bayko, andrew = Caller(functions, BAYKO), Caller(functions, ANDREW)
+    ok(bayko.block("andrewbrown"))
+    ok(bayko.block("londo"))
+    assert len(ok(bayko.blocks())) == 2
+    ok(bayko.unblock("londo"))
+    assert_error(bayko.block("bayko"), 422, "block_self")
+    # The send's check of the pair's blocks is create-message's (a Query of the pair's partition).
+    assert_error(andrew.send("Hello?", group=SEED_GROUP_UUID), 403, "recipient_unavailable")
+
+    assert_within_policy(functions, BLOCKS, {
+        ("dynamodb:UpdateItem", "BLOCK#", IN_TRANSACTION),
+        ("dynamodb:UpdateItem", "PAIR#", IN_TRANSACTION),
+        ("dynamodb:DeleteItem", "BLOCK#", IN_TRANSACTION),
+        ("dynamodb:DeleteItem", "PAIR#", IN_TRANSACTION),
+        ("dynamodb:Query", "BLOCK#", None),
+        database_url_read(functions),
+    })
+    assert refused(functions, CREATE_MESSAGE) == []
 
 
 def test_users_short_touches_no_dynamodb(functions) -> None:
@@ -424,6 +446,19 @@ FALLBACK_STATEMENTS = {
     (CREATE_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, "IDEMPOTENCY#create-message")),
     (CREATE_MESSAGE, Request("dynamodb:GetItem", TABLE_ARN, "IDEMPOTENCY#another-function#0a1b")),
     (CREATE_MESSAGE, Request("secretsmanager:GetSecretValue", RESOURCES.cursor_secret_name)),
+    (CREATE_MESSAGE, Request("dynamodb:GetItem", TABLE_ARN, f"PAIR#{USER}#{BAYKO.uuid}")),
+    (CREATE_MESSAGE, Request("dynamodb:Query", TABLE_ARN, f"BLOCK#{USER}")),
+    (CREATE_MESSAGE, Request("dynamodb:UpdateItem", TABLE_ARN, f"PAIR#{USER}#{BAYKO.uuid}", IN_TRANSACTION)),
+    (BLOCKS, Request("dynamodb:PutItem", TABLE_ARN, f"PAIR#{USER}#{BAYKO.uuid}")),
+    (BLOCKS, Request("dynamodb:PutItem", TABLE_ARN, f"PAIR#{USER}#{BAYKO.uuid}", IN_TRANSACTION)),
+    (BLOCKS, Request("dynamodb:UpdateItem", TABLE_ARN, f"BLOCK#{USER}")),
+    (BLOCKS, Request("dynamodb:DeleteItem", TABLE_ARN, f"PAIR#{USER}#{BAYKO.uuid}")),
+    (BLOCKS, Request("dynamodb:UpdateItem", TABLE_ARN, f"GROUP#{GROUP}", IN_TRANSACTION)),
+    (BLOCKS, Request("dynamodb:Query", TABLE_ARN, f"PAIR#{USER}#{BAYKO.uuid}")),
+    (BLOCKS, Request("dynamodb:GetItem", TABLE_ARN, f"BLOCK#{USER}")),
+    (BLOCKS, Request("dynamodb:Query", TABLE_ARN, f"MSG#{GROUP}")),
+    (BLOCKS, Request("dynamodb:Query", INDEX_ARN, GROUP)),
+    (BLOCKS, Request("secretsmanager:GetSecretValue", RESOURCES.cursor_secret_name)),
     (MARK_READ, Request("dynamodb:UpdateItem", TABLE_ARN, f"MSG#{GROUP}")),
     (MARK_READ, Request("dynamodb:UpdateItem", TABLE_ARN, f"GROUP#{GROUP}")),
     (MARK_READ, Request("dynamodb:PutItem", TABLE_ARN, f"GRP#{USER}")),

@@ -4,7 +4,8 @@
   persistence layer's own client, SSM, Secrets Manager, any client added later) passes there once per API call,
   before the SDK's retries. Patching the class rather than a client's ``before-call`` hook means a client
   added later cannot slip past the count.
-* PostgreSQL: ``PostgresDatabase.fetch_one``, the layer's only way to run a query, and ``psycopg2.connect``.
+* PostgreSQL: ``PostgresDatabase._read``, which every query of the layer goes through (``fetch_one``,
+  ``fetch_all``), and ``psycopg2.connect``.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from cruddur_messaging.data.postgres import PostgresDatabase
 SQL_NAMES = {
     users_module.USER_BY_COGNITO_USER_ID: "user_by_cognito_user_id",
     users_module.USER_BY_HANDLE: "user_by_handle",
+    users_module.USERS_BY_UUIDS: "users_by_uuids",
 }
 
 
@@ -49,23 +51,23 @@ class CallLog:
 def record_calls(monkeypatch: pytest.MonkeyPatch) -> CallLog:
     log = CallLog()
     make_api_call = botocore.client.BaseClient._make_api_call
-    fetch_one = PostgresDatabase.fetch_one
+    read = PostgresDatabase._read
     connect = postgres_module.psycopg2.connect
 
     def counting_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
         log.aws.append((client.meta.service_model.service_name, operation_name, api_params))
         return make_api_call(client, operation_name, api_params)
 
-    def counting_fetch_one(database: PostgresDatabase, query: str, params: Any) -> Any:
+    def counting_read(database: PostgresDatabase, query: str, params: Any, rows: Any) -> Any:
         log.sql.append(SQL_NAMES.get(query, query))
-        return fetch_one(database, query, params)
+        return read(database, query, params, rows)
 
     def counting_connect(*args: Any, **kwargs: Any) -> Any:
         log.connections += 1
         return connect(*args, **kwargs)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting_api_call)
-    monkeypatch.setattr(PostgresDatabase, "fetch_one", counting_fetch_one)
+    monkeypatch.setattr(PostgresDatabase, "_read", counting_read)
     monkeypatch.setattr(postgres_module.psycopg2, "connect", counting_connect)
     return log
 

@@ -39,6 +39,14 @@ def unread_badge_event(person: Person) -> dict[str, Any]:
     return as_user(load_event("unread-badge"), person.handle)
 
 
+def block_event(person: Person, handle: str, method: str = "POST") -> dict[str, Any]:
+    event = as_user(load_event("block-user" if method == "POST" else "unblock-user"), person.handle)
+    handle = f"@{handle.removeprefix('@')}"  # as the frontend sends it
+    event["pathParameters"] = {"handle": handle}
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/api/users/{handle}/block"
+    return event
+
+
 class Caller:
     """``Caller(aws, ANDREW).send(handle="bayko", message="Hi")`` and so on; each returns the raw response."""
 
@@ -67,6 +75,15 @@ class Caller:
 
     def unread_badge(self) -> dict[str, Any]:
         return self.aws.invoke("ListGroupsFunction", unread_badge_event(self.person))
+
+    def block(self, handle: str) -> dict[str, Any]:
+        return self.aws.invoke("BlocksFunction", block_event(self.person, handle))
+
+    def unblock(self, handle: str) -> dict[str, Any]:
+        return self.aws.invoke("BlocksFunction", block_event(self.person, handle, "DELETE"))
+
+    def blocks(self) -> dict[str, Any]:
+        return self.aws.invoke("BlocksFunction", as_user(load_event("list-blocks"), self.person.handle))
 
     def start_conversation(self, handle: str, message: str = "Hello there") -> str:
         """The group uuid of a conversation with ``handle`` (new or reused), after sending ``message``."""

@@ -9,7 +9,7 @@ from boto3.dynamodb.conditions import Key
 from cruddur_messaging.data.table_access import query_all as query_pages_all
 from devtools.ops.ddb import scan_pages
 
-KINDS = ("GRP#", "MSG#", "GROUP#", "PAIR#", "IDEMPOTENCY#")
+KINDS = ("GRP#", "MSG#", "GROUP#", "PAIR#", "IDEMPOTENCY#", "BLOCK#")
 
 
 def scan_all(table: Any) -> list[dict[str, Any]]:

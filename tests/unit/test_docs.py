@@ -226,35 +226,39 @@ def test_the_route_table_gives_each_routes_declared_status_and_summary() -> None
 
 # --- items ------------------------------------------------------------------------------------------------------
 
-def documented_item_keys() -> dict[str, str]:
-    """pk -> sk of each row of the item table of docs/data-model.md."""
+def documented_item_keys() -> list[tuple[str, str]]:
+    """(pk, sk) of each row of the item table of docs/data-model.md."""
     section = read(DOCS / "data-model.md").partition("## Items")[2].partition("\n## ")[0]
-    return dict(re.findall(r"^\| [^|`]+ \| `([^`]+)` \| `([^`]+)` \|", section, re.MULTILINE))
+    return re.findall(r"^\| [^|`]+ \| `([^`]+)` \| `([^`]+)` \|", section, re.MULTILINE)
 
 
 def test_the_documented_item_keys_are_built_by_keys_py() -> None:
     membership, pair = keys.membership_key("<group uuid>"), keys.pair_key("<uuid 2>", "<uuid 1>")
+    pair_block = keys.pair_block_key("<blocker uuid>", "<blocked uuid>")
     built = {
-        keys.group_rows_pk("<owner uuid>"): None,
-        keys.messages_pk("<group uuid>"): None,
-        membership["pk"]: membership["sk"],
-        pair["pk"]: pair["sk"],
-        keys.idempotency_pk("<request hash>"): None,
-        keys.connections_pk("<user uuid>"): None,
+        (keys.group_rows_pk("<owner uuid>"), None),
+        (keys.messages_pk("<group uuid>"), None),
+        (membership["pk"], membership["sk"]),
+        (pair["pk"], pair["sk"]),
+        (keys.pair_pk("<uuid 2>", "<uuid 1>"), pair_block["sk"]),
+        (keys.blocks_pk("<blocker uuid>"), None),
+        (keys.idempotency_pk("<request hash>"), None),
+        (keys.connections_pk("<user uuid>"), None),
     }
     documented = documented_item_keys()
-    assert set(documented) == set(built)
-    for pk, sk in built.items():
-        if sk is not None:
-            assert documented[pk] == sk, pk
+    assert len(documented) == len(built)
+    assert {pk for pk, _ in documented} == {pk for pk, _ in built}
+    for pk, sk in built:
+        assert sk is None or (pk, sk) in documented, (pk, sk)
     assert pair["pk"] == "PAIR#<uuid 1>#<uuid 2>"  # sorted, as the table says
+    assert keys.blocker_of_pair_sk(pair_block["sk"]) == "<blocker uuid>" and keys.blocker_of_pair_sk("PAIR") is None
 
 
 def test_every_key_prefix_of_keys_py_is_documented() -> None:
     prefixes = {value for name, value in vars(keys).items() if name.endswith("_PREFIX") and isinstance(value, str)}
-    documented = documented_item_keys()
+    documented = {pk for pk, _ in documented_item_keys()}
     assert prefixes and all(any(pk.startswith(prefix) for pk in documented) for prefix in prefixes)
-    # one row per prefix: a new item kind in keys.py needs its row
+    # one partition format per prefix: a new item kind in keys.py needs its row
     assert len(documented) == len(prefixes)
 
 

@@ -73,7 +73,7 @@ class TestCreateGroup:
         message = store.create_group(GROUP, ANDREW, BAYKO, "Hi Bayko", "m-1", AT)
         assert census(aws.table) == {"PAIR#": 1, "GROUP#": 1, "GRP#": 2, "MSG#": 1}
         assert messages_in(aws.table, GROUP) == [message]
-        assert store.find_pair_group(BAYKO.uuid, ANDREW.uuid) == GROUP  # either order
+        assert store.find_pair(BAYKO.uuid, ANDREW.uuid).group_uuid == GROUP  # either order
         assert store.get_membership(GROUP) == Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
         [andrews_row] = group_rows_of(aws.table, ANDREW.uuid)
         [baykos_row] = group_rows_of(aws.table, BAYKO.uuid)
@@ -103,7 +103,7 @@ class TestCreateGroup:
         with pytest.raises(SlotTaken):
             store.create_group(OTHER_GROUP, ANDREW, LONDO, "with londo", "m-2", AT)  # GRP#andrew at AT is taken
         assert snapshot(aws.table) == before
-        assert store.find_pair_group(ANDREW.uuid, LONDO.uuid) is None
+        assert store.find_pair(ANDREW.uuid, LONDO.uuid).group_uuid is None
 
 
 class TestListing:
@@ -144,7 +144,7 @@ class TestMembership:
     def test_unknown_group_has_no_members(self, store: MessageStore, aws) -> None:
         assert store.get_membership(GROUP) is None
         assert store.members_of(GROUP, recording_for=ANDREW.uuid) is None
-        assert store.pair_group(ANDREW.uuid, BAYKO.uuid) is None
+        assert store.pair(ANDREW.uuid, BAYKO.uuid).group_uuid is None
         assert census(aws.table) == {}
 
     def test_membership_read_is_strongly_consistent(self, store: MessageStore, aws, monkeypatch) -> None:
@@ -163,10 +163,10 @@ class TestMembership:
         put_tutorial_rows(aws.table, GROUP)
         assert store.members_of(GROUP) == Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
         assert store.get_membership(GROUP) is None  # a read records nothing
-        assert store.pair_group(ANDREW.uuid, LONDO.uuid) is None
-        assert store.pair_group(ANDREW.uuid, BAYKO.uuid) == GROUP
+        assert store.pair(ANDREW.uuid, LONDO.uuid).group_uuid is None
+        assert store.pair(ANDREW.uuid, BAYKO.uuid).group_uuid == GROUP
         # Found once through the rows, the pair and the membership are items from now on.
-        assert store.find_pair_group(BAYKO.uuid, ANDREW.uuid) == GROUP
+        assert store.find_pair(BAYKO.uuid, ANDREW.uuid).group_uuid == GROUP
         assert store.get_membership(GROUP) == Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
 
     def test_members_found_through_the_rows_are_recorded_for_a_member_only(self, store: MessageStore, aws) -> None:
@@ -195,14 +195,14 @@ class TestWithoutTutorialData:
     def test_a_pair_without_a_pair_item_has_no_group(self, store: MessageStore, aws, monkeypatch) -> None:
         put_tutorial_rows(aws.table, GROUP)
         calls = record_calls(monkeypatch)
-        assert store.pair_group(ANDREW.uuid, BAYKO.uuid) is None
-        assert calls.dynamodb() == ["GetItem"]  # the pair item, no query of the caller's rows
+        assert store.pair(ANDREW.uuid, BAYKO.uuid).group_uuid is None
+        assert calls.dynamodb() == ["Query"]  # the pair's partition, no query of the caller's rows
         assert census(aws.table) == {"GRP#": 2}
 
     def test_items_are_found_as_with_it(self, store: MessageStore) -> None:
         store.create_group(GROUP, ANDREW, BAYKO, "hello", "m-1", AT)
         assert store.members_of(GROUP) == Membership(GROUP, frozenset({ANDREW.uuid, BAYKO.uuid}))
-        assert store.pair_group(BAYKO.uuid, ANDREW.uuid) == GROUP
+        assert store.pair(BAYKO.uuid, ANDREW.uuid).group_uuid == GROUP
 
 
 def put_tutorial_rows(table, group_uuid: str, members=(ANDREW, BAYKO), at: str = AT) -> None:

@@ -124,7 +124,7 @@ class TestCreateGroupInEveryOrder:
         store = MessageStore(aws.table, INDEX)
         send_order.order = lambda names: names[::-1]
         store.create_group(GROUP, ANDREW, LONDO, "hi", "m-1", T0)
-        assert store.find_pair_group(LONDO.uuid, ANDREW.uuid) == GROUP
+        assert store.find_pair(LONDO.uuid, ANDREW.uuid).group_uuid == GROUP
         assert send_order.sent_names == [self.NAMES[::-1]]
 
 

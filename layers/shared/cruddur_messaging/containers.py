@@ -24,6 +24,7 @@ from cruddur_messaging.config import AuthorizerSettings, DatabaseTls, LiveSettin
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
+    from cruddur_messaging.data.blocks import BlockStore
     from cruddur_messaging.data.connection_gateway import ConnectionGateway
     from cruddur_messaging.data.connections import ConnectionStore
     from cruddur_messaging.data.group_rows import GroupRowStore
@@ -113,7 +114,13 @@ class ApiContainer(Callers, Container):
         from cruddur_messaging.domain.create_message import MessageSending
 
         persistence = CreateMessageIdempotencyLayer(table_name=self.settings.table_name, boto_config=CLIENT_CONFIG)
-        return MessageSending(self.message_store, self.users, persistence)
+        return MessageSending(self.message_store, self.users, persistence, blocks=self.block_store)
+
+    @cached_property
+    def block_store(self) -> BlockStore:
+        from cruddur_messaging.data.blocks import BlockStore
+
+        return BlockStore(self.table)
 
     def cursor_codec(self) -> CursorCodec:
         """The codec of the pagination cursors; its key comes through the container's secret cache."""

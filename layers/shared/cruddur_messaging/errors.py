@@ -47,6 +47,11 @@ class ErrorCode(StrEnum):
                     "answers first, with its own 401).")
     CALLER_NOT_REGISTERED = ("caller_not_registered", 403,
                              "A valid token whose Cognito user has no row in the users table.")
+    RECIPIENT_UNAVAILABLE = ("recipient_unavailable", 403,
+                             "The recipient does not accept messages from the caller: nothing was stored or "
+                             "delivered. It does not say why (docs/http-api.md, Blocks).")
+    USER_BLOCKED = ("user_blocked", 403,
+                    "The caller blocks the recipient: unblock them (`DELETE /api/users/{handle}/block`) to send.")
     MESSAGE_GROUP_NOT_FOUND = ("message_group_not_found", 404,
                                "No such group, or the caller is not a member: the same answer, so a uuid reveals "
                                "nothing.")
@@ -57,6 +62,7 @@ class ErrorCode(StrEnum):
     MESSAGE_EXCEED_MAX_CHARS = ("message_exceed_max_chars", 422,
                                 f"The message is over {MESSAGE_MAX_CHARS} characters.")
     MESSAGE_SELF = "message_self", 422, "A conversation with yourself (`handle` is the caller's)."
+    BLOCK_SELF = "block_self", 422, "Blocking or unblocking yourself."
     IDEMPOTENCY_KEY_REUSED = ("idempotency_key_reused", 422,
                               "The `Idempotency-Key` was used, within 24 hours, with another body.")
     INTERNAL_ERROR = ("internal_error", 500,

@@ -29,6 +29,28 @@ class UserShort:
 
 
 @dataclass(frozen=True)
+class BlockedUser:
+    """A user the caller blocks (``POST /api/users/{handle}/block`` and ``GET /api/blocks``): the current handle and
+    display name, from the users table."""
+
+    handle: str
+    display_name: str
+
+    @classmethod
+    def of(cls, user: User) -> "BlockedUser":
+        return cls(handle=user.handle, display_name=user.display_name)
+
+
+@dataclass(frozen=True)
+class BlockState:
+    """The answer of blocking (``blocked`` true) or unblocking (false) a user: the same every time it is asked."""
+
+    handle: str
+    display_name: str
+    blocked: bool
+
+
+@dataclass(frozen=True)
 class MessageGroupSummary:
     """One conversation in the caller's list: ``uuid`` is the group, the names are the *other* member's.
 

@@ -56,7 +56,7 @@ def test_every_check_passes_against_the_local_stack_twice(stack: RunningStack) -
         assert {status for status, _ in seen.values()} == {"PASS"}
         assert result.stdout.rstrip().endswith(f"smoke: {len(names)} of {len(names)} checks passed")
         sender, recipient = LOCAL_HANDLES["sender"], LOCAL_HANDLES["recipient"]
-        assert re.search(rf"^left behind: the conversation \S+ between {sender} and {recipient} keeps the 2 "
+        assert re.search(rf"^left behind: the conversation \S+ between {sender} and {recipient} keeps the 3 "
                          rf"messages of run \S+ \(the API has no delete\); {recipient} read them$", result.stdout, re.M)
 
 

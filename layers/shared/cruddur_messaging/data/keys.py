@@ -6,6 +6,8 @@
 | message                   | ``MSG#<group uuid>``                          | ``created_at``    |
 | membership of a group     | ``GROUP#<group uuid>``                        | ``MEMBERS``       |
 | the group of a user pair  | ``PAIR#<uuid>#<uuid>``                        | ``PAIR``          |
+| a block (pair's side)     | ``PAIR#<uuid>#<uuid>``                        | ``BLOCKED_BY#<blocker uuid>`` |
+| a block (blocker's list)  | ``BLOCK#<blocker uuid>``                      | blocked user uuid |
 | idempotency record        | ``IDEMPOTENCY#create-message#<request hash>`` | Powertools' key   |
 | open WebSocket connection | ``CONN#<user uuid>``                          | connection id     |
 
@@ -22,6 +24,11 @@ PAIR_SK = "PAIR"
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#create-message#"
 """One partition per request hash: keyed sends spread over the table instead of sharing one hot partition."""
 CONNECTION_PREFIX = "CONN#"
+BLOCK_PREFIX = "BLOCK#"
+"""Whom a user blocks, one item per blocked user: the list ``GET /api/blocks`` reads."""
+BLOCKED_BY_SK_START = "BLOCKED_BY#"
+"""The same block in the pair's partition, beside the pair item: a send reads the pair's partition, so it finds the
+pair's group and the pair's blocks in one read (``data.blocks``)."""
 
 
 def group_rows_pk(owner_uuid: str) -> str:
@@ -36,10 +43,32 @@ def membership_key(message_group_uuid: str) -> dict[str, str]:
     return {"pk": f"{MEMBERSHIP_PREFIX}{message_group_uuid}", "sk": MEMBERSHIP_SK}
 
 
-def pair_key(user_uuid: str, other_user_uuid: str) -> dict[str, str]:
-    """The same key whichever member asks: the two uuids in sorted order."""
+def pair_pk(user_uuid: str, other_user_uuid: str) -> str:
+    """The same partition whichever member asks: the two uuids in sorted order."""
     first, second = sorted((user_uuid, other_user_uuid))
-    return {"pk": f"{PAIR_PREFIX}{first}#{second}", "sk": PAIR_SK}
+    return f"{PAIR_PREFIX}{first}#{second}"
+
+
+def pair_key(user_uuid: str, other_user_uuid: str) -> dict[str, str]:
+    return {"pk": pair_pk(user_uuid, other_user_uuid), "sk": PAIR_SK}
+
+
+def pair_block_key(blocker_uuid: str, blocked_uuid: str) -> dict[str, str]:
+    """The block in the pair's partition; its sort key names the blocker (the pair's key names both)."""
+    return {"pk": pair_pk(blocker_uuid, blocked_uuid), "sk": f"{BLOCKED_BY_SK_START}{blocker_uuid}"}
+
+
+def blocker_of_pair_sk(sk: str) -> str | None:
+    """The blocker a sort key of the pair's partition names; None for the pair item."""
+    return sk.removeprefix(BLOCKED_BY_SK_START) if sk.startswith(BLOCKED_BY_SK_START) else None
+
+
+def blocks_pk(blocker_uuid: str) -> str:
+    return f"{BLOCK_PREFIX}{blocker_uuid}"
+
+
+def block_key(blocker_uuid: str, blocked_uuid: str) -> dict[str, str]:
+    return {"pk": blocks_pk(blocker_uuid), "sk": blocked_uuid}
 
 
 def idempotency_pk(request_hash: str) -> str:

@@ -12,7 +12,7 @@ tried to create, see ``domain.create_message``); the membership and pair items r
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from cruddur_messaging.clock import next_microsecond
 from cruddur_messaging.data import keys
+from cruddur_messaging.data.blocks import blockers_in
 from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable
 from cruddur_messaging.data.table_access import (
     group_rows_in_index,
@@ -57,6 +58,14 @@ class PairAlreadyHasGroup(Exception):
 
 class SlotTaken(Exception):
     """An item already exists at this ``sk``; try the next microsecond."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """What a send by handle reads of a pair: its group (None: none yet) and who of the two blocks the other."""
+
+    group_uuid: str | None
+    blocked_by: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -129,20 +138,24 @@ class MessageStore:
                                    projection="user_uuid, user_handle")
         return {row["user_uuid"]: row["user_handle"] for row in rows if "user_uuid" in row and "user_handle" in row}
 
-    def find_pair_group(self, user_uuid: str, other_user_uuid: str) -> str | None:
-        """The group of the pair's item; None without one."""
+    def find_pair(self, user_uuid: str, other_user_uuid: str) -> Pair:
+        """The group of the pair's item (None without one) and the pair's blocks: the pair's partition, in one
+        strongly consistent query (``data.blocks``)."""
         with dynamodb_errors_as_unavailable():
-            item = self._table.get_item(Key=keys.pair_key(user_uuid, other_user_uuid), ConsistentRead=True).get("Item")
-        return item["group_uuid"] if item else None
+            items = self._table.query(KeyConditionExpression=Key("pk").eq(keys.pair_pk(user_uuid, other_user_uuid)),
+                                      ConsistentRead=True)["Items"]
+        group = next((item["group_uuid"] for item in items if item["sk"] == keys.PAIR_SK), None)
+        return Pair(group, blockers_in(items))
 
-    def pair_group(self, user_uuid: str, other_user_uuid: str) -> str | None:
+    def pair(self, user_uuid: str, other_user_uuid: str) -> Pair:
         """The pair's group: its pair item, or for a conversation written the tutorial's way (while the store reads
         such data), the user's group row naming the other (``data.tutorial_data``, which then records the pair and
-        the membership)."""
-        group_uuid = self.find_pair_group(user_uuid, other_user_uuid)
-        if group_uuid is not None or self._tutorial is None:
-            return group_uuid
-        return self._tutorial.pair_group(user_uuid, other_user_uuid)
+        the membership); with the pair's blocks. A blocked pair is answered without that fallback: its send is
+        refused, and a refused send writes nothing (``domain.blocks``)."""
+        pair = self.find_pair(user_uuid, other_user_uuid)
+        if pair.group_uuid is not None or pair.blocked_by or self._tutorial is None:
+            return pair
+        return replace(pair, group_uuid=self._tutorial.pair_group(user_uuid, other_user_uuid))
 
     def put_message(self, message_group_uuid: str, sender: User, text: str, message_uuid: str,
                     created_at: str) -> Item:

@@ -77,12 +77,19 @@ class PostgresDatabase:
 
     def fetch_one(self, query: str, params: Mapping[str, Any]) -> tuple | None:
         """Runs a parameterized read; retries once on a fresh connection if the old one had dropped."""
+        return self._read(query, params, lambda cursor: cursor.fetchone())
+
+    def fetch_all(self, query: str, params: Mapping[str, Any]) -> list[tuple]:
+        """Every row of a parameterized read, retried as ``fetch_one``."""
+        return self._read(query, params, lambda cursor: cursor.fetchall())
+
+    def _read(self, query: str, params: Mapping[str, Any], rows: Callable[[Any], Any]) -> Any:
         for attempt in (1, 2):
             connection = self._connect()
             try:
                 with connection.cursor() as cursor:
                     cursor.execute(query, params)
-                    return cursor.fetchone()
+                    return rows(cursor)
             except psycopg2.errors.QueryCanceled as error:
                 logger.warning("PostgreSQL statement timed out", extra={"timeout_ms": STATEMENT_TIMEOUT_MS})
                 raise DependencyUnavailable("The user directory is temporarily unavailable.") from error

@@ -8,12 +8,15 @@ from cruddur_messaging.models import User
 
 USER_BY_COGNITO_USER_ID = load_sql("user_by_cognito_user_id")
 USER_BY_HANDLE = load_sql("user_by_handle")
+USERS_BY_UUIDS = load_sql("users_by_uuids")
 
 
 class UserRepository(Protocol):
     def find_by_cognito_user_id(self, cognito_user_id: str) -> User | None: ...
 
     def find_by_handle(self, handle: str) -> User | None: ...
+
+    def find_by_uuids(self, uuids: list[str]) -> list[User]: ...
 
 
 class PostgresUserRepository:
@@ -25,6 +28,12 @@ class PostgresUserRepository:
 
     def find_by_handle(self, handle: str) -> User | None:
         return _user(self._database.fetch_one(USER_BY_HANDLE, {"handle": handle}))
+
+    def find_by_uuids(self, uuids: list[str]) -> list[User]:
+        """The users among ``uuids`` (one query; a uuid with no user is left out)."""
+        if not uuids:
+            return []
+        return [_user(row) for row in self._database.fetch_all(USERS_BY_UUIDS, {"uuids": uuids})]
 
 
 def _user(row: tuple | None) -> User | None:

@@ -32,6 +32,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from cruddur_messaging.clock import next_microsecond, utc_now
+from cruddur_messaging.data.blocks import BlockStore
 from cruddur_messaging.data.idempotency import CreateMessageIdempotencyLayer
 from cruddur_messaging.data.messages import (
     MessageStore,
@@ -40,6 +41,7 @@ from cruddur_messaging.data.messages import (
     message_item,
 )
 from cruddur_messaging.data.users import UserRepository
+from cruddur_messaging.domain.blocks import refuse_if_blocked, refuse_if_blocked_in_group
 from cruddur_messaging.domain.list_messages import message_of
 from cruddur_messaging.domain.membership import require_membership
 from cruddur_messaging.domain.validation import normalize_handle, parse_message_group_uuid
@@ -116,15 +118,16 @@ def _is_unicode_text(text: str) -> bool:
 
 
 class MessageSending:
-    """What sending needs, one per container: the message store, the users (recipients by handle) and the
+    """What sending needs, one per container: the message store, the users (recipients by handle), the
     idempotency of keyed sends (Powertools' configuration, the container's persistence layer, and the use case
-    wrapped by them once)."""
+    wrapped by them once) and the blocks every send checks (``domain.blocks``)."""
 
     def __init__(self, store: MessageStore, users: UserRepository,
-                 persistence: CreateMessageIdempotencyLayer) -> None:
+                 persistence: CreateMessageIdempotencyLayer, *, blocks: BlockStore) -> None:
         self.store = store
         self.users = users
         self.persistence = persistence
+        self.blocks = blocks
         self.idempotency_config = IdempotencyConfig(
             event_key_jmespath="[caller, key]", payload_validation_jmespath="request",
             expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
@@ -168,7 +171,8 @@ def _idempotent_create(sending: MessageSending) -> Callable[..., dict[str, str]]
 def _create(sending: MessageSending, caller: User, request: NewMessageRequest, plan: SendPlan) -> CreatedMessage:
     store = sending.store
     if request.message_group_uuid is not None:
-        require_membership(store, request.message_group_uuid, caller, record=True)
+        membership = require_membership(store, request.message_group_uuid, caller, record=True)
+        refuse_if_blocked_in_group(sending.blocks, caller, membership)
         return CreatedMessage(message=_post(store, request.message_group_uuid, caller, request.message, plan))
     return _start_conversation(sending, caller, request.handle or "", request.message, plan)
 
@@ -201,7 +205,9 @@ def _start_conversation(sending: MessageSending, caller: User, handle: str, text
         raise RuleViolation("You cannot start a conversation with yourself.", code=ErrorCode.MESSAGE_SELF)
 
     for _ in range(MAX_START_ATTEMPTS):
-        existing = store.pair_group(caller.uuid, recipient.uuid)
+        pair = store.pair(caller.uuid, recipient.uuid)
+        refuse_if_blocked(pair.blocked_by, caller, recipient.uuid)
+        existing = pair.group_uuid
         if existing == plan.group_uuid:
             # Only this request's transaction writes the planned group: it went through (its answer was lost, and
             # the SDK's retry of it was refused, or an earlier attempt with this key ended in a 503).
