@@ -8,6 +8,7 @@
 | the group of a user pair  | ``PAIR#<uuid>#<uuid>``                        | ``PAIR``          |
 | idempotency record        | ``IDEMPOTENCY#create-message#<request hash>`` | Powertools' key   |
 | open WebSocket connection | ``CONN#<user uuid>``                          | connection id     |
+| a sender's send limit     | ``LIMIT#<user uuid>``                         | the action        |
 
 Only group rows carry ``message_group_uuid``, so ``message-group-sk-index`` holds exactly the group rows.
 """
@@ -22,6 +23,8 @@ PAIR_SK = "PAIR"
 IDEMPOTENCY_PREFIX = "IDEMPOTENCY#create-message#"
 """One partition per request hash: keyed sends spread over the table instead of sharing one hot partition."""
 CONNECTION_PREFIX = "CONN#"
+LIMIT_PREFIX = "LIMIT#"
+"""A sender's limits, one item per action (``send``, ``new-conversation``) in the sender's partition."""
 
 
 def group_rows_pk(owner_uuid: str) -> str:
@@ -48,6 +51,10 @@ def idempotency_pk(request_hash: str) -> str:
 
 def connections_pk(user_uuid: str) -> str:
     return f"{CONNECTION_PREFIX}{user_uuid}"
+
+
+def limit_key(user_uuid: str, action: str) -> dict[str, str]:
+    return {"pk": f"{LIMIT_PREFIX}{user_uuid}", "sk": action}
 
 
 def owner_of_group_rows_pk(pk: str) -> str:

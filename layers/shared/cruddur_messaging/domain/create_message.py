@@ -42,6 +42,7 @@ from cruddur_messaging.data.messages import (
 from cruddur_messaging.data.users import UserRepository
 from cruddur_messaging.domain.list_messages import message_of
 from cruddur_messaging.domain.membership import require_membership
+from cruddur_messaging.domain.send_limits import SendLimits
 from cruddur_messaging.domain.validation import normalize_handle, parse_message_group_uuid
 from cruddur_messaging.errors import (
     BadRequest,
@@ -116,15 +117,16 @@ def _is_unicode_text(text: str) -> bool:
 
 
 class MessageSending:
-    """What sending needs, one per container: the message store, the users (recipients by handle) and the
-    idempotency of keyed sends (Powertools' configuration, the container's persistence layer, and the use case
-    wrapped by them once)."""
+    """What sending needs, one per container: the message store, the users (recipients by handle), the idempotency
+    of keyed sends (Powertools' configuration, the container's persistence layer, and the use case wrapped by them
+    once) and the senders' limits."""
 
     def __init__(self, store: MessageStore, users: UserRepository,
-                 persistence: CreateMessageIdempotencyLayer) -> None:
+                 persistence: CreateMessageIdempotencyLayer, limits: SendLimits) -> None:
         self.store = store
         self.users = users
         self.persistence = persistence
+        self.limits = limits
         self.idempotency_config = IdempotencyConfig(
             event_key_jmespath="[caller, key]", payload_validation_jmespath="request",
             expires_after_seconds=IDEMPOTENCY_WINDOW_SECONDS)
@@ -169,6 +171,7 @@ def _create(sending: MessageSending, caller: User, request: NewMessageRequest, p
     store = sending.store
     if request.message_group_uuid is not None:
         require_membership(store, request.message_group_uuid, caller, record=True)
+        sending.limits.admit(caller, plan.message_uuid)
         return CreatedMessage(message=_post(store, request.message_group_uuid, caller, request.message, plan))
     return _start_conversation(sending, caller, request.handle or "", request.message, plan)
 
@@ -207,6 +210,7 @@ def _start_conversation(sending: MessageSending, caller: User, handle: str, text
             # the SDK's retry of it was refused, or an earlier attempt with this key ended in a 503).
             logger.info("the conversation this request started was created after all")
             return _started(existing, message_item(existing, caller, text, plan.message_uuid, plan.created_at))
+        sending.limits.admit(caller, plan.message_uuid, new_conversation=not existing)
         if existing:
             return CreatedMessage(message=_post(store, existing, caller, text, plan), message_group_uuid=existing)
         try:
