@@ -3,12 +3,13 @@ whose route it carries, on the seeded tables, with the answer its name promises.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from typing import Any, Callable
 from uuid import UUID
 
 from devtools.environment import local_function_specs
-from tests.support.api import assert_error, ok
+from tests.support.api import assert_error, header, ok
 from tests.support.events import EVENTS_DIR, SEED_GROUP_UUID, as_user, load_event
 from tests.support.people import ANDREW, BAYKO, LONDO
 from tests.support.table import scan_all, snapshot
@@ -70,6 +71,19 @@ def check_idempotent(aws, event, body) -> None:
     assert ok(invoke(aws, event)) == body  # the retry gets the first answer; assert_sent found one item
 
 
+def check_until_past_the_limit(aws, event, body) -> None:
+    """Sent again and again at once: exactly ``SendBurst`` are stored, the next is 429 with Retry-After, no more."""
+    check_into_group(aws, event, body)
+    burst = int(os.environ["SEND_BURST"])
+    for _ in range(burst - 1):
+        ok(invoke(aws, event))
+    refused = invoke(aws, event)
+    assert_error(refused, 429, "rate_limited")
+    assert header(refused, "Retry-After") == "1"
+    text = json.loads(event["body"])["message"]
+    assert len([item for item in scan_all(aws.table) if item.get("message") == text]) == burst
+
+
 def check_groups(aws, event, rows) -> None:
     assert rows and all(set(row) == GROUP_ROW_FIELDS for row in rows)
     assert [row["created_at"] for row in rows] == sorted((row["created_at"] for row in rows), reverse=True)
@@ -123,6 +137,7 @@ ANSWERS: dict[str, Callable[..., None]] = {
     "create-message-into-group": check_into_group,
     "create-message-new-conversation": check_new_conversation,
     "create-message-idempotent": check_idempotent,
+    "create-message-past-the-limit": check_until_past_the_limit,
     "list-groups": check_groups,
     "list-groups-limit-1": check_groups_limit,
     "list-messages": check_messages,

@@ -280,6 +280,7 @@ def test_create_message_writes_only_what_its_paths_need(functions, seeded, monke
         ("dynamodb:UpdateItem", "IDEMPOTENCY#", None),
         ("dynamodb:DeleteItem", "IDEMPOTENCY#", None),
         ("dynamodb:GetItem", "IDEMPOTENCY#", None),
+        ("dynamodb:UpdateItem", "LIMIT#", None),
         database_url_read(functions),
     })
     idempotency_keys = {request.leading_key for sent in functions.of(CREATE_MESSAGE)
@@ -330,6 +331,7 @@ def test_create_message_with_tutorial_data_migrated_writes_groups_only_in_their_
         ("dynamodb:PutItem", "GROUP#", IN_TRANSACTION),
         ("dynamodb:PutItem", "GRP#", IN_TRANSACTION),
         ("dynamodb:PutItem", "MSG#", IN_TRANSACTION),
+        ("dynamodb:UpdateItem", "LIMIT#", None),
         database_url_read(functions),
     })
 
@@ -424,6 +426,12 @@ FALLBACK_STATEMENTS = {
     (CREATE_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, "IDEMPOTENCY#create-message")),
     (CREATE_MESSAGE, Request("dynamodb:GetItem", TABLE_ARN, "IDEMPOTENCY#another-function#0a1b")),
     (CREATE_MESSAGE, Request("secretsmanager:GetSecretValue", RESOURCES.cursor_secret_name)),
+    (CREATE_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, f"LIMIT#{USER}")),
+    (CREATE_MESSAGE, Request("dynamodb:DeleteItem", TABLE_ARN, f"LIMIT#{USER}")),
+    (CREATE_MESSAGE, Request("dynamodb:GetItem", TABLE_ARN, f"LIMIT#{USER}")),
+    (CREATE_MESSAGE, Request("dynamodb:UpdateItem", TABLE_ARN, f"GRP#{USER}")),
+    (MARK_READ, Request("dynamodb:UpdateItem", TABLE_ARN, f"LIMIT#{USER}")),
+    (LIST_GROUPS, Request("dynamodb:UpdateItem", TABLE_ARN, f"LIMIT#{USER}")),
     (MARK_READ, Request("dynamodb:UpdateItem", TABLE_ARN, f"MSG#{GROUP}")),
     (MARK_READ, Request("dynamodb:UpdateItem", TABLE_ARN, f"GROUP#{GROUP}")),
     (MARK_READ, Request("dynamodb:PutItem", TABLE_ARN, f"GRP#{USER}")),

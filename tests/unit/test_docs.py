@@ -241,6 +241,7 @@ def test_the_documented_item_keys_are_built_by_keys_py() -> None:
         pair["pk"]: pair["sk"],
         keys.idempotency_pk("<request hash>"): None,
         keys.connections_pk("<user uuid>"): None,
+        keys.limit_key("<user uuid>", "<action>")["pk"]: keys.limit_key("<user uuid>", "<action>")["sk"],
     }
     documented = documented_item_keys()
     assert set(documented) == set(built)

@@ -76,11 +76,12 @@ def limits_of(settings: SendLimitSettings) -> tuple[Limit, Limit]:
 
 class SendLimits:
     """The limits of one container's sends. ``resumed`` says whether the request running resumes an earlier
-    attempt's plan (``CreateMessageIdempotencyLayer.resumed``); ``clock`` is now in microseconds since the epoch."""
+    attempt's plan (``CreateMessageIdempotencyLayer.resumed``); ``clock`` is now in microseconds since the epoch
+    (by default ``epoch_microseconds``, looked up at each request)."""
 
     def __init__(self, store: LimitStore, settings: SendLimitSettings, *,
                  resumed: Callable[[], bool] = lambda: False,
-                 clock: Callable[[], int] = epoch_microseconds) -> None:
+                 clock: Callable[[], int] | None = None) -> None:
         self._store = store
         self.sends, self.new_conversations = limits_of(settings)
         self._resumed = resumed
@@ -92,7 +93,7 @@ class SendLimits:
         if self._resumed():
             logger.info("a resumed send is not counted again: its first attempt was")
             return
-        now_us = self._clock()
+        now_us = (self._clock or epoch_microseconds)()
         if not new_conversation:
             self._take(sender, self.sends, request_token, now_us)
             return
