@@ -82,8 +82,9 @@ def check_until_past_the_limit(aws, event, body) -> None:
     ones are stored."""
     check_into_group(aws, event, body)
     burst = int(os.environ["SEND_BURST"])
+    frozen = epoch_microseconds()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(send_limits, "epoch_microseconds", lambda frozen=epoch_microseconds(): frozen)
+        patch.setattr(send_limits, "epoch_microseconds", lambda: frozen)
         answers = [invoke(aws, event) for _ in range(burst + 1)]
     accepted = 1 + sum(1 for answer in answers if answer["statusCode"] == 200)
     refused = answers[accepted - 1]
