@@ -43,6 +43,7 @@ from bench.load_checks import (
     check_responses,
     check_sends,
     ground_truth,
+    is_rate_limited,
     measure_lags,
 )
 from bench.load_faults import SEND_FUNCTION, WorkerKiller, function_timeout_seconds
@@ -209,14 +210,18 @@ def _drive(info: StackInfo, tokens: dict[str, str], directory: Directory, record
 
 def unexpected_statuses(exchanges: list[Exchange], faulted: bool = False) -> list[Exchange]:
     """Answers a valid request must not get: anything but a 200, except a 409 or 503 with ``Retry-After`` (the
-    contract's "try again") and, when the run killed send workers (``faulted``), a send's 5xx or missing answer
-    (:func:`is_fault_answer`: every one was retried, and a send that never settled fails ``check_sends``).
-    Refused sends are judged by ``check_sends``; an unawaited answer is not seen."""
+    contract's "try again"), a send's 429 ``rate_limited`` with ``Retry-After`` (its sender's limit: the run's
+    clients share three users, so a few of them send faster than one user may) and, when the run killed send
+    workers (``faulted``), a send's 5xx or missing answer (:func:`is_fault_answer`: every one was retried, and a
+    send that never settled fails ``check_sends``). Refused sends are judged by ``check_sends``; an unawaited answer
+    is not seen."""
     unexpected = []
     for exchange in exchanges:
         if exchange.route in (REFUSED, ABANDONED) or exchange.status == 200:
             continue
         if exchange.status in (409, 503) and exchange.retry_after and exchange.method == "POST":
+            continue
+        if exchange.method == "POST" and is_rate_limited(exchange):
             continue
         if faulted and is_fault_answer(exchange):
             continue
@@ -269,7 +274,8 @@ def report(result: LoadResult, out: TextIO = sys.stdout) -> None:
           f"Idempotency-Key: {findings.retries_answered_differently} answered differently, "
           f"{findings.unsettled} never settled")
     write(f"refusals: {findings.refused} refused, {findings.not_refused} accepted or with another status or code, "
-          f"{findings.refused_stored} stored; {findings.unknown} valid sends without a 200, "
+          f"{findings.refused_stored} stored; {findings.rate_limited} valid sends over their sender's limit (429 "
+          f"rate_limited); {findings.unknown} other valid sends without a 200, "
           f"{findings.unknown_stored_twice} of them stored twice; {findings.stray_items} items never sent")
     write(f"conversation starts: {findings.starts} for {findings.pairs} pairs, "
           f"{findings.pairs_in_several_groups} pairs in more than one group")

@@ -2,7 +2,7 @@
 
 - every send answered 200 is stored exactly once: one ``MSG#`` item with its text, in its group, with the uuid and
   ``created_at`` of the answer; a retry with the same ``Idempotency-Key`` answered the same and wrote nothing;
-- nothing is stored for a send that was refused;
+- nothing is stored for a send that was refused (a valid send over its sender's limit included: 429 ``rate_limited``);
 - both ``GRP#`` rows of every group a send went into converge to the group's newest message (one row per member,
   at its ``sk`` and text), and :class:`RowWatcher` records when each row moved, for the lag from a send's 200;
 - no response carried another request's data: a messages page holds only messages of the group asked for, a
@@ -153,6 +153,8 @@ class Findings:
     refused_stored: int = 0
     not_refused: int = 0
     unknown: int = 0
+    rate_limited: int = 0
+    """Valid sends whose answer was 429 ``rate_limited`` with Retry-After: over the sender's limit, nothing stored."""
     unknown_stored_twice: int = 0
     retries: int = 0
     retries_answered_differently: int = 0
@@ -222,7 +224,10 @@ def check_sends(sends: list[Send], stored: list[Item], tag: str, findings: Findi
                 findings.problem("duplicated", f"{where}: {len(items)} items")
             continue
         if send.outcome == "refused":
-            findings.unknown += 1  # a valid send refused: reported with the statuses, nothing may be stored
+            if is_rate_limited(send.exchanges[-1]):
+                findings.rate_limited += 1  # over the sender's limit (the run has few users): nothing may be stored
+            else:
+                findings.unknown += 1  # a valid send refused: reported with the statuses, nothing may be stored
             if items:
                 findings.refused_stored += 1
                 findings.problem("stored though refused", where)
@@ -256,6 +261,12 @@ def check_sends(sends: list[Send], stored: list[Item], tag: str, findings: Findi
         elif tag in text:
             findings.stray_items += len(items)
             findings.problem("stored but never sent", repr(text[:60]))
+
+
+def is_rate_limited(exchange: Exchange) -> bool:
+    """The answer to a send over its sender's limit: 429 ``rate_limited`` with ``Retry-After``."""
+    code = exchange.body.get("code") if isinstance(exchange.body, dict) else None
+    return exchange.status == 429 and code == "rate_limited" and bool(exchange.retry_after)
 
 
 def _statuses(exchanges: list[Exchange]) -> list[str]:

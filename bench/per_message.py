@@ -278,6 +278,9 @@ def measure(database_url: str) -> dict[str, Any]:
     environment = {}
     for logical_id in local_function_specs(resources, stream_arn="-"):
         environment.update(function_environment(resources, function_logical_id=logical_id))
+    # The rounds follow each other faster than a person sends; a DM at a human pace finds its sender's allowance
+    # whole and counts with one UpdateItem (domain/send_limits.py), which is what a DM is measured as here.
+    environment["SEND_RATE_PER_SECOND"] = "1000000"  # one a microsecond
     os.environ.update(environment)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     ensure_layer_on_path()

@@ -29,6 +29,11 @@ GATEWAY_STATUSES = (401, 403)
 # What API Gateway answers itself on any route when a request is over its limits (10,240 bytes of request line or
 # of headers, 10 MB of body): {"message": ...}, before any function runs.
 GATEWAY_LIMIT_STATUSES = (413, 414, 431)
+# API Gateway's own answer to a request over the stage's throttle (ApiThrottlingBurstLimit, ApiThrottlingRateLimit),
+# {"message": "Too Many Requests"}: on a route whose function also answers 429 (a sender's limit), either body.
+GATEWAY_THROTTLE_STATUS = 429
+# The statuses that come with Retry-After: try again after that many seconds.
+RETRY_AFTER_STATUSES = (409, 429, 503)
 DESCRIPTION = """\
 Direct messages between Cruddur users: your conversations, a conversation's messages, sending a message,
 marking a conversation read (and the unread badge), and looking a user up.
@@ -131,12 +136,13 @@ def responses(contract: Any, schemas: Schemas, authorized: bool) -> dict[str, An
         by_status.setdefault(status, [])
     for status in sorted(by_status):
         schema = error_schema(by_status[status]) if by_status[status] else None
-        if status in GATEWAY_LIMIT_STATUSES or (authorized and status in GATEWAY_STATUSES):
+        if status in GATEWAY_LIMIT_STATUSES or (authorized and status in GATEWAY_STATUSES) or \
+                status == GATEWAY_THROTTLE_STATUS:
             gateway = {"$ref": SCHEMA_REF.format(model="GatewayError")}
             schema = {"oneOf": [schema, gateway]} if schema else gateway
         answer: dict[str, Any] = {"description": STATUS_DESCRIPTIONS[status],
                                   "content": {"application/json": {"schema": schema}}}
-        if status in (409, 503):
+        if status in RETRY_AFTER_STATUSES:
             answer["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
         answers[str(status)] = answer
     return answers
@@ -152,6 +158,7 @@ STATUS_DESCRIPTIONS = {
     414: "The request line is over API Gateway's 10,240 bytes (from API Gateway).",
     431: "The headers are over API Gateway's 10,240 bytes (from API Gateway).",
     422: "A well-formed request that breaks a rule.",
+    429: "Over the sender's limit (with Retry-After), or over the API's throttle (from API Gateway).",
     500: "A bug on our side.",
     503: "A dependency is unavailable: retry later (with the same Idempotency-Key, a write is not repeated).",
 }

@@ -39,6 +39,14 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostg
     server.stop()
 
 
+def lambda_environment(resources: LocalResources) -> dict[str, str]:
+    """What Lambda sets for the functions these tests invoke: the variables they all share, and the ones a function
+    adds of its own (create-message's send limits; the live functions' endpoint is the ``live`` fixture's)."""
+    shared = function_environment(resources)
+    own = function_environment(resources, None, "CreateMessageFunction")
+    return {**shared, **{name: value for name, value in own.items() if name not in shared}}
+
+
 @dataclass
 class Aws:
     resources: LocalResources
@@ -59,7 +67,7 @@ class Aws:
         """As after a deploy with these template parameters (``TutorialData="migrated"``...): the functions'
         environment as Lambda would set it from them, every container cold."""
         self.resources = replace(self.resources, parameters={**self.resources.parameters, **parameters})
-        for name, value in function_environment(self.resources).items():
+        for name, value in lambda_environment(self.resources).items():
             monkeypatch.setenv(name, value)
         cold_start()
 
@@ -67,7 +75,7 @@ class Aws:
 @pytest.fixture
 def aws(postgres: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     resources = LocalResources(table_name=TABLE_NAME)
-    for name, value in function_environment(resources).items():
+    for name, value in lambda_environment(resources).items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)

@@ -1,7 +1,7 @@
 """POST /api/messages: send into a group (pattern C) or start a conversation by handle (pattern D)."""
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cruddur_messaging.containers import ApiContainer
+from cruddur_messaging.containers import CreateMessageContainer
 from cruddur_messaging.domain.create_message import (
     IDEMPOTENCY_KEY_MAX_LENGTH, NewMessageRequest, create_message,
 )
@@ -13,7 +13,7 @@ from cruddur_messaging.http.contract import (
 from cruddur_messaging.errors import ErrorCode
 from cruddur_messaging.models import Message
 
-container = ApiContainer()
+container = CreateMessageContainer()
 
 
 NEW_MESSAGE_BODY = {"oneOf": [
@@ -39,7 +39,7 @@ NEW_MESSAGE_BODY = {"oneOf": [
         ErrorCode.INVALID_IDEMPOTENCY_KEY, ErrorCode.MESSAGE_GROUP_NOT_FOUND, ErrorCode.USER_NOT_FOUND,
         ErrorCode.REQUEST_IN_PROGRESS, ErrorCode.MESSAGE_BLANK, ErrorCode.MESSAGE_EXCEED_MAX_CHARS,
         ErrorCode.MESSAGE_SELF, ErrorCode.IDEMPOTENCY_KEY_REUSED, ErrorCode.RECIPIENT_UNAVAILABLE,
-        ErrorCode.USER_BLOCKED) + SERVICE_ERRORS,
+        ErrorCode.USER_BLOCKED, ErrorCode.RATE_LIMITED) + SERVICE_ERRORS,
     links=(Link("ReadTheConversation", "get_messages", {"message_group_uuid": "$response.body#/message_group_uuid"}),
            Link("ReadTheGroup", "get_messages", {"message_group_uuid": "$request.body#/message_group_uuid"}))))
 def post_message(request: HttpRequest) -> HttpResponse:
@@ -48,6 +48,10 @@ def post_message(request: HttpRequest) -> HttpResponse:
     With `message_group_uuid`, into a group you are a member of (the answer is the message). With `handle`, to
     that user: into the conversation you already share with them, or a new one (the answer also names the
     group, `message_group_uuid`).
+
+    Each user may send a burst of messages, then a few a second, and start a few new conversations, then a few a
+    minute (the deployment's limits): past one, the answer is 429 `rate_limited` with `Retry-After`, and nothing is
+    stored. A retry with the `Idempotency-Key` of a send that was accepted is never counted again nor refused.
     """
     caller = container.callers.resolve(request.caller_sub)
     message = NewMessageRequest.parse(request.json_body())

@@ -1,12 +1,15 @@
 """The calls each request makes, held to the budget exactly: a new call on the warm path fails a test.
 
 Warm: the container has served the same user before (caller cached, connection open, parameters cached).
+A sender's limits are whole unless a scenario says otherwise (a sender who has not sent for a while: their limit
+items expired), so a send counts against each of its limits with one UpdateItem.
 Cold: a fresh container, which also resolves the caller (+1 PostgreSQL query) and reads its configuration.
 DynamoDB calls are counted wherever they come from (the layer's table, the idempotency layer's own client);
 see tests/support/calls.py.
 """
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -14,6 +17,8 @@ from typing import Any, Callable
 
 import pytest
 
+from cruddur_messaging.data import keys
+from cruddur_messaging.domain.send_limits import SEND
 from devtools.ops.ddb_migrate import migrate_table
 from devtools.stream_reader import STREAM_FUNCTION, StreamReader
 from tests.support.api import assert_error, body, ok
@@ -23,6 +28,7 @@ from tests.support.containers import cold_start
 from tests.support.events import SEED_GROUP_UUID, load_event
 from tests.support.faults import lose_responses
 from tests.support.people import ANDREW, BAYKO
+from tests.support.table import limit_items
 from tests.support.tutorial import SEEDED_AT, seed_conversation, tutorial_client
 
 
@@ -38,6 +44,8 @@ class Scenario:
     """When a warm container answers from its own cache: the queries it still makes (else ``sql``)."""
     tutorial_data: str = "read"
     """The template's ``TutorialData`` the functions run with (``migrated``: no tutorial fallback)."""
+    limits_whole: bool = True
+    """The sender's limit items are forgotten before the request (as after a pause): else ``prepare`` sets them."""
 
 
 def group_with_bayko(aws) -> str:
@@ -105,6 +113,21 @@ def sent_with_key_into_timeouts(aws) -> str:
     return group
 
 
+def group_with_bayko_in_a_burst(aws) -> str:
+    """andrew, mid-burst: his send limit spent three seconds ahead (15 of 20 at the default 5 a second), so the next
+    send fits but only by moving that time on: two UpdateItems."""
+    group = group_with_bayko(aws)
+    now_us = time.time_ns() // 1000
+    aws.table.put_item(Item={**keys.limit_key(ANDREW.uuid, SEND), "tat": now_us + 3_000_000, "writer": "earlier",
+                             "expiration": now_us // 1_000_000 + 4})
+    return group
+
+
+def forget_send_limits(aws) -> None:
+    for item in limit_items(aws.table):
+        aws.table.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+
+
 def already_sent_with_key(aws) -> str:
     group = group_with_bayko(aws)
     ok(Caller(aws, ANDREW).send("once", group=group, idempotency_key="the-key"))
@@ -139,11 +162,16 @@ BUDGET: dict[str, Scenario] = {
         read_group_with_bayko,
         andrew_reads_the_group),
     "create-message into a group": Scenario(
-        ["GetItem", "Query", "PutItem"], [],
+        ["GetItem", "Query", "UpdateItem", "PutItem"], [],
         group_with_bayko,
         andrew_posts_into_the_group),
+    "create-message into a group, the sender mid-burst": Scenario(
+        ["GetItem", "Query", "UpdateItem", "UpdateItem", "PutItem"], [],
+        group_with_bayko_in_a_burst,
+        andrew_posts_into_the_group,
+        limits_whole=False),
     "create-message into a group with an Idempotency-Key": Scenario(
-        ["PutItem", "GetItem", "Query", "PutItem", "UpdateItem"], [],
+        ["PutItem", "GetItem", "Query", "UpdateItem", "PutItem", "UpdateItem"], [],
         warmed_for_idempotency,
         lambda aws, group: Caller(aws, ANDREW).send("budgeted", group=group, idempotency_key="new-key")),
     "create-message retried with its Idempotency-Key": Scenario(
@@ -155,11 +183,11 @@ BUDGET: dict[str, Scenario] = {
         sent_with_key_into_timeouts,
         lambda aws, group: Caller(aws, ANDREW).send("in doubt", group=group, idempotency_key="in-doubt")),
     "start a conversation, new pair": Scenario(
-        ["Query", "Query", "TransactWriteItems"], ["user_by_handle"],
+        ["Query", "Query", "UpdateItem", "UpdateItem", "TransactWriteItems"], ["user_by_handle"],
         group_with_bayko,
         lambda aws, _: Caller(aws, ANDREW).send("budgeted", handle="londo")),
     "start a conversation, existing pair": Scenario(
-        ["Query", "PutItem"], ["user_by_handle"],
+        ["Query", "UpdateItem", "PutItem"], ["user_by_handle"],
         group_with_bayko,
         andrew_writes_to_bayko),
     "mark-read": Scenario(
@@ -202,17 +230,17 @@ BUDGET: dict[str, Scenario] = {
         legacy_group,
         andrew_reads_the_group),
     "create-message, first post into a legacy group": Scenario(
-        ["GetItem", "Query", "PutItem", "Query", "PutItem"], [],
+        ["GetItem", "Query", "PutItem", "Query", "UpdateItem", "PutItem"], [],
         legacy_group,
         andrew_posts_into_the_group),
     "start a conversation with a legacy partner, first time": Scenario(
-        ["Query", "Query", "PutItem", "PutItem", "PutItem"], ["user_by_handle"],
+        ["Query", "Query", "PutItem", "PutItem", "UpdateItem", "PutItem"], ["user_by_handle"],
         legacy_group,
         andrew_writes_to_bayko),
     # Deployed with TutorialData=migrated (after bin/ddb/migrate): a new pair is not looked for among the
     # tutorial-era groups.
     "start a conversation, new pair, TutorialData=migrated": Scenario(
-        ["Query", "TransactWriteItems"], ["user_by_handle"],
+        ["Query", "UpdateItem", "UpdateItem", "TransactWriteItems"], ["user_by_handle"],
         group_with_bayko,
         lambda aws, _: Caller(aws, ANDREW).send("budgeted", handle="londo"),
         tutorial_data="migrated"),
@@ -229,6 +257,8 @@ BUDGET.update({migrated: replace(BUDGET[written_by_the_api], prepare=migrated_le
 def measure(aws, monkeypatch, scenario: Scenario, cold: bool) -> tuple[CallLog, dict[str, Any]]:
     aws.deploy_with(monkeypatch, TutorialData=scenario.tutorial_data)
     state = scenario.prepare(aws)
+    if scenario.limits_whole:
+        forget_send_limits(aws)
     if cold:
         cold_start()
     calls = record_calls(monkeypatch)
@@ -259,6 +289,7 @@ def test_cold_request_adds_only_the_caller_lookup_and_configuration(aws, monkeyp
 
 
 def test_warm_caller_makes_no_postgres_query_across_many_requests(aws, monkeypatch) -> None:
+    aws.deploy_with(monkeypatch, SendRatePerSecond=1_000_000)  # sends further apart than the limit's interval
     andrew = Caller(aws, ANDREW)
     group = andrew.start_conversation("bayko", "first")
     ok(andrew.list_messages(group))  # each function's container has seen the caller once
@@ -269,7 +300,7 @@ def test_warm_caller_makes_no_postgres_query_across_many_requests(aws, monkeypat
         ok(andrew.list_messages(group))
         ok(andrew.list_groups())
     assert calls.sql == [] and calls.connections == 0
-    assert calls.dynamodb() == ["GetItem", "Query", "PutItem", "GetItem", "Query", "Query"] * 5
+    assert calls.dynamodb() == ["GetItem", "Query", "UpdateItem", "PutItem", "GetItem", "Query", "Query"] * 5
 
 
 def many_conversations(aws, owner, count: int) -> None:
@@ -314,3 +345,14 @@ def test_a_send_refused_by_a_block_costs_the_reads_of_an_accepted_one_and_writes
     assert_error(refused, 403, "recipient_unavailable")
     assert calls.dynamodb() == (["GetItem", "Query"] if target == "group" else ["Query"])
     assert calls.sql == ([] if target == "group" else ["user_by_handle"])
+
+
+def test_a_send_refused_by_the_senders_limit_costs_its_reads_and_one_update(aws, monkeypatch) -> None:
+    """Past the limit the refusal needs no second UpdateItem: the first one's refusal returned the spent time."""
+    group = group_with_bayko(aws)
+    now_us = time.time_ns() // 1000
+    aws.table.put_item(Item={**keys.limit_key(ANDREW.uuid, SEND), "tat": now_us + 60_000_000, "writer": "earlier",
+                             "expiration": now_us // 1_000_000 + 61})
+    calls = record_calls(monkeypatch)
+    assert_error(andrew_posts_into_the_group(aws, group), 429, "rate_limited")
+    assert calls.dynamodb() == ["GetItem", "Query", "UpdateItem"] and calls.sql == []

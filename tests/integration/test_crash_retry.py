@@ -7,7 +7,8 @@ and before the code saw the answer - a kill *during* a write is one of the two, 
 (a transaction included) whole or not at all. ``exit`` is a crash or a ``kill -9``; ``hang`` leaves the
 runtime to kill the process at the function's timeout, as Lambda does. The retry, same key and body, runs in a
 fresh environment and keeps retrying while it is told 409 ``request_in_progress`` (``Retry-After``), as a client
-would; the in-progress lock follows the dead attempt's timeout, so that lasts no longer than its timeout.
+would; the in-progress lock follows the dead attempt's timeout, so that lasts no longer than its timeout. A death
+after the send was counted against the sender's limits leaves a retry that resumes it without counting it again.
 
 The table is the local stack's moto server, in a process of its own; it serves one DynamoDB request at a time
 (moto is not atomic under concurrent requests, see ``devtools.local_stack.moto_launcher``). Here the requests
@@ -44,21 +45,30 @@ CRASHED_TIMEOUT_SECONDS = 4
 LOCK_SLACK_SECONDS = 2.0
 
 
-def keyed_send(not_sent: str, written: str, operation: str, call: int) -> dict[str, tuple[str, str, int]]:
+def keyed_send(not_sent: str, written: str, operation: str, call: int,
+               limits: tuple[str, ...]) -> dict[str, tuple[str, str, int]]:
     """(event, DynamoDB operation, which call of it): every write of a keyed send, before it and once applied:
-    the idempotency record, the send's own write (``not_sent``, ``written``), the record's completion."""
+    the idempotency record, the count against each of the sender's ``limits`` (one UpdateItem each: the crashing
+    environment's rate is one no send outpaces), the send's own write (``not_sent``, ``written``), the record's
+    completion."""
+    counts = {point: (event, "UpdateItem", number) for number, limit in enumerate(limits, 1)
+              for point, event in ((f"{limit}-not-counted", "before-call"), (f"{limit}-counted", "after-call"))}
     return {
         "idempotency-record-not-sent": ("before-call", "PutItem", 1),
         "idempotency-record-written": ("after-call", "PutItem", 1),
+        **counts,
         not_sent: ("before-call", operation, call),
         written: ("after-call", operation, call),
-        "record-completion-not-sent": ("before-call", "UpdateItem", 1),
-        "record-completed": ("after-call", "UpdateItem", 1),
+        "record-completion-not-sent": ("before-call", "UpdateItem", len(limits) + 1),
+        "record-completed": ("after-call", "UpdateItem", len(limits) + 1),
     }
 
 
-INTO_A_GROUP = keyed_send("message-not-sent", "message-written", "PutItem", 2)
-NEW_CONVERSATION = keyed_send("transaction-not-sent", "transaction-committed", "TransactWriteItems", 1)
+INTO_A_GROUP = keyed_send("message-not-sent", "message-written", "PutItem", 2, ("send",))
+NEW_CONVERSATION = keyed_send("transaction-not-sent", "transaction-committed", "TransactWriteItems", 1,
+                              ("new-conversation", "send"))
+# The crashing environment's limits come back at once: each counts with one UpdateItem, whatever came before.
+ALLOWANCE_ALWAYS_WHOLE = {"SEND_RATE_PER_SECOND": "1000000", "NEW_CONVERSATION_RATE_PER_MINUTE": "60000000"}
 
 
 def crashes(points: dict[str, tuple[str, str, int]], timed_out: str) -> list[Any]:
@@ -86,7 +96,8 @@ class LocalFunction:
         with monkeypatch.context() as patch:
             patch.setattr(execution_environment, "RUNTIME_MODULE", "tests.support.crashing_runtime")
             crashing = self._start(self.spec,
-                                   {**self.environment, CRASH_AT_VARIABLE: f"{event}:{operation}:{nth}:{how}"})
+                                   {**self.environment, **ALLOWANCE_ALWAYS_WHOLE,
+                                    CRASH_AT_VARIABLE: f"{event}:{operation}:{nth}:{how}"})
         # Warm, as most environments are (its caller cached, PostgreSQL connected), so that a loaded machine
         # reaches the crash point within the short timeout: a blank message is refused before any DynamoDB call.
         assert_error(crashing.invoke(create_message_event(ANDREW, {"message": " ", "handle": "bayko"})), 422,

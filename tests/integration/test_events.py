@@ -3,12 +3,18 @@ whose route it carries, on the seeded tables, with the answer its name promises.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from typing import Any, Callable
 from uuid import UUID
 
+import pytest
+
+from cruddur_messaging.clock import epoch_microseconds
+from cruddur_messaging.domain import send_limits
+
 from devtools.environment import local_function_specs
-from tests.support.api import assert_error, ok
+from tests.support.api import assert_error, header, ok
 from tests.support.events import EVENTS_DIR, SEED_GROUP_UUID, as_user, load_event
 from tests.support.people import ANDREW, BAYKO, LONDO
 from tests.support.table import scan_all, snapshot
@@ -70,6 +76,25 @@ def check_new_conversation(aws, event, body) -> None:
 def check_idempotent(aws, event, body) -> None:
     check_into_group(aws, event, body)
     assert ok(invoke(aws, event)) == body  # the retry gets the first answer; assert_sent found one item
+
+
+def check_until_past_the_limit(aws, event, body) -> None:
+    """Sent again and again (the limits' clock frozen from the second send on): ``SendBurst`` are accepted, or one
+    more when the first send's interval was over before the freeze; then 429 with Retry-After. Exactly the accepted
+    ones are stored."""
+    check_into_group(aws, event, body)
+    burst = int(os.environ["SEND_BURST"])
+    frozen = epoch_microseconds()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(send_limits, "epoch_microseconds", lambda: frozen)
+        answers = [invoke(aws, event) for _ in range(burst + 1)]
+    accepted = 1 + sum(1 for answer in answers if answer["statusCode"] == 200)
+    refused = answers[accepted - 1]
+    assert_error(refused, 429, "rate_limited")
+    assert header(refused, "Retry-After") == "1"
+    assert burst <= accepted <= burst + 1 and all(answer["statusCode"] == 429 for answer in answers[accepted - 1:])
+    text = json.loads(event["body"])["message"]
+    assert len([item for item in scan_all(aws.table) if item.get("message") == text]) == accepted
 
 
 def check_groups(aws, event, rows) -> None:
@@ -152,6 +177,7 @@ ANSWERS: dict[str, Callable[..., None]] = {
     "block-user": check_block,
     "list-blocks": check_blocks,
     "unblock-user": check_unblock,
+    "create-message-past-the-limit": check_until_past_the_limit,  # last: its sends fill the seeded group's page
 }
 
 

@@ -281,6 +281,7 @@ def test_create_message_writes_only_what_its_paths_need(functions, seeded, monke
         ("dynamodb:UpdateItem", "IDEMPOTENCY#", None),
         ("dynamodb:DeleteItem", "IDEMPOTENCY#", None),
         ("dynamodb:GetItem", "IDEMPOTENCY#", None),
+        ("dynamodb:UpdateItem", "LIMIT#", None),
         database_url_read(functions),
     })
     idempotency_keys = {request.leading_key for sent in functions.of(CREATE_MESSAGE)
@@ -331,6 +332,7 @@ def test_create_message_with_tutorial_data_migrated_writes_groups_only_in_their_
         ("dynamodb:PutItem", "GROUP#", IN_TRANSACTION),
         ("dynamodb:PutItem", "GRP#", IN_TRANSACTION),
         ("dynamodb:PutItem", "MSG#", IN_TRANSACTION),
+        ("dynamodb:UpdateItem", "LIMIT#", None),
         database_url_read(functions),
     })
 
@@ -459,6 +461,12 @@ FALLBACK_STATEMENTS = {
     (BLOCKS, Request("dynamodb:Query", TABLE_ARN, f"MSG#{GROUP}")),
     (BLOCKS, Request("dynamodb:Query", INDEX_ARN, GROUP)),
     (BLOCKS, Request("secretsmanager:GetSecretValue", RESOURCES.cursor_secret_name)),
+    (CREATE_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, f"LIMIT#{USER}")),
+    (CREATE_MESSAGE, Request("dynamodb:DeleteItem", TABLE_ARN, f"LIMIT#{USER}")),
+    (CREATE_MESSAGE, Request("dynamodb:GetItem", TABLE_ARN, f"LIMIT#{USER}")),
+    (CREATE_MESSAGE, Request("dynamodb:UpdateItem", TABLE_ARN, f"GRP#{USER}")),
+    (MARK_READ, Request("dynamodb:UpdateItem", TABLE_ARN, f"LIMIT#{USER}")),
+    (LIST_GROUPS, Request("dynamodb:UpdateItem", TABLE_ARN, f"LIMIT#{USER}")),
     (MARK_READ, Request("dynamodb:UpdateItem", TABLE_ARN, f"MSG#{GROUP}")),
     (MARK_READ, Request("dynamodb:UpdateItem", TABLE_ARN, f"GROUP#{GROUP}")),
     (MARK_READ, Request("dynamodb:PutItem", TABLE_ARN, f"GRP#{USER}")),

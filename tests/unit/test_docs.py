@@ -244,6 +244,7 @@ def test_the_documented_item_keys_are_built_by_keys_py() -> None:
         (keys.blocks_pk("<blocker uuid>"), None),
         (keys.idempotency_pk("<request hash>"), None),
         (keys.connections_pk("<user uuid>"), None),
+        (keys.limit_key("<user uuid>", "<action>")["pk"], keys.limit_key("<user uuid>", "<action>")["sk"]),
     }
     documented = documented_item_keys()
     assert len(documented) == len(built)

@@ -7,6 +7,7 @@ offset, no microseconds when they were zero), which does not sort as text: they 
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
@@ -19,6 +20,11 @@ def format_timestamp(moment: datetime) -> str:
 
 def utc_now() -> str:
     return format_timestamp(datetime.now(timezone.utc))
+
+
+def epoch_microseconds() -> int:
+    """Now, in whole microseconds since the epoch: the send limits' clock (``domain.send_limits``)."""
+    return time.time_ns() // 1000
 
 
 def parse_timestamp(text: str, *, naive_is_utc: bool = True) -> datetime:

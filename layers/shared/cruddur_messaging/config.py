@@ -123,6 +123,26 @@ class AuthorizerSettings:
                    app_client_id=_required(environ, "COGNITO_APP_CLIENT_ID"))
 
 
+@dataclass(frozen=True)
+class SendLimitSettings:
+    """Create-message's per-user limits (the template's ``SendBurst``, ``SendRatePerSecond``, ``NewConversationBurst``,
+    ``NewConversationRatePerMinute``): how many messages, and new conversations, a user may send at once, and how
+    fast that allowance comes back (``domain.send_limits``). Read at cold start: a missing or bad value fails it."""
+
+    send_burst: int
+    send_rate_per_second: int
+    new_conversation_burst: int
+    new_conversation_rate_per_minute: int
+
+    @classmethod
+    def from_environment(cls, environ: os._Environ[str] | dict[str, str] = os.environ) -> "SendLimitSettings":
+        return cls(send_burst=_required_positive_int(environ, "SEND_BURST"),
+                   send_rate_per_second=_required_positive_int(environ, "SEND_RATE_PER_SECOND"),
+                   new_conversation_burst=_required_positive_int(environ, "NEW_CONVERSATION_BURST"),
+                   new_conversation_rate_per_minute=_required_positive_int(environ,
+                                                                           "NEW_CONVERSATION_RATE_PER_MINUTE"))
+
+
 def _required(environ: os._Environ[str] | dict[str, str], name: str) -> str:
     value = environ.get(name, "").strip()
     if not value:
@@ -136,6 +156,13 @@ def _optional(environ: os._Environ[str] | dict[str, str], name: str) -> str | No
 
 def _positive_int(environ: os._Environ[str] | dict[str, str], name: str, default: int) -> int:
     raw = environ.get(name, "").strip() or str(default)
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigurationError(f"environment variable {name} must be a positive integer, got {raw!r}")
+    return int(raw)
+
+
+def _required_positive_int(environ: os._Environ[str] | dict[str, str], name: str) -> int:
+    raw = _required(environ, name)
     if not raw.isdigit() or int(raw) <= 0:
         raise ConfigurationError(f"environment variable {name} must be a positive integer, got {raw!r}")
     return int(raw)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from cruddur_messaging.config import AuthorizerSettings, DatabaseTls, LiveSettings, Settings
+from cruddur_messaging.config import AuthorizerSettings, DatabaseTls, LiveSettings, SendLimitSettings, Settings
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -107,16 +107,6 @@ class ApiContainer(Callers, Container):
         return UserCards(self.users)
 
     @cached_property
-    def message_sending(self) -> MessageSending:
-        """Create-message's store, users and idempotency (its persistence layer has a DynamoDB client of its own)."""
-        from cruddur_messaging.data.dynamodb import CLIENT_CONFIG
-        from cruddur_messaging.data.idempotency import CreateMessageIdempotencyLayer
-        from cruddur_messaging.domain.create_message import MessageSending
-
-        persistence = CreateMessageIdempotencyLayer(table_name=self.settings.table_name, boto_config=CLIENT_CONFIG)
-        return MessageSending(self.message_store, self.users, persistence, blocks=self.block_store)
-
-    @cached_property
     def block_store(self) -> BlockStore:
         from cruddur_messaging.data.blocks import BlockStore
 
@@ -127,6 +117,28 @@ class ApiContainer(Callers, Container):
         from cruddur_messaging.pagination import CursorCodec
 
         return CursorCodec(self.parameters.cursor_signing_key())
+
+
+class CreateMessageContainer(ApiContainer):
+    """Create-message's: also the senders' limits, whose settings (``SendLimitSettings``) are read at cold start."""
+
+    def __init__(self, settings: Settings | None = None, limit_settings: SendLimitSettings | None = None) -> None:
+        super().__init__(settings)
+        self.limit_settings = limit_settings or SendLimitSettings.from_environment()
+
+    @cached_property
+    def message_sending(self) -> MessageSending:
+        """Create-message's store, users, idempotency (its persistence layer has a DynamoDB client of its own) and
+        limits (on the container's table; a request that resumes an earlier attempt's plan is not counted again)."""
+        from cruddur_messaging.data.dynamodb import CLIENT_CONFIG
+        from cruddur_messaging.data.idempotency import CreateMessageIdempotencyLayer
+        from cruddur_messaging.data.send_limits import LimitStore
+        from cruddur_messaging.domain.create_message import MessageSending
+        from cruddur_messaging.domain.send_limits import SendLimits
+
+        persistence = CreateMessageIdempotencyLayer(table_name=self.settings.table_name, boto_config=CLIENT_CONFIG)
+        limits = SendLimits(LimitStore(self.table), self.limit_settings, resumed=persistence.resumed)
+        return MessageSending(self.message_store, self.users, persistence, limits, blocks=self.block_store)
 
 
 class WebSocketApi:

@@ -65,6 +65,10 @@ class ErrorCode(StrEnum):
     BLOCK_SELF = "block_self", 422, "Blocking or unblocking yourself."
     IDEMPOTENCY_KEY_REUSED = ("idempotency_key_reused", 422,
                               "The `Idempotency-Key` was used, within 24 hours, with another body.")
+    RATE_LIMITED = ("rate_limited", 429,
+                    "Over the sender's limit on messages (`SendBurst` at once, then `SendRatePerSecond`) or on new "
+                    "conversations (`NewConversationBurst`, then `NewConversationRatePerMinute`); `Retry-After` says "
+                    "when to send again. Nothing was stored.")
     INTERNAL_ERROR = ("internal_error", 500,
                       "A bug on our side; never caused by input. Reported as the `Error_internal_error` metric.")
     DEPENDENCY_UNAVAILABLE = ("dependency_unavailable", 503,
@@ -134,6 +138,18 @@ class RuleViolation(ApiError):
     """A well-formed request that breaks a business rule (blank message, messaging yourself, ...)."""
 
     status = 422
+
+
+class RateLimited(ApiError):
+    """Over one of the sender's limits (``domain.send_limits``): the same request is accepted after
+    ``retry_after_seconds`` (whole seconds, at least 1)."""
+
+    status = 429
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, *, code: ErrorCode | None = None, retry_after_seconds: int = 1) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_seconds = max(1, retry_after_seconds)
 
 
 class DependencyUnavailable(ApiError):

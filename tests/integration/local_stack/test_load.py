@@ -75,6 +75,24 @@ def test_a_sends_5xx_is_unexpected_unless_the_run_killed_send_workers_and_a_read
     assert unexpected_statuses([killed_send, dropped_send, failed_read], faulted=True) == [failed_read]
 
 
+def test_a_sends_429_rate_limited_with_retry_after_is_expected_and_checked_as_storing_nothing() -> None:
+    limited_body = {"code": "rate_limited", "message": "Too many messages"}
+    limited = Exchange(SEND, "POST", "/api/messages", "andrewbrown", 429, 0.1, limited_body, retry_after="1")
+    without_retry_after = Exchange(SEND, "POST", "/api/messages", "andrewbrown", 429, 0.1, limited_body)
+    throttled_read = Exchange(LIST_GROUPS, "GET", "/api/message_groups", "andrewbrown", 429, 0.1,
+                              {"message": "Too Many Requests"}, retry_after="1")
+    assert unexpected_statuses([limited, without_retry_after, throttled_read]) == [without_retry_after,
+                                                                                   throttled_read]
+
+    kept, stored_anyway = (Send("group", "andrewbrown", f"{TAG}c04#{number}", {}, group=GROUP) for number in (1, 2))
+    kept.exchanges.append(limited)
+    stored_anyway.exchanges.append(limited)
+    findings = Findings()
+    check_sends([kept, stored_anyway], [stored(stored_anyway.text)], TAG, findings)
+    assert (findings.rate_limited, findings.unknown, findings.refused_stored) == (2, 0, 1)
+    assert not findings.passed
+
+
 def sent(text: str, *, uuid: str = "m-1", created_at: str = "2026-11-29T19:00:00.000001+00:00") -> Send:
     send = Send("group", "andrewbrown", text, {"message": text, "message_group_uuid": GROUP}, group=GROUP)
     send.exchanges.append(Exchange(SEND, "POST", "/api/messages", "andrewbrown", 200, 0.1))

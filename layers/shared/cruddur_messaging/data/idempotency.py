@@ -107,6 +107,12 @@ class CreateMessageIdempotencyLayer(DynamoDBPersistenceLayer):
             raise RuntimeError("plan() outside one_request()")
         return current.plan
 
+    def resumed(self) -> bool:
+        """Whether the request running took an earlier attempt's plan over: that attempt was counted against the
+        sender's limits already (``domain.send_limits``)."""
+        current = _current.get()
+        return current is not None and current.resumed
+
     @contextmanager
     def one_request(self, plan: Plan) -> Iterator[None]:
         """Wraps each idempotent call with the plan it makes unless it takes an earlier attempt's over."""

@@ -10,6 +10,7 @@
 | a block (blocker's list)  | ``BLOCK#<blocker uuid>``                      | blocked user uuid |
 | idempotency record        | ``IDEMPOTENCY#create-message#<request hash>`` | Powertools' key   |
 | open WebSocket connection | ``CONN#<user uuid>``                          | connection id     |
+| a sender's send limit     | ``LIMIT#<user uuid>``                         | the action        |
 
 Only group rows carry ``message_group_uuid``, so ``message-group-sk-index`` holds exactly the group rows.
 """
@@ -29,6 +30,8 @@ BLOCK_PREFIX = "BLOCK#"
 BLOCKED_BY_SK_START = "BLOCKED_BY#"
 """The same block in the pair's partition, beside the pair item: a send reads the pair's partition, so it finds the
 pair's group and the pair's blocks in one read (``data.blocks``)."""
+LIMIT_PREFIX = "LIMIT#"
+"""A sender's limits, one item per action (``send``, ``new-conversation``) in the sender's partition."""
 
 
 def group_rows_pk(owner_uuid: str) -> str:
@@ -77,6 +80,10 @@ def idempotency_pk(request_hash: str) -> str:
 
 def connections_pk(user_uuid: str) -> str:
     return f"{CONNECTION_PREFIX}{user_uuid}"
+
+
+def limit_key(user_uuid: str, action: str) -> dict[str, str]:
+    return {"pk": f"{LIMIT_PREFIX}{user_uuid}", "sk": action}
 
 
 def owner_of_group_rows_pk(pk: str) -> str:

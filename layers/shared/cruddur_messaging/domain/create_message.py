@@ -44,6 +44,7 @@ from cruddur_messaging.data.users import UserRepository
 from cruddur_messaging.domain.blocks import refuse_if_blocked, refuse_if_blocked_in_group
 from cruddur_messaging.domain.list_messages import message_of
 from cruddur_messaging.domain.membership import require_membership
+from cruddur_messaging.domain.send_limits import SendLimits
 from cruddur_messaging.domain.validation import normalize_handle, parse_message_group_uuid
 from cruddur_messaging.errors import (
     BadRequest,
@@ -120,13 +121,15 @@ def _is_unicode_text(text: str) -> bool:
 class MessageSending:
     """What sending needs, one per container: the message store, the users (recipients by handle), the
     idempotency of keyed sends (Powertools' configuration, the container's persistence layer, and the use case
-    wrapped by them once) and the blocks every send checks (``domain.blocks``)."""
+    wrapped by them once), the senders' limits and the blocks every send checks (``domain.blocks``; a blocked send
+    is refused before it is counted)."""
 
     def __init__(self, store: MessageStore, users: UserRepository,
-                 persistence: CreateMessageIdempotencyLayer, *, blocks: BlockStore) -> None:
+                 persistence: CreateMessageIdempotencyLayer, limits: SendLimits, *, blocks: BlockStore) -> None:
         self.store = store
         self.users = users
         self.persistence = persistence
+        self.limits = limits
         self.blocks = blocks
         self.idempotency_config = IdempotencyConfig(
             event_key_jmespath="[caller, key]", payload_validation_jmespath="request",
@@ -173,6 +176,7 @@ def _create(sending: MessageSending, caller: User, request: NewMessageRequest, p
     if request.message_group_uuid is not None:
         membership = require_membership(store, request.message_group_uuid, caller, record=True)
         refuse_if_blocked_in_group(sending.blocks, caller, membership)
+        sending.limits.admit(caller, plan.message_uuid)
         return CreatedMessage(message=_post(store, request.message_group_uuid, caller, request.message, plan))
     return _start_conversation(sending, caller, request.handle or "", request.message, plan)
 
@@ -213,6 +217,7 @@ def _start_conversation(sending: MessageSending, caller: User, handle: str, text
             # the SDK's retry of it was refused, or an earlier attempt with this key ended in a 503).
             logger.info("the conversation this request started was created after all")
             return _started(existing, message_item(existing, caller, text, plan.message_uuid, plan.created_at))
+        sending.limits.admit(caller, plan.message_uuid, new_conversation=not existing)
         if existing:
             return CreatedMessage(message=_post(store, existing, caller, text, plan), message_group_uuid=existing)
         try:
