@@ -29,6 +29,14 @@ up to the row's ``sk`` (``domain.unread_counts`` has why that keeps it exact), s
 - mark-read requires its marker to be ahead (``MARKER_MOVES_FORWARD``) and, when it computed the count from the
   row, that count.
 
+**Versions.** Every write of a row gives it a ``version`` (N): microseconds since the Unix epoch of the write,
+and always more than the version of the row it replaces or updates (``next_version``), so of two copies of a list
+item the higher version is the newer. ``GET /api/sync`` finds a member's changed rows by version
+(``domain.sync``); a row written before versions (``version`` absent) is version 0. Two bounds of that sync are
+stated here because the stream function relies on them too: a message applied more than ``LATE_AFTER`` after its
+``created_at`` is *late* (the row records it, so a sync still finds it), and a sync token older than
+``SYNC_HORIZON`` is not served.
+
 A writer that loses tries again on the rows as they are now (``settle``): as the refusal returned them when it
 did, else read again strongly consistently from ``reread_from(rows)``; at most ``MAX_ATTEMPTS`` times.
 
@@ -38,7 +46,7 @@ Pure logic and condition text, no Powertools stream classes: mark-read imports i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Protocol, TypeVar
 
 from cruddur_messaging.clock import format_timestamp, instant_of
@@ -52,6 +60,15 @@ BEFORE_ANY_TIME = datetime.min.replace(tzinfo=timezone.utc)
 # real concurrent change of the row (a racing writer, a stale index, a taken microsecond, a marker moved
 # meanwhile), so a handful is plenty.
 MAX_ATTEMPTS = 5
+
+LATE_AFTER = timedelta(minutes=1)
+"""A message applied to a row this long after its ``created_at`` is late: a sync's message floor is this far
+behind its version floor, so an earlier message applied later must be recorded on the row (``late_from``)."""
+
+SYNC_HORIZON = timedelta(days=7)
+"""How far back a sync token is served; a row's record of a late message older than this is no longer needed."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 MARKER_MOVES_FORWARD = "(attribute_not_exists(last_read_at) OR last_read_at < :new_marker)"
 """``marker_moves`` as a condition on the row, the new marker being ``:new_marker`` (canonical markers sort as
@@ -76,6 +93,26 @@ def message_moves_row(row: Item, at: datetime) -> bool:
 def instant_after(row: Item, at: datetime) -> datetime:
     """Where the row is once a message at ``at`` has been applied to it."""
     return max(instant_of_row(row), at)
+
+
+def version_of(row: Item) -> int:
+    """The row's version; 0 for a row written before versions."""
+    return int(row.get("version") or 0)
+
+
+def version_at(moment: datetime) -> int:
+    """The version of a write at ``moment``: microseconds since the Unix epoch."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def moment_of_version(version: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=version)
+
+
+def next_version(row: Item | None, now: datetime | None = None) -> int:
+    """The version a write gives the owner's row that was ``row`` (None: a new row): the write's time, and more than
+    the row's version whatever the clocks of its earlier writers said."""
+    return max(version_at(now or datetime.now(timezone.utc)), (version_of(row) if row else 0) + 1)
 
 
 def marker_moves(marker: str | None, target: str) -> bool:
