@@ -1,6 +1,7 @@
 """The group row timeline's rules (``domain.group_row_timeline``), one by one: what moves a row (forward only, as
 instants), what moves a read marker, the bound rows are read again from, how a writer that loses a race
-tries again, and the version and late record every write gives a row. The stream and mark-read tests play the same rules end to end; these say which rule broke."""
+tries again, and the version and late record every write gives a row. The stream and mark-read tests play the
+same rules end to end; these say which rule broke."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta

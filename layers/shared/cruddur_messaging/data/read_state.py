@@ -3,8 +3,9 @@
 Every write is an ``UpdateItem`` of one row at the key it was read at, conditional on that row still being the
 group's (an ``UpdateItem`` on a key that is gone would create a stray item otherwise) and on what the writer
 relied on, as ``domain.group_row_timeline`` rules: the stream function on the read state and version it read, a
-reader on the marker moving forward and the version growing. Every write sets the row's next ``version``. A refused write hands back the row as it is now (``ReturnValuesOnConditionCheckFailure``),
-so the caller decides without reading it again; a row that moved meanwhile comes back as None.
+reader on the marker moving forward and the version growing. Every write sets the row's next ``version``. A
+refused write hands back the row as it is now (``ReturnValuesOnConditionCheckFailure``), so the caller decides
+without reading it again; a row that moved meanwhile comes back as None.
 """
 from __future__ import annotations
 
