@@ -128,6 +128,25 @@ def test_both_members_get_the_message_and_their_own_list_item_and_a_stranger_not
     assert connections.frames[londo] == []
 
 
+def test_a_new_conversation_is_one_list_frame_per_member_with_its_count_even_when_its_record_comes_again(
+        scene, connections) -> None:
+    andrew, bayko = scene.connect(ANDREW, "andrew-1"), scene.connect(BAYKO, "bayko-1")
+    started = ok(Caller(scene.aws, ANDREW).send("Hello Bayko", handle="bayko"))
+    group = started["message_group_uuid"]
+    records = scene.records()
+    first_message = [record for record in records if record["dynamodb"]["Keys"]["pk"]["S"].startswith("MSG#")]
+    # The stream function gets the first message's record again (a retried batch): still nothing to write.
+    assert scene.aws.invoke(STREAM_FUNCTION, batch(first_message)) == {"batchItemFailures": []}
+    assert scene.reader.new_records() == []
+
+    assert scene.deliver(records) == {"batchItemFailures": []}
+
+    for connection_id, unread, marker in ((andrew, 0, started["created_at"]), (bayko, 1, None)):
+        assert connections.types(connection_id) == ["conversation.updated", "message.created"]
+        update = last_update(connections, connection_id)
+        assert (update["uuid"], update["unread_count"], update["last_read_at"]) == (group, unread, marker)
+
+
 def listed_version(scene: Live, caller, group: str) -> int:
     """The version of the caller's list item of the group, as list-groups answers it now."""
     [item] = [item for item in ok(Caller(scene.aws, caller).list_groups()) if item["uuid"] == group]
