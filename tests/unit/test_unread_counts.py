@@ -46,6 +46,9 @@ def mark_read_as(aws: Any, reader: User, group: str, request: MarkReadRequest) -
 def test_messages_in_order_are_counted_on_the_moves_at_no_extra_request(aws, ddb, stream, calls):
     group = conversation(aws, ANDREW, BAYKO, at(BASE, 0))
     assert deliver(aws, stream.new_message_inserts()) == {"batchItemFailures": []}
+    # The transaction wrote both rows exact: their first message costs the index query, and nothing is written.
+    assert calls.calls == ["Query"]
+    assert (read_state(aws, group, ANDREW), read_state(aws, group, BAYKO)) == ((0, at(BASE, 0)), (1, None))
     calls.calls.clear()
 
     for second in (1, 2):
