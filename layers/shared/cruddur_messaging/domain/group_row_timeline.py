@@ -1,7 +1,7 @@
 """The group row timeline: what may move a ``GRP#`` row, how its read state follows it, and how a writer that
 loses a race on it reads it again. Every rule here is stated here only; the modules that rely on one
 (``domain.move_group_rows``, ``domain.mark_read``, ``domain.unread_counts``, ``data.group_rows``,
-``data.read_state``) name this module and use its functions instead of restating them.
+``data.read_state``, ``data.messages``) name this module and use its functions instead of restating them.
 
 **Where a row is.** A row's ``sk`` is the time of the newest message it shows, compared as an instant
 (``clock``: rows written the tutorial's way carry other offsets and do not sort as text); an ``sk`` that is not a
@@ -16,10 +16,11 @@ while rows never move back.
 
 **A message at or before the row's time** moves nothing. At the row's very time it is the row's own message (a
 group's messages never share an ``sk``): already applied by the write that put the row there, so there is nothing
-to write unless the row has no read state yet (``domain.unread_counts``). Before it (out of order, or a replay of
-an older message) it is applied in place, and that write is *always* made (``messages_applied``): at least a new
-version, even when the read state comes out unchanged, so a sync sees the conversation change after the message
-became visible. A replayed batch therefore costs one ``UpdateItem`` per member row.
+to write unless its read state is wrong (a row without read state yet: ``domain.unread_counts``). Before it (out
+of order, or a replay of an older message) it is applied in place, and that write is *always* made
+(``messages_applied``): at least a new version, even when the read state comes out unchanged, so a sync sees the
+conversation change after the message became visible. A replayed batch therefore costs one ``UpdateItem`` per
+member row.
 
 **Read markers.** ``last_read_at`` moves forward only (``marker_moves``; the same rule as a DynamoDB condition:
 ``MARKER_MOVES_FORWARD``), whoever moves it: a reader marking read (``domain.mark_read``) or a sender, whose
@@ -29,14 +30,15 @@ up to the row's ``sk`` (``domain.unread_counts`` has why that keeps it exact), s
 **Races.** Every write of a row is conditional on what its writer read, and a refused write wrote nothing:
 
 - a move deletes the rows it read, each only if it is still the group's, and puts the new row only if its key is
-  free (``data.group_rows``); the delete of the row it was made from also requires the read state it was read
-  with (``unchanged_row_condition``), so a marker set meanwhile is never overwritten;
+  free (``data.group_rows``); the delete of the row it was made from also requires the read state and version it
+  was read with (``unchanged_row_condition``), so a marker or late record set meanwhile is never overwritten;
 - the stream function's recount of a row it does not move requires the same (``unchanged_row_condition``);
 - mark-read requires its marker to be ahead (``MARKER_MOVES_FORWARD``) and, when it computed the count from the
   row, that count; and that its version is ahead of the row's (``VERSION_GROWS``).
 
 ``unchanged_row_condition`` includes the row's ``version``: a stream write carries the row's late record forward
 (below), so a row rewritten meanwhile, even with the same read state, is read again rather than overwritten.
+Either way a version only grows: a write's version is above the one its condition saw.
 
 **Versions.** Every write of a row gives it a ``version`` (N): microseconds since the Unix epoch of the write,
 and always more than the version of the row it replaces or updates (``next_version``), so of two copies of a list
@@ -44,9 +46,9 @@ item the higher version is the newer. ``GET /api/sync`` finds a member's changed
 (``domain.sync``); a row written before versions (``version`` absent) is version 0. Two bounds of that sync are
 stated here because the stream function relies on them too: a message applied more than ``LATE_AFTER`` after its
 ``created_at`` is *late* (the row records it, so a sync still finds it), and a sync token older than
-``SYNC_HORIZON`` is not served. Every writer takes its version and its late record from ``row_stamp``: the
-new-conversation transaction (both rows), the stream function's moves and in-place writes, mark-read (version
-only: it applies no message). A write refused and tried again takes a fresh one.
+``SYNC_HORIZON`` is not served. The writers that apply messages take their version and late record from
+``row_stamp``: the new-conversation transaction (both rows), the stream function's moves and in-place writes;
+mark-read applies none and takes ``next_version``. A write refused and tried again takes a fresh one.
 
 **Late messages.** A sync reports a conversation when its row's version is past the token's version floor V, and
 lists its messages after T = V - ``LATE_AFTER``. So a write at version v that applies a message at
