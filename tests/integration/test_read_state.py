@@ -21,7 +21,7 @@ from tests.support.concurrency import metrics_disabled, separate_container, seri
 from tests.support.events import SEED_GROUP_UUID, as_user
 from tests.support.faults import lose_responses
 from tests.support.people import ANDREW, BAYKO, LONDO
-from tests.support.streams import deliver, read_state
+from tests.support.streams import deliver, read_state, row_writes
 from tests.support.table import snapshot
 
 MARK_READ = "MarkReadFunction"
@@ -254,5 +254,8 @@ def test_two_devices_marking_read_at_once_end_at_the_later_marker(aws, stream, m
 
     assert [response["statusCode"] for response in responses] == [200, 200]
     assert read_state(aws, group, BAYKO) == (0, third["created_at"])
+    # Each write that went through gave bayko's row a higher version than the one before, whichever came first.
+    versions = [version for pk, version in row_writes(stream.new_records()) if pk == f"GRP#{BAYKO.uuid}"]
+    assert versions and versions == sorted(set(versions)), versions
     assert {body(response)["last_read_at"] for response in responses} <= {second["created_at"], third["created_at"]}
     assert json.loads(responses[read_ats.index(None)]["body"])["last_read_at"] == third["created_at"]

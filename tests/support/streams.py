@@ -81,6 +81,13 @@ def read_state(aws: Any, group_uuid: str, owner: Person) -> tuple[int | None, st
     return (None if count is None else int(count)), row.get("last_read_at")
 
 
+def row_writes(records: list[Record]) -> list[tuple[str, int]]:
+    """(pk, version) of every group row written (inserted or updated) among stream records, in stream order."""
+    return [(record["dynamodb"]["Keys"]["pk"]["S"], int(record["dynamodb"]["NewImage"]["version"]["N"]))
+            for record in records
+            if record["eventName"] in ("INSERT", "MODIFY") and record["dynamodb"]["Keys"]["pk"]["S"].startswith("GRP#")]
+
+
 def group_rows(table: Any, message_group_uuid: str) -> list[dict[str, Any]]:
     """Every ``GRP#`` row of the group, read from the table itself (not the index), so duplicates show."""
     return sorted((item for item in scan_all(table)

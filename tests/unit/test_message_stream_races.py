@@ -35,6 +35,7 @@ from tests.support.streams import (
     at,
     deliver,
     failed_sequence_numbers,
+    row_writes,
     sequence_number,
     start_group,
 )
@@ -122,6 +123,11 @@ def test_two_concurrent_invocations_for_one_group_end_at_the_newest_message(aws,
     assert responses == [{"batchItemFailures": []}] * 2
     assert cancelled, "the invocations did not race"
     assert_group_at(aws, SEED_GROUP_UUID, (ANDREW, BAYKO), at(BASE, 2), "second")
+    # Whatever the interleaving, each member's row took a higher version with every write that went through.
+    writes = row_writes(stream.new_records())
+    for owner in (ANDREW, BAYKO):
+        versions = [version for pk, version in writes if pk == f"GRP#{owner.uuid}"]
+        assert versions and versions == sorted(set(versions)), versions
 
 
 def test_rows_the_index_still_shows_at_their_old_place_are_found_where_they_are(aws, ddb, stream, hooks):
@@ -357,10 +363,3 @@ def test_a_move_from_a_stale_read_neither_lowers_a_version_nor_drops_a_late_reco
 def group_rows_of_group(aws: Any, group_uuid: str) -> list[dict[str, Any]]:
     return [row for owner in (ANDREW, BAYKO) for row in group_rows_of(aws.table, owner.uuid)
             if row["message_group_uuid"] == group_uuid]
-
-
-def row_writes(records: list[dict[str, Any]]) -> list[tuple[str, int]]:
-    """(pk, version) of every group row written (inserted or updated), in stream order."""
-    return [(record["dynamodb"]["Keys"]["pk"]["S"], int(record["dynamodb"]["NewImage"]["version"]["N"]))
-            for record in records
-            if record["eventName"] in ("INSERT", "MODIFY") and record["dynamodb"]["Keys"]["pk"]["S"].startswith("GRP#")]
