@@ -120,7 +120,7 @@ def plan_read_state(row: dict[str, Any], owner_uuid: str, batch: GroupBatch) -> 
 
     if state.unread_count is None:
         if any(not message_moves_row(row, at) for at in times):
-            # First touch of rows written with the conversation's first message: the batch holds all there is.
+            # First touch of rows written with a message but without read state: the batch holds all there is.
             marker = own_newest
             return ReadStatePlan(_text(marker), others_after(marker), format_timestamp(through))
         # A row from before read state: read up to its own time, counted exactly from there (once per row).
