@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, Callable
 from uuid import UUID
@@ -12,7 +13,7 @@ import pytest
 
 from cruddur_messaging.clock import epoch_microseconds
 from cruddur_messaging.domain import send_limits
-
+from cruddur_messaging.models import MessageGroupSummary
 from devtools.environment import local_function_specs
 from tests.support.api import assert_error, header, ok
 from tests.support.events import EVENTS_DIR, SEED_GROUP_UUID, as_user, load_event
@@ -42,7 +43,7 @@ ERRORS = {
 }
 MESSAGE_FIELDS = {"uuid", "display_name", "handle", "message", "created_at"}
 SEED_PEOPLE = {person.handle: person for person in (ANDREW, BAYKO, LONDO)}
-GROUP_ROW_FIELDS = {"uuid", "display_name", "handle", "message", "created_at", "unread_count", "last_read_at"}
+GROUP_ROW_FIELDS = {field.name for field in fields(MessageGroupSummary)}
 
 
 def the_caller(event: dict[str, Any]) -> str:

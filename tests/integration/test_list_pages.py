@@ -6,6 +6,7 @@ list-groups is newest first over every year (the tutorial's ``begins_with(sk, <t
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -13,15 +14,17 @@ from tests.support.api import next_link, ok
 from tests.support.client import Caller
 from tests.support.events import SEED_GROUP_UUID, load_event
 from tests.support.people import ANDREW, BAYKO, LONDO, stranger
+from tests.support.table import group_rows_of
 from tests.support.tutorial import put_group_row, timestamp, tutorial_client
 
 THIS_YEAR = datetime.now(timezone.utc).year
 
 
 @pytest.fixture
-def groups_over_the_years(aws) -> list[dict[str, str]]:
+def groups_over_the_years(aws) -> list[dict[str, Any]]:
     """andrewbrown's conversations: 4 from 2023, 4 from 2025 and 2 from early this year written the tutorial's
-    way, then two started now through the handler. Returns them as list-groups should, newest first."""
+    way (no version: 0), then two started now through the handler. Returns them as list-groups should, newest
+    first."""
     client = tutorial_client(aws)
     expected = []
     moments = [datetime(2023, 1, 1, 0, 0, 0, 1, tzinfo=timezone.utc) + timedelta(days=40 * index) for index in range(4)]
@@ -35,13 +38,18 @@ def groups_over_the_years(aws) -> list[dict[str, str]]:
         put_group_row(client, group, ANDREW, other, timestamp(moment), f"message {number}")
         expected.append({"uuid": group, "display_name": other.display_name, "handle": other.handle,
                          "message": f"message {number}", "created_at": timestamp(moment),
-                         "unread_count": 0, "last_read_at": None})
+                         "unread_count": 0, "last_read_at": None, "version": 0})
     andrew = Caller(aws, ANDREW)
     for person in (BAYKO, LONDO):
         response = ok(andrew.send(f"Hello {person.handle}", handle=person.handle))
+        [row] = [row for row in group_rows_of(aws.table, ANDREW.uuid)
+                 if row["message_group_uuid"] == response["message_group_uuid"]]
+        assert row["version"] > 0
+        # The sender's row starts read up to the first message.
         expected.append({"uuid": response["message_group_uuid"], "display_name": person.display_name,
                          "handle": person.handle, "message": f"Hello {person.handle}",
-                         "created_at": response["created_at"], "unread_count": 0, "last_read_at": None})
+                         "created_at": response["created_at"], "unread_count": 0,
+                         "last_read_at": response["created_at"], "version": int(row["version"])})
     return sorted(expected, key=lambda group: group["created_at"], reverse=True)
 
 

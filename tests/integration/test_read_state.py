@@ -21,7 +21,7 @@ from tests.support.concurrency import metrics_disabled, separate_container, seri
 from tests.support.events import SEED_GROUP_UUID, as_user
 from tests.support.faults import lose_responses
 from tests.support.people import ANDREW, BAYKO, LONDO
-from tests.support.streams import deliver, read_state
+from tests.support.streams import deliver, read_state, row_writes
 from tests.support.table import snapshot
 
 MARK_READ = "MarkReadFunction"
@@ -48,7 +48,8 @@ def test_three_messages_received_are_three_unread_until_read_and_no_replay_chang
     records = flush(aws, stream)
 
     item = conversation_of(bayko, group)
-    assert list(item) == FRONTEND_KEYS + ["unread_count", "last_read_at"]  # the frontend's keys first, unchanged
+    # The frontend's keys first, unchanged.
+    assert list(item) == FRONTEND_KEYS + ["unread_count", "last_read_at", "version"]
     assert (item["message"], item["unread_count"], item["last_read_at"]) == ("Three", 3, None)
     assert ok(bayko.unread_badge()) == {"conversations": 1, "messages": 3}
     sender_side = conversation_of(andrew, group)
@@ -56,11 +57,17 @@ def test_three_messages_received_are_three_unread_until_read_and_no_replay_chang
 
     assert ok(bayko.mark_read(group)) == {"message_group_uuid": group, "last_read_at": last["created_at"],
                                           "unread_count": 0}
-    assert (conversation_of(bayko, group)["unread_count"], ok(bayko.unread_badge())) == (
-        0, {"conversations": 0, "messages": 0})
-    after = snapshot(aws.table)
+    read = conversation_of(bayko, group)
+    assert (read["unread_count"], ok(bayko.unread_badge())) == (0, {"conversations": 0, "messages": 0})
+    assert read["version"] > item["version"]  # marking read is a change of the row
+    sent = conversation_of(andrew, group)
     assert deliver(aws, records + records) == {"batchItemFailures": []}
-    assert snapshot(aws.table) == after
+    # The replay of older messages rewrites both rows (a new version, so a sync sees them), and no count moves.
+    for caller, before in ((bayko, read), (andrew, sent)):
+        replayed = conversation_of(caller, group)
+        assert replayed["version"] > before["version"]
+        assert {**replayed, "version": before["version"]} == before
+    assert ok(bayko.unread_badge()) == {"conversations": 0, "messages": 0}
 
 
 def test_marking_read_up_to_an_older_message_counts_the_later_ones_and_never_moves_back(aws, stream):
@@ -247,5 +254,8 @@ def test_two_devices_marking_read_at_once_end_at_the_later_marker(aws, stream, m
 
     assert [response["statusCode"] for response in responses] == [200, 200]
     assert read_state(aws, group, BAYKO) == (0, third["created_at"])
+    # Each write that went through gave bayko's row a higher version than the one before, whichever came first.
+    versions = [version for pk, version in row_writes(stream.new_records()) if pk == f"GRP#{BAYKO.uuid}"]
+    assert versions and versions == sorted(set(versions)), versions
     assert {body(response)["last_read_at"] for response in responses} <= {second["created_at"], third["created_at"]}
     assert json.loads(responses[read_ats.index(None)]["body"])["last_read_at"] == third["created_at"]

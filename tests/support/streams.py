@@ -55,13 +55,14 @@ def start_group(ddb: Any, group_uuid: str, first: Person, second: Person, sk: st
 
 
 TUTORIAL_ATTRIBUTES = ("pk", "sk", "message_group_uuid", "message", "user_uuid", "user_display_name", "user_handle")
-"""What the tutorial's queries read off a group row; the rows carry the read state besides."""
+"""What the tutorial's queries read off a group row; the rows carry the read state and the version besides."""
 READ_STATE_ATTRIBUTES = ("unread_count", "last_read_at")
+VERSION_ATTRIBUTES = ("version", "late_from", "late_version")
 
 
 def assert_group_at(aws: Any, group_uuid: str, members: tuple[Person, Person], sk: str, text: str) -> None:
     """Exactly one row per member, at ``sk`` with ``text``, naming the other member, and nothing else but the
-    read state."""
+    read state and the version (with its late record)."""
     first, second = members
     expected = sorted((
         {"pk": f"GRP#{owner.uuid}", "sk": sk, "message_group_uuid": group_uuid, "message": text,
@@ -70,7 +71,7 @@ def assert_group_at(aws: Any, group_uuid: str, members: tuple[Person, Person], s
     ), key=lambda row: row["pk"])
     rows = group_rows(aws.table, group_uuid)
     assert [{name: row[name] for name in TUTORIAL_ATTRIBUTES if name in row} for row in rows] == expected
-    assert all(set(row) <= {*TUTORIAL_ATTRIBUTES, *READ_STATE_ATTRIBUTES} for row in rows), rows
+    assert all(set(row) <= {*TUTORIAL_ATTRIBUTES, *READ_STATE_ATTRIBUTES, *VERSION_ATTRIBUTES} for row in rows), rows
 
 
 def read_state(aws: Any, group_uuid: str, owner: Person) -> tuple[int | None, str | None]:
@@ -78,6 +79,13 @@ def read_state(aws: Any, group_uuid: str, owner: Person) -> tuple[int | None, st
     [row] = [row for row in group_rows(aws.table, group_uuid) if row["pk"] == f"GRP#{owner.uuid}"]
     count = row.get("unread_count")
     return (None if count is None else int(count)), row.get("last_read_at")
+
+
+def row_writes(records: list[Record]) -> list[tuple[str, int]]:
+    """(pk, version) of every group row written (inserted or updated) among stream records, in stream order."""
+    return [(record["dynamodb"]["Keys"]["pk"]["S"], int(record["dynamodb"]["NewImage"]["version"]["N"]))
+            for record in records
+            if record["eventName"] in ("INSERT", "MODIFY") and record["dynamodb"]["Keys"]["pk"]["S"].startswith("GRP#")]
 
 
 def group_rows(table: Any, message_group_uuid: str) -> list[dict[str, Any]]:

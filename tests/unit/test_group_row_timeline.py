@@ -1,6 +1,7 @@
 """The group row timeline's rules (``domain.group_row_timeline``), one by one: what moves a row (forward only, as
-instants), what moves a read marker, the bound rows are read again from, and how a writer that loses a race
-tries again. The stream and mark-read tests play the same rules end to end; these say which rule broke."""
+instants), what moves a read marker, the bound rows are read again from, how a writer that loses a race
+tries again, and the version and late record every write gives a row. The stream and mark-read tests play the
+same rules end to end; these say which rule broke."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -12,16 +13,24 @@ from cruddur_messaging.clock import format_timestamp, parse_timestamp
 from cruddur_messaging.data.read_state import ReadStateStore
 from cruddur_messaging.domain.group_row_timeline import (
     BEFORE_ANY_TIME,
+    LATE_AFTER,
     MAX_ATTEMPTS,
+    SYNC_HORIZON,
     Lost,
     NotSettled,
     instant_after,
     instant_of_row,
     marker_moves,
     message_moves_row,
+    messages_applied,
+    moment_of_version,
     newest_row,
+    next_version,
     reread_from,
+    row_stamp,
     settle,
+    version_at,
+    version_of,
 )
 
 GROUP = "11111111-1111-4111-8111-111111111111"
@@ -73,10 +82,90 @@ def test_a_marker_moves_only_forward(marker: str | None, target: str, moves: boo
 def test_the_marker_condition_on_a_table_is_the_same_rule(aws, marker: str | None, target: str) -> None:
     stored = row(T2, unread_count=1, **({} if marker is None else {"last_read_at": marker}))
     aws.table.put_item(Item=stored)
-    outcome = ReadStateStore(aws.table).mark_read(GROUP, stored, target, 0)
+    outcome = ReadStateStore(aws.table).mark_read(GROUP, stored, target, 0, next_version(stored))
     assert outcome.written is marker_moves(marker, target)
     assert outcome.row is not None
     assert outcome.row.get("last_read_at") == (target if outcome.written else marker)
+
+
+@pytest.mark.parametrize(("stored_version", "written"), [(None, True), (41, True), (42, False), (43, False)],
+                         ids=["no-version-yet", "behind", "same", "ahead"])
+def test_mark_read_never_gives_a_row_a_version_below_or_at_its_own(aws, stored_version: int | None,
+                                                                   written: bool) -> None:
+    stored = row(T2, unread_count=1, **({} if stored_version is None else {"version": stored_version}))
+    aws.table.put_item(Item=stored)
+    outcome = ReadStateStore(aws.table).mark_read(GROUP, stored, T2, 0, 42)
+    assert outcome.written is written
+    assert outcome.row is not None and outcome.row.get("version") == (42 if written else stored_version)
+
+
+@pytest.mark.parametrize("changed", [{"unread_count": 2}, {"last_read_at": T1}, {"version": 8}],
+                         ids=["count", "marker", "version"])
+def test_a_stream_write_is_refused_once_the_row_changed_even_only_its_version(aws, changed: dict[str, Any]) -> None:
+    read = row(T2, unread_count=1, last_read_at=T0, version=7)
+    aws.table.put_item(Item={**read, **changed})
+    outcome = ReadStateStore(aws.table).replace_read_state(GROUP, read, 1, T0, row_stamp(read))
+    assert not outcome.written and outcome.row == {**read, **changed}
+    assert ReadStateStore(aws.table).replace_read_state(GROUP, {**read, **changed}, 1, T0,
+                                                        row_stamp({**read, **changed})).written
+
+
+def test_a_version_is_the_write_time_in_microseconds_and_always_above_the_rows() -> None:
+    now = at(T2)
+    assert moment_of_version(version_at(now)) == now
+    assert next_version(None, now) == version_at(now) == next_version(row(T0, version=version_at(now) - 1), now)
+    ahead = version_at(now) + 10**6  # written by a clock a second ahead
+    assert next_version(row(T0, version=ahead), now) == ahead + 1
+    assert next_version(row(T0), now) == version_at(now)  # a row from before versions is version 0
+    assert version_of(row(T0)) == 0
+
+
+def test_a_write_applies_every_message_but_the_rows_own() -> None:
+    assert messages_applied(row(T1), [at(T2), at(T1), at(T0)]) == [at(T0), at(T2)]
+    assert messages_applied(row("2026-03-04T07:06:07+02:00"), [at(T0)]) == []  # T0 as an instant
+    assert messages_applied(row(T1), []) == []
+
+
+NOW = at("2026-03-11T00:00:00.000000+00:00")
+ON_TIME = NOW - LATE_AFTER + timedelta(microseconds=1)
+LATE = NOW - LATE_AFTER
+
+
+def test_only_a_message_applied_more_than_late_after_its_time_leaves_a_late_record() -> None:
+    assert row_stamp(row(T0), [ON_TIME], now=NOW) == {"version": version_at(NOW)}
+    assert row_stamp(row(T0), [ON_TIME, LATE, LATE - timedelta(days=1)], now=NOW) == {
+        "version": version_at(NOW), "late_from": format_timestamp(LATE - timedelta(days=1)),
+        "late_version": version_at(NOW)}
+    assert row_stamp(None, [LATE], now=NOW) == {"version": version_at(NOW), "late_from": format_timestamp(LATE),
+                                                "late_version": version_at(NOW)}
+
+
+def test_late_is_measured_from_the_writes_version_not_the_clock() -> None:
+    """The row's version is a minute ahead of this writer's clock: its version is then, and a message a second
+    before its clock is late relative to that version."""
+    ahead = row(T0, version=version_at(NOW + LATE_AFTER))
+    stamp = row_stamp(ahead, [NOW - timedelta(seconds=1)], now=NOW)
+    assert stamp["version"] == version_at(NOW + LATE_AFTER) + 1
+    assert stamp["late_from"] == format_timestamp(NOW - timedelta(seconds=1))
+
+
+def test_a_late_record_is_carried_merged_while_within_the_horizon_and_replaced_after() -> None:
+    recent = version_at(NOW - SYNC_HORIZON) + 1
+    recorded = row(T0, version=recent + 5, late_from=format_timestamp(LATE - timedelta(hours=1)), late_version=recent)
+    carried = {"version": version_at(NOW), "late_from": recorded["late_from"], "late_version": recent}
+    assert row_stamp(recorded, [ON_TIME], now=NOW) == carried
+    assert row_stamp(recorded, [], now=NOW) == carried
+    assert row_stamp(recorded, [LATE], now=NOW) == {**carried, "late_version": version_at(NOW)}  # the older from
+    earlier = LATE - timedelta(hours=2)
+    assert row_stamp(recorded, [earlier], now=NOW)["late_from"] == format_timestamp(earlier)
+    expired = {**recorded, "late_version": version_at(NOW - SYNC_HORIZON)}
+    assert row_stamp(expired, [LATE], now=NOW) == {"version": version_at(NOW), "late_from": format_timestamp(LATE),
+                                                   "late_version": version_at(NOW)}
+
+
+def test_a_move_takes_a_version_above_every_row_it_replaces() -> None:
+    duplicate = row(T1, version=version_at(NOW) + 99)
+    assert row_stamp(row(T2, version=5), [], replaced=[duplicate], now=NOW)["version"] == version_at(NOW) + 100
 
 
 def test_rows_are_read_again_from_at_or_below_where_they_were_as_text() -> None:

@@ -99,8 +99,9 @@ def test_a_stale_record_after_a_newer_one_does_not_move_rows_back(aws, ddb, stre
 
 def test_a_record_at_the_rows_own_time_sets_the_read_state_in_place_and_its_replay_changes_nothing(
         aws, ddb, stream, calls):
-    """A new conversation writes both rows at its first message's time: that message's record moves nothing, it
-    only gives the rows their read state (the sender has read it, the recipient has one unread)."""
+    """Rows written without read state at their first message's time (as new conversations were before their
+    transaction wrote it): that message's record moves nothing, it only gives the rows their read state (the sender
+    has read it, the recipient has one unread) and a version."""
     start_group(ddb, SEED_GROUP_UUID, ANDREW, BAYKO, at(BASE, 4), "first message")
     put_message(ddb, SEED_GROUP_UUID, at(BASE, 4), "first message", ANDREW)
     records = stream.new_message_inserts()
@@ -110,6 +111,7 @@ def test_a_record_at_the_rows_own_time_sets_the_read_state_in_place_and_its_repl
     assert_group_at(aws, SEED_GROUP_UUID, (ANDREW, BAYKO), at(BASE, 4), "first message")
     assert read_state(aws, SEED_GROUP_UUID, ANDREW) == (0, at(BASE, 4))
     assert read_state(aws, SEED_GROUP_UUID, BAYKO) == (1, None)
+    assert all(row["version"] > 0 for row in group_rows(aws.table, SEED_GROUP_UUID))
     assert (calls.count("TransactWriteItems"), calls.count("UpdateItem")) == (0, 2)
     after = snapshot(aws.table)
     calls.calls.clear()
@@ -117,9 +119,29 @@ def test_a_record_at_the_rows_own_time_sets_the_read_state_in_place_and_its_repl
     assert deliver(aws, records) == {"batchItemFailures": []}
 
     assert snapshot(aws.table) == after
-    # The replay is taken for a duplicate: the index query, then bayko's count taken again (a COUNT query), same
-    # result; andrew's marker is at the row's time, so there is nothing to count.
-    assert calls.calls == ["Query", "Query"]
+    # The replay is the rows' own message, applied already: the index query, and nothing to count or write.
+    assert calls.calls == ["Query"]
+
+
+def test_a_replay_of_an_older_message_rewrites_each_row_with_a_new_version_only(aws, ddb, stream, calls):
+    start_group(ddb, SEED_GROUP_UUID, ANDREW, BAYKO, at(BASE, 0))
+    stream.new_records()
+    put_message(ddb, SEED_GROUP_UUID, at(BASE, 1), "older", ANDREW)
+    put_message(ddb, SEED_GROUP_UUID, at(BASE, 2), "newer", BAYKO)
+    older, newer = stream.new_message_inserts()
+    assert deliver(aws, [older, newer]) == {"batchItemFailures": []}
+    before = {row["pk"]: row for row in group_rows(aws.table, SEED_GROUP_UUID)}
+    calls.calls.clear()
+
+    assert deliver(aws, [older]) == {"batchItemFailures": []}
+
+    after = {row["pk"]: row for row in group_rows(aws.table, SEED_GROUP_UUID)}
+    for pk, row in after.items():
+        assert row["version"] > before[pk]["version"]
+        assert {**row, "version": before[pk]["version"], "late_version": before[pk]["late_version"]} == before[pk]
+    # The index query, each row's count taken again where there is something to count (andrew's: bayko's newer
+    # message; bayko's marker is at the row's time), and one UpdateItem per row.
+    assert calls.calls == ["Query", "Query", "UpdateItem", "UpdateItem"]
 
 
 def test_records_that_are_not_message_inserts_are_ignored(aws, ddb, stream, calls):

@@ -1,5 +1,6 @@
 """Pattern E under what the real system does to it: racing invocations, a lagging index, two groups' rows on
-one key, refusals that never stop, duplicate rows left by the tutorial's unconditional writes."""
+one key, refusals that never stop, duplicate rows left by the tutorial's unconditional writes, a move racing an
+in-place write that changed only the version and late record."""
 from __future__ import annotations
 
 import json
@@ -7,12 +8,15 @@ import os
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from cruddur_messaging.domain import group_row_timeline
 from cruddur_messaging.domain.group_row_timeline import MAX_ATTEMPTS
+from cruddur_messaging.domain.mark_read import MarkReadRequest, mark_read
 from cruddur_messaging.models import User
 from devtools.environment import LOCAL_ACCOUNT_ID
 from tests.support.calls import operation_is
@@ -31,10 +35,11 @@ from tests.support.streams import (
     at,
     deliver,
     failed_sequence_numbers,
+    row_writes,
     sequence_number,
     start_group,
 )
-from tests.support.table import group_rows_of, snapshot
+from tests.support.table import group_rows_of, scan_all, snapshot
 from tests.support.tutorial import put_group_row, put_message
 
 def user(person: Person) -> User:
@@ -118,6 +123,11 @@ def test_two_concurrent_invocations_for_one_group_end_at_the_newest_message(aws,
     assert responses == [{"batchItemFailures": []}] * 2
     assert cancelled, "the invocations did not race"
     assert_group_at(aws, SEED_GROUP_UUID, (ANDREW, BAYKO), at(BASE, 2), "second")
+    # Whatever the interleaving, each member's row took a higher version with every write that went through.
+    writes = row_writes(stream.new_records())
+    for owner in (ANDREW, BAYKO):
+        versions = [version for pk, version in writes if pk == f"GRP#{owner.uuid}"]
+        assert versions and versions == sorted(set(versions)), versions
 
 
 def test_rows_the_index_still_shows_at_their_old_place_are_found_where_they_are(aws, ddb, stream, hooks):
@@ -184,9 +194,17 @@ def test_a_row_whose_key_is_taken_by_another_group_goes_to_the_next_microsecond(
     }
     assert [(row["sk"], row["message"]) for row in group_rows_of(aws.table, BAYKO.uuid)] == [
         (collision, "seed group, same microsecond")]
-    after = snapshot(aws.table)
+    after = {(row["pk"], row["sk"]): row for row in scan_all(aws.table)}
     assert deliver(aws, records) == {"batchItemFailures": []}
-    assert snapshot(aws.table) == after
+    # The replay moves nothing. Andrew's row is a microsecond past the message, so the message is before it: that
+    # row is rewritten in place with only a new version; bayko's row is at the message's very time: untouched.
+    replayed = {(row["pk"], row["sk"]): row for row in scan_all(aws.table)}
+    assert replayed.keys() == after.keys()
+    changed = {key for key in after if replayed[key] != after[key]}
+    assert changed == {(f"GRP#{ANDREW.uuid}", "2026-11-21T04:00:07.000001+00:00")}
+    [key] = changed
+    assert replayed[key]["version"] > after[key]["version"]
+    assert {**replayed[key], "version": 0, "late_version": 0} == {**after[key], "version": 0, "late_version": 0}
 
 
 def test_refusals_are_retried_a_bounded_number_of_times_then_the_group_is_reported(aws, ddb, stream, hooks):
@@ -294,3 +312,54 @@ def test_every_call_the_function_makes_is_allowed_by_its_least_privilege_policy(
     assert not allowed(statements, Request("dynamodb:DeleteItem", table_arn, f"GRP#{BAYKO.uuid}"))
     assert not allowed(statements, Request("dynamodb:UpdateItem", table_arn, f"MSG#{group_uuid}"))
     assert not allowed(statements, Request("dynamodb:Query", table_arn, f"PAIR#{BAYKO.uuid}#{LONDO.uuid}"))
+
+
+def test_a_move_from_a_stale_read_neither_lowers_a_version_nor_drops_a_late_record(aws, ddb, stream, hooks,
+                                                                                  monkeypatch):
+    """A late record of an older message rewrites the rows in place with only a new version and its late record
+    (the read state comes out the same); a racing move that read the rows before that write must not put them back
+    without it. Its condition on the version read refuses it, and it moves the rows as they are now."""
+    now = [BASE + timedelta(seconds=30)]  # the writers' clock: the first writes are on time
+    monkeypatch.setattr(group_row_timeline, "write_time", lambda: now[0])
+    group_uuid = str(uuid.uuid4())
+    start_conversation(aws, group_uuid, ANDREW, BAYKO, "first", at(BASE, 0))
+    put_message(ddb, group_uuid, at(BASE, 1), "older, its record late", ANDREW)
+    put_message(ddb, group_uuid, at(BASE, 2), "newer", ANDREW)
+    records = stream.new_records()
+    writes = row_writes(records)  # the new conversation's rows
+    first, older, newer = [record for record in records if stream.mapping.accepts(record)]
+    assert deliver(aws, [first, newer]) == {"batchItemFailures": []}
+    reading = aws.container("MarkReadFunction")
+    assert mark_read(reading.group_row_store, reading.read_state_store, user(BAYKO), group_uuid,
+                     MarkReadRequest()).moved
+    stale = index_snapshot(ddb, aws.table.name, group_uuid)
+    assert all("late_from" not in row for row in group_rows_of_group(aws, group_uuid))
+    now[0] = BASE + timedelta(minutes=5)
+
+    assert deliver(aws, [older]) == {"batchItemFailures": []}
+    in_place = {row["pk"]: row for row in group_rows_of_group(aws, group_uuid)}
+    assert {row["late_from"] for row in in_place.values()} == {at(BASE, 1)}  # applied minutes after: late
+    put_message(ddb, group_uuid, at(BASE, 3), "newest", BAYKO)
+    records = stream.new_records()
+    writes += row_writes(records)
+    answer_index_queries_with(hooks, stale)
+    cancelled = cancelled_transactions(hooks)
+    assert deliver(aws, [record for record in records if stream.mapping.accepts(record)]) == {
+        "batchItemFailures": []}
+
+    assert len(cancelled) == 2  # each member's move, refused once on the version it read
+    assert_group_at(aws, group_uuid, (ANDREW, BAYKO), at(BASE, 3), "newest")
+    for row in group_rows_of_group(aws, group_uuid):
+        assert row["late_from"] == at(BASE, 1) and row["version"] > in_place[row["pk"]]["version"]
+    writes += row_writes(stream.new_records())
+    # The transaction, the move to "newer", (bayko's mark-read), the in-place write, the move to "newest".
+    assert [pk for pk, _ in writes].count(f"GRP#{ANDREW.uuid}") == 4
+    assert [pk for pk, _ in writes].count(f"GRP#{BAYKO.uuid}") == 5
+    for owner in (ANDREW, BAYKO):
+        versions = [version for pk, version in writes if pk == f"GRP#{owner.uuid}"]
+        assert versions == sorted(set(versions)), versions
+
+
+def group_rows_of_group(aws: Any, group_uuid: str) -> list[dict[str, Any]]:
+    return [row for owner in (ANDREW, BAYKO) for row in group_rows_of(aws.table, owner.uuid)
+            if row["message_group_uuid"] == group_uuid]

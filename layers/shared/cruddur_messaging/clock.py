@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"
 ONE_MICROSECOND = timedelta(microseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -22,9 +23,16 @@ def utc_now() -> str:
     return format_timestamp(datetime.now(timezone.utc))
 
 
-def epoch_microseconds() -> int:
-    """Now, in whole microseconds since the epoch: the send limits' clock (``domain.send_limits``)."""
-    return time.time_ns() // 1000
+def epoch_microseconds(moment: datetime | None = None) -> int:
+    """``moment`` (default: now) in whole microseconds since the Unix epoch: the send limits' clock
+    (``domain.send_limits``) and the group rows' versions (``domain.group_row_timeline``)."""
+    if moment is None:
+        return time.time_ns() // 1000
+    return (moment - EPOCH) // ONE_MICROSECOND
+
+
+def moment_of_epoch_microseconds(microseconds: int) -> datetime:
+    return EPOCH + timedelta(microseconds=microseconds)
 
 
 def parse_timestamp(text: str, *, naive_is_utc: bool = True) -> datetime:

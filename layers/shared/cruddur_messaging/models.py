@@ -54,8 +54,9 @@ class BlockState:
 class MessageGroupSummary:
     """One conversation in the caller's list: ``uuid`` is the group, the names are the *other* member's.
 
-    ``unread_count`` and ``last_read_at`` (the caller's read marker, or None) come last: the frontend reads the
-    first five keys and ignores the others.
+    ``unread_count``, ``last_read_at`` (the caller's read marker, or None) and ``version`` (grows with every change
+    of the row: of two copies, keep the higher) come last: the frontend reads the first five keys and ignores the
+    others.
     """
 
     uuid: str
@@ -65,13 +66,14 @@ class MessageGroupSummary:
     created_at: str
     unread_count: int = 0
     last_read_at: str | None = None
+    version: int = 0
 
     @classmethod
     def of_row(cls, row: Mapping[str, Any]) -> "MessageGroupSummary":
         """The owner's list item of a ``GRP#`` row (a row without read state shows 0 and None)."""
         return cls(uuid=row["message_group_uuid"], display_name=row["user_display_name"], handle=row["user_handle"],
                    message=row["message"], created_at=row["sk"], unread_count=int(row.get("unread_count") or 0),
-                   last_read_at=row.get("last_read_at"))
+                   last_read_at=row.get("last_read_at"), version=int(row.get("version") or 0))
 
 
 @dataclass(frozen=True)

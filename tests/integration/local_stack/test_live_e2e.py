@@ -102,7 +102,9 @@ def test_both_members_see_each_message_and_read_live_and_a_stranger_sees_nothing
             assert updates[-1]["message"] == sent[-1]["message"]
             assert updates[-1]["created_at"] == sent[-1]["created_at"]
             assert set(updates[-1]) == {"uuid", "display_name", "handle", "message", "created_at", "unread_count",
-                                        "last_read_at"}
+                                        "last_read_at", "version"}
+            versions = [update["version"] for update in updates]
+            assert versions == sorted(versions) and versions[0] > 0  # each change of the row raises it
 
         # bayko reads them: andrew's socket is told ("Seen"), bayko's own gets the list item read, londo nothing.
         response = post(info, f"/api/message_groups/{group}/read", tokens["bayko"], {})

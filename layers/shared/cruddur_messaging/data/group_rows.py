@@ -3,7 +3,8 @@
 A move deletes the rows an owner has for a group and puts the row at its new ``sk`` in one transaction, with the
 conditions ``domain.group_row_timeline`` states (where a row may move, and how a writer that loses a race tries
 again): a stale read or a racing writer makes the transaction fail as a whole instead of losing or duplicating a
-row, or overwriting a read marker set meanwhile.
+row, or overwriting a read marker or late record set meanwhile. The new row carries its ``version`` and late record
+(``group_row_timeline.row_stamp``), made by the caller.
 
 A move whose response was lost is sent again by the SDK (with the same ``ClientRequestToken``, which DynamoDB
 answers with the first outcome; moto does not): the retry finds the rows gone and the new row in place, exactly

@@ -18,7 +18,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from cruddur_messaging.clock import next_microsecond
+from cruddur_messaging.clock import next_microsecond, parse_timestamp
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.blocks import blockers_in
 from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable
@@ -30,6 +30,7 @@ from cruddur_messaging.data.table_access import (
 )
 from cruddur_messaging.data.transactions import CONDITION_FAILED, TransactionCancelled, write_transaction
 from cruddur_messaging.data.tutorial_data import TutorialData
+from cruddur_messaging.domain.group_row_timeline import row_stamp
 from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.models import Membership, User
 from cruddur_messaging.observability import logger
@@ -189,13 +190,16 @@ class MessageStore:
         still running (TransactionInProgressException), the caller tells our own group from another by the pair.
         """
         message = message_item(message_group_uuid, sender, text, message_uuid, created_at)
+        # Both rows exact from the start (the sender has read their message, the recipient has it unread), so the
+        # stream function finds them applied and each member's list changes once (``domain.unread_counts``).
+        stamp = row_stamp(None, [parse_timestamp(created_at)])
         items = {
             "pair": pair_item(sender.uuid, recipient.uuid, message_group_uuid),
             "membership": membership_item(message_group_uuid, {sender.uuid, recipient.uuid}, created_at),
             f"row:{sender.uuid}": group_row(message_group_uuid, owner=sender, other=recipient, text=text,
-                                            at=created_at),
+                                            at=created_at, unread_count=0, last_read_at=created_at, **stamp),
             f"row:{recipient.uuid}": group_row(message_group_uuid, owner=recipient, other=sender, text=text,
-                                               at=created_at),
+                                               at=created_at, unread_count=1, **stamp),
             "message": message,
         }
         client = self._table.meta.client
@@ -234,8 +238,9 @@ def message_item(message_group_uuid: str, sender: User, text: str, message_uuid:
     }
 
 
-def group_row(message_group_uuid: str, *, owner: User, other: User, text: str, at: str) -> Item:
-    """The owner's row of a conversation: it names the *other* member and shows the last message."""
+def group_row(message_group_uuid: str, *, owner: User, other: User, text: str, at: str, **state: Any) -> Item:
+    """The owner's row of a conversation: it names the *other* member and shows the last message; ``state``: the
+    owner's read state and the row's version (``domain.unread_counts``, ``domain.group_row_timeline``)."""
     return {
         "pk": keys.group_rows_pk(owner.uuid),
         "sk": at,
@@ -244,4 +249,5 @@ def group_row(message_group_uuid: str, *, owner: User, other: User, text: str, a
         "user_uuid": other.uuid,
         "user_display_name": other.display_name,
         "user_handle": other.handle,
+        **state,
     }

@@ -2,9 +2,10 @@
 
 Every write is an ``UpdateItem`` of one row at the key it was read at, conditional on that row still being the
 group's (an ``UpdateItem`` on a key that is gone would create a stray item otherwise) and on what the writer
-relied on, as ``domain.group_row_timeline`` rules: the stream function on the read state it read, a reader on the
-marker moving forward. A refused write hands back the row as it is now (``ReturnValuesOnConditionCheckFailure``),
-so the caller decides without reading it again; a row that moved meanwhile comes back as None.
+relied on, as ``domain.group_row_timeline`` rules: the stream function on the read state and version it read, a
+reader on the marker moving forward and the version growing. Every write sets the row's next ``version``. A
+refused write hands back the row as it is now (``ReturnValuesOnConditionCheckFailure``), so the caller decides
+without reading it again; a row that moved meanwhile comes back as None.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable
 from cruddur_messaging.data.group_rows import Item
 from cruddur_messaging.data.table_access import query_all, query_pages
 from cruddur_messaging.data.transactions import plain_item
-from cruddur_messaging.domain.group_row_timeline import MARKER_MOVES_FORWARD, unchanged_row_condition
+from cruddur_messaging.domain.group_row_timeline import MARKER_MOVES_FORWARD, VERSION_GROWS, unchanged_row_condition
 
 
 @dataclass(frozen=True)
@@ -64,34 +65,40 @@ class ReadStateStore:
         instant = instant_of(items[0]["sk"]) if items else None
         return None if instant is None else format_timestamp(instant)
 
-    def replace_read_state(self, message_group_uuid: str, row: Item, unread_count: int,
-                           last_read_at: str | None) -> WriteOutcome:
-        """Sets the row's read state in place, if the row still has the state it was read with (the stream
-        function's recount of a row it does not move)."""
+    def replace_read_state(self, message_group_uuid: str, row: Item, unread_count: int, last_read_at: str | None,
+                           stamp: Item) -> WriteOutcome:
+        """Sets the row's read state and ``stamp`` (its version, and late record if any:
+        ``group_row_timeline.row_stamp``) in place, if the row still has the state and version it was read with (the
+        stream function's write of a row it does not move)."""
         condition = unchanged_row_condition(message_group_uuid, row)
         assignments = ["unread_count = :new_count"]
         values = {**condition["ExpressionAttributeValues"], ":new_count": unread_count}
         if last_read_at is not None:
             assignments.append("last_read_at = :new_marker")
             values[":new_marker"] = last_read_at
+        for attribute, value in stamp.items():
+            assignments.append(f"{attribute} = :new_{attribute}")
+            values[f":new_{attribute}"] = value
         return self._update(row, f"SET {', '.join(assignments)}", condition["ConditionExpression"], values)
 
-    def mark_read(self, message_group_uuid: str, row: Item, read_at: str, unread_count: int,
+    def mark_read(self, message_group_uuid: str, row: Item, read_at: str, unread_count: int, version: int,
                   count_read_with_row: bool = False) -> WriteOutcome:
-        """Moves the reader's marker on the row to ``read_at`` with ``unread_count``, only forward
-        (``MARKER_MOVES_FORWARD``).
+        """Moves the reader's marker on the row to ``read_at`` with ``unread_count`` and ``version``, only forward
+        (``MARKER_MOVES_FORWARD``), and never to a version below the row's (``VERSION_GROWS``).
 
         ``count_read_with_row``: ``unread_count`` was computed from the row as read, so the row's count must still
         be what it was; not needed when the new count is 0 (everything up to the row's ``sk`` is read).
         """
-        condition = f"message_group_uuid = :group AND {MARKER_MOVES_FORWARD}"
-        values: dict[str, Any] = {":group": message_group_uuid, ":new_marker": read_at, ":new_count": unread_count}
+        condition = f"message_group_uuid = :group AND {MARKER_MOVES_FORWARD} AND {VERSION_GROWS}"
+        values: dict[str, Any] = {":group": message_group_uuid, ":new_marker": read_at, ":new_count": unread_count,
+                                  ":new_version": version}
         if count_read_with_row and row.get("unread_count") is None:
             condition += " AND attribute_not_exists(unread_count)"
         elif count_read_with_row:
             condition += " AND unread_count = :count"
             values[":count"] = row["unread_count"]
-        return self._update(row, "SET last_read_at = :new_marker, unread_count = :new_count", condition, values)
+        return self._update(row, "SET last_read_at = :new_marker, unread_count = :new_count, version = :new_version",
+                            condition, values)
 
     def unread_totals(self, owner_uuid: str) -> tuple[int, int]:
         """(conversations with unread messages, unread messages in all) over the owner's group rows: one query

@@ -1,7 +1,7 @@
 """The group row timeline: what may move a ``GRP#`` row, how its read state follows it, and how a writer that
 loses a race on it reads it again. Every rule here is stated here only; the modules that rely on one
 (``domain.move_group_rows``, ``domain.mark_read``, ``domain.unread_counts``, ``data.group_rows``,
-``data.read_state``) name this module and use its functions instead of restating them.
+``data.read_state``, ``data.messages``) name this module and use its functions instead of restating them.
 
 **Where a row is.** A row's ``sk`` is the time of the newest message it shows, compared as an instant
 (``clock``: rows written the tutorial's way carry other offsets and do not sort as text); an ``sk`` that is not a
@@ -10,10 +10,17 @@ row per group; rows left by the tutorial or by an interrupted move can make seve
 row (``newest_row``); the next move replaces them all.
 
 **What may move a row.** A new message moves both members' rows to its time, *forward only*: to a time strictly
-after the row's (``message_moves_row``). A replayed, duplicated or older record, or one at the row's very time,
-moves nothing (it may still correct the read state in place, see ``domain.unread_counts``). Nothing moves a row
-back today; a writer that will (deleting a conversation's newest message) adds its rule here, and must then change
-``reread_from`` too: that bound holds only while rows never move back.
+after the row's (``message_moves_row``). Nothing moves a row back today; a writer that will (deleting a
+conversation's newest message) adds its rule here, and must then change ``reread_from`` too: that bound holds only
+while rows never move back.
+
+**A message at or before the row's time** moves nothing. At the row's very time it is the row's own message (a
+group's messages never share an ``sk``): already applied by the write that put the row there, so there is nothing
+to write unless its read state is wrong (a row without read state yet: ``domain.unread_counts``). Before it (out
+of order, or a replay of an older message) it is applied in place, and that write is *always* made
+(``messages_applied``): at least a new version, even when the read state comes out unchanged, so a sync sees the
+conversation change after the message became visible. A replayed batch therefore costs one ``UpdateItem`` per
+member row.
 
 **Read markers.** ``last_read_at`` moves forward only (``marker_moves``; the same rule as a DynamoDB condition:
 ``MARKER_MOVES_FORWARD``), whoever moves it: a reader marking read (``domain.mark_read``) or a sender, whose
@@ -23,11 +30,36 @@ up to the row's ``sk`` (``domain.unread_counts`` has why that keeps it exact), s
 **Races.** Every write of a row is conditional on what its writer read, and a refused write wrote nothing:
 
 - a move deletes the rows it read, each only if it is still the group's, and puts the new row only if its key is
-  free (``data.group_rows``); the delete of the row it was made from also requires the read state it was read
-  with (``unchanged_row_condition``), so a marker set meanwhile is never overwritten;
+  free (``data.group_rows``); the delete of the row it was made from also requires the read state and version it
+  was read with (``unchanged_row_condition``), so a marker or late record set meanwhile is never overwritten;
 - the stream function's recount of a row it does not move requires the same (``unchanged_row_condition``);
 - mark-read requires its marker to be ahead (``MARKER_MOVES_FORWARD``) and, when it computed the count from the
-  row, that count.
+  row, that count; and that its version is ahead of the row's (``VERSION_GROWS``).
+
+``unchanged_row_condition`` includes the row's ``version``: a stream write carries the row's late record forward
+(below), so a row rewritten meanwhile, even with the same read state, is read again rather than overwritten.
+Either way a version only grows: a write's version is above the one its condition saw.
+
+**Versions.** Every write of a row gives it a ``version`` (N): microseconds since the Unix epoch of the write,
+and always more than the version of the row it replaces or updates (``next_version``), so of two copies of a list
+item the higher version is the newer. ``GET /api/sync`` finds a member's changed rows by version
+(``domain.sync``); a row written before versions (``version`` absent) is version 0. Two bounds of that sync are
+stated here because the stream function relies on them too: a message applied more than ``LATE_AFTER`` after its
+``created_at`` is *late* (the row records it, so a sync still finds it), and a sync token older than
+``SYNC_HORIZON`` is not served. The writers that apply messages take their version and late record from
+``row_stamp``: the new-conversation transaction (both rows), the stream function's moves and in-place writes;
+mark-read applies none and takes ``next_version``. A write refused and tried again takes a fresh one.
+
+**Late messages.** A sync reports a conversation when its row's version is past the token's version floor V, and
+lists its messages after T = V - ``LATE_AFTER``. So a write at version v that applies a message at
+``at <= moment_of_version(v) - LATE_AFTER`` records it: ``late_from`` (S, canonical: the earliest such ``at``) and
+``late_version`` (N: v). A row's earlier record is kept (the min of both ``late_from``, the new ``late_version``)
+while its ``late_version`` is within ``SYNC_HORIZON`` of the write, else replaced; a write that applies nothing
+late carries the record forward unchanged, as a move carries the other attributes. That keeps, for every message
+m applied at a version above any V a sync serves, either ``m.at > moment_of_version(V) - LATE_AFTER`` or
+``late_version > V`` and ``late_from <= m.at``, and the sync lists such a row's messages from
+``min(T, late_from)``. Correctness does not depend on ``LATE_AFTER``'s value: only how many messages a sync lists
+twice does.
 
 A writer that loses tries again on the rows as they are now (``settle``): as the refusal returned them when it
 did, else read again strongly consistently from ``reread_from(rows)``; at most ``MAX_ATTEMPTS`` times.
@@ -38,10 +70,10 @@ Pure logic and condition text, no Powertools stream classes: mark-read imports i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Protocol, TypeVar
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Protocol, TypeVar
 
-from cruddur_messaging.clock import format_timestamp, instant_of
+from cruddur_messaging.clock import epoch_microseconds, format_timestamp, instant_of, moment_of_epoch_microseconds
 
 Item = dict[str, Any]
 T = TypeVar("T")
@@ -53,9 +85,20 @@ BEFORE_ANY_TIME = datetime.min.replace(tzinfo=timezone.utc)
 # meanwhile), so a handful is plenty.
 MAX_ATTEMPTS = 5
 
+LATE_AFTER = timedelta(minutes=1)
+"""A message applied to a row this long after its ``created_at`` is late: a sync's message floor is this far
+behind its version floor, so an earlier message applied later must be recorded on the row (``late_from``)."""
+
+SYNC_HORIZON = timedelta(days=7)
+"""How far back a sync token is served; a row's record of a late message older than this is no longer needed."""
+
 MARKER_MOVES_FORWARD = "(attribute_not_exists(last_read_at) OR last_read_at < :new_marker)"
 """``marker_moves`` as a condition on the row, the new marker being ``:new_marker`` (canonical markers sort as
 text)."""
+
+VERSION_GROWS = "(attribute_not_exists(version) OR version < :new_version)"
+"""The write's version ``:new_version`` is above the row's: the condition of a writer that sets the version but
+carries no late record (mark-read), so a racing write it did not see never gets a lower version after it."""
 
 
 def instant_of_row(row: Item) -> datetime:
@@ -78,6 +121,66 @@ def instant_after(row: Item, at: datetime) -> datetime:
     return max(instant_of_row(row), at)
 
 
+def version_of(row: Item) -> int:
+    """The row's version; 0 for a row written before versions."""
+    return int(row.get("version") or 0)
+
+
+def write_time() -> datetime:
+    """Now, as the versions of the writes take it."""
+    return datetime.now(timezone.utc)
+
+
+def version_at(moment: datetime) -> int:
+    """The version of a write at ``moment``: microseconds since the Unix epoch."""
+    return epoch_microseconds(moment)
+
+
+def moment_of_version(version: int) -> datetime:
+    return moment_of_epoch_microseconds(version)
+
+
+def next_version(row: Item | None, now: datetime | None = None) -> int:
+    """The version a write gives the owner's row that was ``row`` (None: a new row): the write's time, and more than
+    the row's version whatever the clocks of its earlier writers said."""
+    return max(version_at(now or write_time()), (version_of(row) if row else 0) + 1)
+
+
+def messages_applied(row: Item, times: Iterable[datetime]) -> list[datetime]:
+    """Of messages at ``times`` (none after the row's time when the row does not move), those a write of the row
+    applies, oldest first: all but the row's own message, at its very time, which is applied already."""
+    row_at = instant_of_row(row)
+    return sorted(at for at in times if at != row_at)
+
+
+def row_stamp(row: Item | None, applied: Iterable[datetime] = (), *, replaced: Iterable[Item] = (),
+              now: datetime | None = None) -> Item:
+    """The ``version`` and late record (``late_from``, ``late_version``) a write gives the owner's row that was
+    ``row`` (None: a new row) when it applies the messages at ``applied``; ``replaced``: other rows of the owner
+    the write deletes (its version is above theirs too). See "Late messages" above; a row with no late record to
+    write or carry gets only ``version``."""
+    version = max([next_version(row, now)] + [version_of(other) + 1 for other in replaced])
+    stamp: Item = {"version": version}
+    written_at = moment_of_version(version)
+    late = [at for at in applied if at <= written_at - LATE_AFTER]
+    kept = _late_record(row)
+    if late:
+        late_from = format_timestamp(min(late))
+        if kept is not None and kept[1] > version_at(written_at - SYNC_HORIZON):
+            late_from = min(late_from, kept[0])  # canonical timestamps: the earlier sorts first as text
+        stamp.update(late_from=late_from, late_version=version)
+    elif kept is not None:
+        stamp.update(late_from=kept[0], late_version=kept[1])
+    return stamp
+
+
+def _late_record(row: Item | None) -> tuple[str, int] | None:
+    """The row's (``late_from``, ``late_version``); None without one."""
+    if row is None or row.get("late_from") is None or row.get("late_version") is None:
+        return None
+    return str(row["late_from"]), int(row["late_version"])
+
+
 def marker_moves(marker: str | None, target: str) -> bool:
     """Whether a read marker at ``marker`` (None: nothing read) moves to ``target``: only forward. Both are
     canonical timestamps, which sort as text."""
@@ -85,11 +188,11 @@ def marker_moves(marker: str | None, target: str) -> bool:
 
 
 def unchanged_row_condition(message_group_uuid: str, row: Item) -> dict[str, Any]:
-    """The condition (expression and values) that the row is still the group's, with the read state it was read
-    with: ``unread_count`` and ``last_read_at`` equal to, or as absent as, they were."""
+    """The condition (expression and values) that the row is still the group's, with the read state and version it
+    was read with: ``unread_count``, ``last_read_at`` and ``version`` equal to, or as absent as, they were."""
     parts = ["message_group_uuid = :group"]
     values: dict[str, Any] = {":group": message_group_uuid}
-    for attribute in ("unread_count", "last_read_at"):
+    for attribute in ("unread_count", "last_read_at", "version"):
         if row.get(attribute) is None:
             parts.append(f"attribute_not_exists({attribute})")
         else:

@@ -34,11 +34,16 @@ the group's rows through the index (both handles at once), remembered per contai
 
 *Sending marks read*, but sends no ``read`` frame: the stream function moves the sender's row to a new key
 (a delete and a put, not an update), and the other member already gets the sender's ``message.created``, which
-says more (a reply; a "Seen" under one's own last message has no place once the other has answered). Where the
-stream function writes a marker in place - the first message of a new conversation (the sender's row starts
-read up to it), a late record of the owner's own message - the record is an update like mark-read's and cannot
-be told from one without a read or an extra attribute, so it does send a ``read`` frame; it is true (a sender
-has read what came before their message), at most one per new conversation, and clients apply it as any other.
+says more (a reply; a "Seen" under one's own last message has no place once the other has answered). A new
+conversation's transaction writes the sender's row read up to the first message (an insert, as the recipient's
+row with its one unread), and the stream function then finds both rows exact and writes nothing: each member gets
+one ``conversation.updated``, with the right count, and no ``read`` frame. Where the stream function writes a
+marker in place - a record of the owner's own message arriving after a newer one, or one at or before the time
+of a row written without read state (``bin/ddb/seed``'s) - the record is an update like mark-read's and
+cannot be told from one without a read or an extra attribute, so it does send a ``read`` frame; it is true (a
+sender has read what came before their message), and clients apply it as any other. A replayed older record
+rewrites a row in place with only a new version (``domain.group_row_timeline``): its owner gets the same item
+again with the higher version.
 A record without an old image (written while the stream was ``NEW_IMAGE``) sends no ``read`` frame: whether the
 marker moved cannot be told.
 

@@ -19,6 +19,9 @@ What can happen meanwhile, and what it does:
 - the stream function moves the row or recounts it: the update is refused and tried again on the row as it is
   now (the refusal returns it); the stream's own writes are conditional on the read state they read, so a marker
   set here is never overwritten;
+- every attempt sets the row's next ``version`` (``group_row_timeline.next_version``), on the condition that it is
+  above the row's: a write that raced it and was not seen is refused the same way, and the attempt after it takes
+  a fresh version;
 - another device marks read at the same time: the later marker wins; a request whose marker is not ahead of the
   row's changes nothing and answers the current state (200).
 """
@@ -32,7 +35,14 @@ from cruddur_messaging.clock import format_timestamp, instant_of, parse_timestam
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.group_rows import GroupRowStore, Item
 from cruddur_messaging.data.read_state import ReadStateStore
-from cruddur_messaging.domain.group_row_timeline import Lost, NotSettled, instant_of_row, marker_moves, settle
+from cruddur_messaging.domain.group_row_timeline import (
+    Lost,
+    NotSettled,
+    instant_of_row,
+    marker_moves,
+    next_version,
+    settle,
+)
 from cruddur_messaging.domain.validation import parse_message_group_uuid
 from cruddur_messaging.errors import BadRequest, DependencyUnavailable, ErrorCode, NotFound
 from cruddur_messaging.models import ReadMarkerChange, ReadState, User
@@ -74,14 +84,15 @@ def mark_read(rows_store: GroupRowStore, states: ReadStateStore, caller: User, r
         row_at = format_timestamp(instant_of_row(row))
         target = _covered_through(states, message_group_uuid, request.read_at, row_at)
         already_read = not marker_moves(_marker_of(row), target)
+        version = next_version(row)
         if already_read:
             # The update is refused (a marker never moves back), and the refusal returns the state as it is now.
-            outcome = states.mark_read(message_group_uuid, row, target, 0)
+            outcome = states.mark_read(message_group_uuid, row, target, 0, version)
         elif instant_of(target) < instant_of_row(row):
             unread = states.count_unread(message_group_uuid, caller.uuid, target, row_at)
-            outcome = states.mark_read(message_group_uuid, row, target, unread, count_read_with_row=True)
+            outcome = states.mark_read(message_group_uuid, row, target, unread, version, count_read_with_row=True)
         else:
-            outcome = states.mark_read(message_group_uuid, row, target, 0)
+            outcome = states.mark_read(message_group_uuid, row, target, 0, version)
         if outcome.written:
             return _change(caller, outcome.row, moved=True)
         if outcome.row is None:

@@ -5,7 +5,11 @@ partial failure, and two invocations may race; the group index lags behind the t
 
 - a batch is coalesced first: each group is moved once, to its newest message in the batch;
 - a row moves by the rules of ``domain.group_row_timeline`` (forward only), so an older, replayed or duplicated
-  record changes nothing;
+  record never moves it back; a record of the row's own message (at its very time) writes nothing, and one
+  before it rewrites the row in place, always (at least its version: one ``UpdateItem`` per member row);
+- every write gives the row its next ``version``, and a message applied more than a minute after its
+  ``created_at`` (a stalled stream, a resumed send, a replay) leaves its late record on the row
+  (``group_row_timeline.row_stamp``), which moves carry forward;
 - each move is one transaction conditional on the rows it read (see ``data.group_rows``); when it is refused,
   it is tried again on the rows as they are now, as ``domain.group_row_timeline.settle`` does for every writer;
 - if the target key already holds another group's row (same owner, same microsecond), the row goes to the next
@@ -14,9 +18,8 @@ partial failure, and two invocations may race; the group index lags behind the t
   lowest failed sequence number, delivers its newest message again; the other groups are unaffected.
 
 Each move also carries the owner's read state (``unread_count``, ``last_read_at``) forward: the batch's messages
-of the group are counted on the way, at no extra request; a record at or before the row's time (a duplicate, or
-out of order) makes the count be taken again exactly, and may change a row without moving it
-(``domain.unread_counts`` has the rules and why they are exact).
+of the group are counted on the way, at no extra request; a record before the row's time (a duplicate, or out of
+order) makes the count be taken again exactly (``domain.unread_counts`` has the rules and why they are exact).
 """
 from __future__ import annotations
 
@@ -30,7 +33,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cruddur_messaging.clock import next_microsecond
 from cruddur_messaging.data.group_rows import GroupRowStore, Item
 from cruddur_messaging.data.read_state import ReadStateStore
-from cruddur_messaging.domain.group_row_timeline import Lost, NotSettled, message_moves_row, settle
+from cruddur_messaging.domain.group_row_timeline import (
+    Lost,
+    NotSettled,
+    message_moves_row,
+    messages_applied,
+    row_stamp,
+    settle,
+)
 from cruddur_messaging.domain.stream_records import MalformedRecord, NewMessage, new_message_of
 from cruddur_messaging.domain.unread_counts import GroupBatch, RowReadState, plan_read_state
 from cruddur_messaging.observability import logger, metrics
@@ -75,15 +85,19 @@ def _move_owner_row(store: GroupRowStore, counts: ReadStateStore, batch: GroupBa
             metrics.add_metric(name="UnreadCountsRecounted", unit=MetricUnit.Count, value=1)
         else:
             unread_count = plan.unread_count
+        applied = messages_applied(current, batch.senders_by_time)
         if not message_moves_row(current, message.at):
-            if RowReadState.of(current) == RowReadState(unread_count, plan.last_read_at):
-                return 0
-            if counts.replace_read_state(group_uuid, current, unread_count, plan.last_read_at).written:
+            if not applied and RowReadState.of(current) == RowReadState(unread_count, plan.last_read_at):
+                return 0  # only the row's own message, applied already
+            stamp = row_stamp(current, applied)
+            if counts.replace_read_state(group_uuid, current, unread_count, plan.last_read_at, stamp).written:
                 return 0
             return Lost()
-        # Everything but the key, the text and the read state stays: the group, the other member's uuid and names.
+        # Everything but the key, the text, the read state and the stamp stays: the group, the other member's uuid
+        # and names (and the late record, unless the stamp renews it).
         new_row = {key: value for key, value in current.items() if key != "last_read_at"}
         new_row.update(sk=slot, message=message.text, unread_count=unread_count)
+        new_row.update(row_stamp(current, applied, replaced=read))
         if plan.last_read_at is not None:
             new_row["last_read_at"] = plan.last_read_at
         outcome = store.move(group_uuid, read, new_row, source=current)

@@ -19,22 +19,28 @@ at ``sk = S`` and a batch of the group's messages (deduplicated by ``sk``):
 - every message of the batch is after ``S`` (the usual case): add the other member's messages after
   ``max(S, marker)``; if the owner sent one, the marker moves to their newest and only the other's later
   messages count. No read.
-- a message of the batch is at or before ``S``: it is a duplicate (already counted) or arrived out of order
+- a message of the batch is at ``S``: it is the row's own message (``domain.group_row_timeline``), counted by
+  the write that put the row there; it changes nothing (a sender's own message there has marked the row read up
+  to it already).
+- a message of the batch is before ``S``: it is a duplicate (already counted) or arrived out of order
   (``created_at`` is taken before a message is written, so two senders' messages can land and stream in either
   order), and the two cannot be told apart from the record. The row's count is then recounted exactly, with one
   strongly consistent ``Query Select=COUNT`` of ``MSG#<group>`` over ``(marker, new sk]`` filtered to the other
   member (``data.read_state.ReadStateStore.count_unread``). A message in that range whose record is still to come
-  is counted now, and its record, being at or before the row's ``sk`` by then, recounts again rather than adding.
+  is counted now, and its record, being before the row's ``sk`` by then, recounts again rather than adding.
   Only duplicates and out-of-order records pay this request, never a message in order.
 
-A row without ``unread_count`` has no read state yet: a conversation's rows written with its first message (the
-new-conversation transaction writes both at that message's ``sk``), or a row written the tutorial's way. The
-first batch that touches it tells them apart: a message at or before the row's ``sk`` is the one the row was
-written with (records live 24 hours; a tutorial-era row's messages are long out of the stream), so the whole
-conversation counts, and the batch holds all of it; otherwise the row predates read state: it has read
-everything up to its own ``sk`` (the marker starts there; the tutorial's stream function kept rows at their last
-message) and what came after is counted exactly, once, with the COUNT query. Until then such a row shows
-``unread_count`` 0 and ``last_read_at`` null.
+A new conversation's rows are written exact by its transaction (``data.messages.MessageStore.create_group``): the
+sender's with ``unread_count`` 0 and the marker at the first message, the recipient's with ``unread_count`` 1.
+That message's record, at the rows' own ``sk``, then writes nothing: each member's list changes once.
+
+A row without ``unread_count`` has no read state yet: a row written the tutorial's way (or ``bin/ddb/seed``'s), or
+a new conversation's row written before the transaction wrote read state. The first batch that touches it tells
+them apart: a message at or before the row's ``sk`` is the one the row was written with (records live 24 hours;
+a tutorial-era row's messages are long out of the stream), so the whole conversation counts, and the batch holds
+all of it; otherwise the row predates read state: it has read everything up to its own ``sk`` (the marker starts
+there; the tutorial's stream function kept rows at their last message) and what came after is counted exactly,
+once, with the COUNT query. Until then such a row shows ``unread_count`` 0 and ``last_read_at`` null.
 """
 from __future__ import annotations
 
@@ -106,15 +112,15 @@ def plan_read_state(row: dict[str, Any], owner_uuid: str, batch: GroupBatch) -> 
     state = RowReadState.of(row)
     times = batch.senders_by_time
     own_newest = max((at for at, sender in times.items() if sender == owner_uuid), default=None)
-    reaches_back = any(not message_moves_row(row, at) for at in times)
+    reaches_back = any(at < row_at for at in times)
 
     def others_after(moment: datetime | None) -> int:
         return sum(1 for at, sender in times.items()
                    if sender != owner_uuid and (moment is None or at > moment) and at <= through)
 
     if state.unread_count is None:
-        if reaches_back:
-            # First touch of rows written with the conversation's first message: the batch holds all there is.
+        if any(not message_moves_row(row, at) for at in times):
+            # First touch of rows written with a message but without read state: the batch holds all there is.
             marker = own_newest
             return ReadStatePlan(_text(marker), others_after(marker), format_timestamp(through))
         # A row from before read state: read up to its own time, counted exactly from there (once per row).
