@@ -59,15 +59,21 @@ class Aws:
         """As after a deploy with these template parameters (``TutorialData="migrated"``...): the functions'
         environment as Lambda would set it from them, every container cold."""
         self.resources = replace(self.resources, parameters={**self.resources.parameters, **parameters})
-        for name, value in function_environment(self.resources).items():
+        for name, value in functions_environment(self.resources).items():
             monkeypatch.setenv(name, value)
         cold_start()
+
+
+def functions_environment(resources: LocalResources) -> dict[str, str]:
+    """The variables the functions share, and SyncFunction's own (an index name: unlike the live functions'
+    endpoints, it needs no server of the test's, so every test that invokes the sync function has it)."""
+    return {**function_environment(resources, function_logical_id="SyncFunction"), **function_environment(resources)}
 
 
 @pytest.fixture
 def aws(postgres: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     resources = LocalResources(table_name=TABLE_NAME)
-    for name, value in function_environment(resources).items():
+    for name, value in functions_environment(resources).items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
