@@ -18,7 +18,7 @@ from cruddur_messaging.clock import format_timestamp, instant_of
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.messages import group_row, message_item
 from cruddur_messaging.domain.group_row_timeline import (
-    LATE_AFTER, SYNC_HORIZON, moment_of_version, next_version, version_at, version_of,
+    LATE_AFTER, SYNC_HORIZON, next_version, version_at, version_of,
 )
 from cruddur_messaging.models import User
 
@@ -69,10 +69,10 @@ def apply_message(table: Any, group: str, owner: User, other: User, message: Ite
     return row
 
 
-def stamp_versions(table: Any, before: dict[tuple[str, str], Item], now: datetime | None = None) -> int:
+def stamp_versions(table: Any, before: dict[tuple[str, str], Item]) -> int:
     """Gives each group row written since ``before`` (a snapshot of the group rows by key) without a higher version
-    than the row it replaced the version its writer would have set; returns how many it stamped."""
-    now = now or datetime.now(timezone.utc)
+    than the row it replaced the version its writer would have set, at the time of its own write; returns how many
+    it stamped."""
     previous_by_group = {(row["pk"], row["message_group_uuid"]): row for row in before.values()}
     stamped = 0
     for key, row in group_row_snapshot(table).items():
@@ -81,7 +81,7 @@ def stamp_versions(table: Any, before: dict[tuple[str, str], Item], now: datetim
         previous = previous_by_group.get((row["pk"], row["message_group_uuid"]))
         if previous is not None and version_of(row) > version_of(previous):
             continue
-        version = next_version(previous, now)
+        version = next_version(previous, datetime.now(timezone.utc))
         table.update_item(Key={"pk": row["pk"], "sk": row["sk"]}, UpdateExpression="SET version = :version",
                           ExpressionAttributeValues={":version": version})
         stamped += 1
@@ -98,7 +98,3 @@ def group_row_snapshot(table: Any) -> dict[tuple[str, str], Item]:
             break
         arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     return {(item["pk"], item["sk"]): item for item in items if item["pk"].startswith(keys.GROUP_ROW_PREFIX)}
-
-
-def moment(version: int) -> datetime:
-    return moment_of_version(version)

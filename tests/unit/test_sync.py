@@ -35,7 +35,8 @@ INDEX = parameter_defaults(load_template())["RowVersionIndexName"]
 def signed(payload: bytes) -> str:
     """Any payload, signed with the key: what only the holder of the key could make."""
     encoded = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
-    return f"{encoded}.{base64.urlsafe_b64encode(hmac.new(KEY, encoded.encode(), hashlib.sha256).digest()[:16]).rstrip(b'=').decode()}"
+    signature = hmac.new(KEY, encoded.encode(), hashlib.sha256).digest()[:16]
+    return f"{encoded}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
 
 
 def codec() -> CursorCodec:
