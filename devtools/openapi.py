@@ -148,6 +148,7 @@ STATUS_DESCRIPTIONS = {
     403: "A token without the API's scope (from API Gateway), or a caller who is not a Cruddur user.",
     404: "No such resource, or one you may not see (a group you are not a member of).",
     409: "A request with this Idempotency-Key is still being processed: retry later.",
+    410: "No longer served (a sync token too old): reload, then start again.",
     413: "The body is over API Gateway's 10 MB (from API Gateway).",
     414: "The request line is over API Gateway's 10,240 bytes (from API Gateway).",
     431: "The headers are over API Gateway's 10,240 bytes (from API Gateway).",

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from devtools.environment import local_function_specs
 from tests.support.api import assert_error, ok
-from tests.support.events import EVENTS_DIR, SEED_GROUP_UUID, as_user, load_event
+from tests.support.events import EVENTS_DIR, SEED_GROUP_UUID, as_user, load_event, with_query
 from tests.support.people import ANDREW, BAYKO, LONDO
 from tests.support.table import scan_all, snapshot
 
@@ -31,6 +31,8 @@ ERRORS = {
     "mark-read-invalid-read-at": (400, "invalid_read_at"),
     "mark-read-not-member": (404, "message_group_not_found"),
     "users-short-unknown": (404, "user_not_found"),
+    "sync-invalid-since": (400, "invalid_since"),
+    "sync-tampered-since": (400, "invalid_since"),
 }
 MESSAGE_FIELDS = {"uuid", "display_name", "handle", "message", "created_at"}
 SEED_PEOPLE = {person.handle: person for person in (ANDREW, BAYKO, LONDO)}
@@ -118,6 +120,15 @@ def check_user_card(aws, event, card) -> None:
     assert card == {"uuid": person.uuid, "handle": person.handle, "display_name": person.display_name}
 
 
+def check_sync(aws, event, body) -> None:
+    """A token of now and nothing else; the token is the caller's ``since`` for the next sync."""
+    assert body == {"since": body["since"], "conversations": [], "messages": [], "complete": True}
+    again = ok(invoke(aws, with_query(load_event("sync"), since=body["since"])))
+    assert set(again) == {"since", "conversations", "messages", "complete"} and again["complete"] is True
+    assert_error(invoke(aws, as_user(with_query(load_event("sync"), since=body["since"]), "bayko")), 400,
+                 "invalid_since")
+
+
 # name -> what its 200 answer must be, given the state the files before it left (they run in this order).
 ANSWERS: dict[str, Callable[..., None]] = {
     "create-message-into-group": check_into_group,
@@ -131,6 +142,7 @@ ANSWERS: dict[str, Callable[..., None]] = {
     "mark-read-at-message": check_read_at,
     "unread-badge": check_badge,
     "users-short": check_user_card,
+    "sync": check_sync,
 }
 
 
