@@ -286,3 +286,22 @@ def test_a_cut_conversation_whose_row_the_index_no_longer_shows_is_finished(worl
     second = world.sync(first.since, NOW)
     assert second.complete and second.conversations == []
     assert messages_of([first, second]) == [item["message_uuid"] for item in many]
+
+
+# --- the index --------------------------------------------------------------------------------------------------------
+
+
+def test_the_index_holds_only_versioned_group_rows_in_version_order(world: World) -> None:
+    """moto plays the template's sparse index (HASH ``pk``, RANGE ``version`` N) as DynamoDB does."""
+    for number, version in ((1, 30), (2, 10), (3, None), (4, 20)):
+        group = world.conversation(number)
+        row = {"pk": f"GRP#{ANDREW.uuid}", "sk": f"2026-01-01T00:00:0{number}.000000+00:00",
+               "message_group_uuid": group, "message": "m", "user_uuid": BAYKO.uuid,
+               "user_display_name": BAYKO.display_name, "user_handle": BAYKO.handle}
+        world.table.put_item(Item=row if version is None else {**row, "version": version})
+    world.table.put_item(Item={"pk": f"GRP#{BAYKO.uuid}", "sk": "2026-01-01T00:00:00.000000+00:00",
+                               "message_group_uuid": "x", "version": 15})
+    found = world.reads.rows_changed_after(ANDREW.uuid, 10, 5)
+    assert [int(row["version"]) for row in found.items] == [20, 30] and not found.truncated
+    cut = world.reads.rows_changed_after(ANDREW.uuid, 0, 2)
+    assert [int(row["version"]) for row in cut.items] == [10, 20] and cut.truncated
