@@ -31,7 +31,8 @@ GATEWAY_STATUSES = (401, 403)
 GATEWAY_LIMIT_STATUSES = (413, 414, 431)
 DESCRIPTION = """\
 Direct messages between Cruddur users: your conversations, a conversation's messages, sending a message,
-marking a conversation read (and the unread badge), and looking a user up.
+marking a conversation read (and the unread badge), catching up on what changed since a token (sync), and looking
+a user up.
 
 **Errors** are JSON objects `{"code", "message"}`: `code` is stable and machine-readable (each response lists
 the codes it can carry), `message` is for people. 400 is a malformed request, 422 a well-formed one that breaks
