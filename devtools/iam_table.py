@@ -60,9 +60,13 @@ def describe(statement: dict[str, Any], context: dict[str, Any]) -> tuple[str, s
         return "dynamodb", f"{_code(actions)} this table's stream"
     if resource.endswith("/stream/*"):
         return "dynamodb", f"{_code(actions)} of this table"
-    if "/index/" in resource:
-        return "dynamodb", f"{_code(actions)} the index"
     conditions = statement.get("Condition", {})
+    if "/index/" in resource:
+        index = resource.rsplit("/", 1)[1]
+        named = "the index" if index == context["MessageGroupIndexName"] else f"the index `{index}`"
+        keys = [key.removesuffix("*") for operator, condition in conditions.items()
+                if operator.startswith("ForAllValues:") for key in condition.get("dynamodb:LeadingKeys", [])]
+        return "dynamodb", f"{_code(actions)} {named}" + (f" {_code(keys)}" if keys else "")
     keys = [key for operator, condition in conditions.items() if operator.startswith("ForAllValues:")
             for key in condition["dynamodb:LeadingKeys"]]
     transactions = any("dynamodb:EnclosingOperation" in condition for condition in conditions.values())

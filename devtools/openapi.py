@@ -36,7 +36,8 @@ GATEWAY_THROTTLE_STATUS = 429
 RETRY_AFTER_STATUSES = (409, 429, 503)
 DESCRIPTION = """\
 Direct messages between Cruddur users: your conversations, a conversation's messages, sending a message,
-marking a conversation read (and the unread badge), and looking a user up.
+marking a conversation read (and the unread badge), catching up on what changed since a token (sync), and looking
+a user up.
 
 **Errors** are JSON objects `{"code", "message"}`: `code` is stable and machine-readable (each response lists
 the codes it can carry), `message` is for people. 400 is a malformed request, 422 a well-formed one that breaks
@@ -154,6 +155,7 @@ STATUS_DESCRIPTIONS = {
     403: "A token without the API's scope (from API Gateway), or a caller who is not a Cruddur user.",
     404: "No such resource, or one you may not see (a group you are not a member of).",
     409: "A request with this Idempotency-Key is still being processed: retry later.",
+    410: "No longer served (a sync token too old): reload, then start again.",
     413: "The body is over API Gateway's 10 MB (from API Gateway).",
     414: "The request line is over API Gateway's 10,240 bytes (from API Gateway).",
     431: "The headers are over API Gateway's 10,240 bytes (from API Gateway).",

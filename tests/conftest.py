@@ -39,12 +39,20 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostg
     server.stop()
 
 
+FUNCTIONS_WITH_VARIABLES_OF_THEIR_OWN = ("CreateMessageFunction", "SyncFunction")
+"""Functions whose own variables need no server of the test's (create-message's send limits, sync's index name);
+the live functions' endpoint is the ``live`` fixture's."""
+
+
 def lambda_environment(resources: LocalResources) -> dict[str, str]:
-    """What Lambda sets for the functions these tests invoke: the variables they all share, and the ones a function
-    adds of its own (create-message's send limits; the live functions' endpoint is the ``live`` fixture's)."""
+    """What Lambda sets for the functions these tests invoke: the variables they all share, and those of
+    ``FUNCTIONS_WITH_VARIABLES_OF_THEIR_OWN``."""
     shared = function_environment(resources)
-    own = function_environment(resources, None, "CreateMessageFunction")
-    return {**shared, **{name: value for name, value in own.items() if name not in shared}}
+    environment = dict(shared)
+    for function in FUNCTIONS_WITH_VARIABLES_OF_THEIR_OWN:
+        own = function_environment(resources, None, function)
+        environment.update({name: value for name, value in own.items() if name not in shared})
+    return environment
 
 
 @dataclass

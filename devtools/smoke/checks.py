@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
+from urllib.parse import urlencode
 
 from devtools.smoke.clients import (
     Api,
@@ -26,6 +27,8 @@ from devtools.smoke.users import SmokeUsers
 DEFAULT_WAIT_SECONDS = 30.0
 """How long what happens after a write (stream function, live delivery) may take to show."""
 POLL_SECONDS = 0.5
+MAX_SYNC_PAGES = 20
+"""A sync's pages the check follows (two messages make one page; earlier runs' changes a few more)."""
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 
 
@@ -56,6 +59,8 @@ class Smoke:
     users: dict[str, SignedIn] = field(default_factory=dict)
     sockets: dict[str, LiveSocket] = field(default_factory=dict)
     group: str | None = None
+    sync_since: str | None = None
+    """B's sync token from before the run's messages (the ``sync start`` check)."""
     sent: list[dict[str, Any]] = field(default_factory=list)
     marked_read: bool = False
     accounts: dict[str, SmokeUser] = field(init=False)
@@ -74,10 +79,12 @@ class Smoke:
             Check("users-short", self.users_short, ("sign-in",)),
             Check(live, self.connect, ("sign-in",)),
             Check("websocket ping", self.ping, (live,)),
+            Check("sync start", self.sync_start, ("sign-in",)),
             Check("start conversation", self.start_conversation, ("sign-in",)),
             Check(sent, self.send, ("start conversation",)),
             Check("list", self.list_groups, (sent,)),
             Check("read", self.read_messages, (sent,)),
+            Check("sync", self.sync, ("sync start", sent)),
             Check("websocket message.created", self.live_messages, (live, sent)),
             Check("websocket conversation.updated", self.live_conversation, (live, sent)),
             Check("badge", self.badge, (sent,)),
@@ -186,6 +193,39 @@ class Smoke:
         self.sockets["sender"].send({"action": "ping"})
         self.frame("sender", lambda frame: frame == {"type": "pong"}, "pong")
         return "ping answered pong"
+
+    def sync_start(self) -> str:
+        page = expect(self.api.request("GET", "/api/sync", self.token("recipient")), 200)
+        if not isinstance(page, dict) or not page.get("since") or (page.get("conversations"), page.get("messages"),
+                                                                     page.get("complete")) != ([], [], True):
+            raise CheckFailed(f"GET /api/sync without since answered {page!r}")
+        self.sync_since = page["since"]
+        return f"{self.handle('recipient')} has a sync token of now"
+
+    def synced(self) -> tuple[dict[str, Any] | None, list[str]]:
+        """B's sync since the ``sync start`` token, every page: the group's list item and its messages' uuids."""
+        since, item, uuids = self.sync_since, None, []
+        for _ in range(MAX_SYNC_PAGES):
+            page = expect(self.api.request("GET", f"/api/sync?{urlencode({'since': since})}", self.token("recipient")),
+                          200)
+            item = next((group for group in page["conversations"] if group.get("uuid") == self.group), item)
+            uuids += [message.get("uuid") for message in page["messages"]
+                      if message.get("message_group_uuid") == self.group]
+            since = page["since"]
+            if page["complete"]:
+                break
+        return item, uuids
+
+    def sync(self) -> str:
+        wanted = [message["uuid"] for message in self.sent]
+        held, (item, uuids) = self.eventually(self.synced, lambda seen: seen[0] is not None
+                                              and seen[0].get("message") == self.sent[-1]["message"]
+                                              and seen[0].get("version", 0) > 0
+                                              and [uuid for uuid in seen[1] if uuid in wanted] == wanted)
+        if not held:
+            raise CheckFailed(f"{self.handle('recipient')}'s sync since the start did not show the group at the last "
+                              f"message and both messages in {self.wait_seconds:g}s; item {item!r}, messages {uuids}")
+        return f"{self.handle('recipient')}'s sync shows the group (version {item['version']}) and both messages"
 
     def start_conversation(self) -> str:
         text = f"smoke {self.run_id}: hello"

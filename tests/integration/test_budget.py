@@ -16,16 +16,22 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import pytest
+from boto3.dynamodb.conditions import Key
+
+from cruddur_messaging.clock import format_timestamp
+from cruddur_messaging.domain.group_row_timeline import version_at
+from cruddur_messaging.domain.sync import SyncToken, encode_token
 
 from cruddur_messaging.data import keys
 from cruddur_messaging.domain.send_limits import SEND
 from devtools.ops.ddb_migrate import migrate_table
 from devtools.stream_reader import STREAM_FUNCTION, StreamReader
+from devtools.template import load_template, parameter_defaults
 from tests.support.api import assert_error, body, ok
 from tests.support.calls import CallLog, record_calls, writes_to
 from tests.support.client import Caller
 from tests.support.containers import cold_start
-from tests.support.events import SEED_GROUP_UUID, load_event
+from tests.support.events import SEED_GROUP_UUID, as_user, load_event, with_query
 from tests.support.faults import lose_responses
 from tests.support.people import ANDREW, BAYKO
 from tests.support.table import limit_items
@@ -152,6 +158,30 @@ def andrew_writes_to_bayko(aws, _: Any) -> Any:
     return Caller(aws, ANDREW).send("budgeted", handle="bayko")
 
 
+def andrew_syncs(aws, since: str | None) -> Any:
+    return aws.invoke("SyncFunction", with_query(as_user(load_event("sync"), ANDREW.handle), since=since)
+                      if since else as_user(load_event("sync"), ANDREW.handle))
+
+
+def three_of_a_thousand_changed(aws) -> str:
+    """Andrew's 1,000 conversations, unchanged for an hour but 3, each with a new message; his sync container
+    warmed. Returns his token of an hour ago."""
+    now = datetime.now(timezone.utc)
+    many_conversations(aws, ANDREW, 1000, version=version_at(now - timedelta(hours=2)))
+    rows = aws.table.query(KeyConditionExpression=Key("pk").eq(f"GRP#{ANDREW.uuid}"), Limit=3)["Items"]
+    for index, row in enumerate(rows):
+        at = format_timestamp(now - timedelta(minutes=10 - index))
+        aws.table.put_item(Item={"pk": f"MSG#{row['message_group_uuid']}", "sk": at, "message_uuid": str(uuid.uuid4()),
+                                 "message": "news", "user_uuid": row["user_uuid"], "user_handle": row["user_handle"],
+                                 "user_display_name": row["user_display_name"]})
+        aws.table.delete_item(Key={"pk": row["pk"], "sk": row["sk"]})
+        aws.table.put_item(Item={**row, "sk": at, "message": "news", "unread_count": 3,
+                                 "version": version_at(now - timedelta(minutes=10 - index))})
+    ok(andrew_syncs(aws, None))
+    codec = aws.container("SyncFunction").cursor_codec()
+    return encode_token(codec, ANDREW.uuid, SyncToken.starting_at(version_at(now - timedelta(hours=1))))
+
+
 BUDGET: dict[str, Scenario] = {
     "list-groups": Scenario(
         ["Query"], [],
@@ -224,6 +254,14 @@ BUDGET: dict[str, Scenario] = {
         lambda aws: ok(aws.invoke("UsersShortFunction", load_event("users-short"))),
         lambda aws, _: aws.invoke("UsersShortFunction", load_event("users-short")),
         authenticated=False, warm_sql=[]),  # the card is cached for a minute
+    "sync without since": Scenario(
+        [], [],
+        lambda aws: ok(andrew_syncs(aws, None)),
+        lambda aws, _: andrew_syncs(aws, None)),
+    "sync, 3 of 1,000 conversations changed": Scenario(
+        ["Query", "Query", "Query", "Query"], [],
+        three_of_a_thousand_changed,
+        andrew_syncs),
     # Data written the tutorial's way, until a member's first write records the membership:
     "list-messages, legacy group not yet written to": Scenario(
         ["GetItem", "Query", "Query"], [],
@@ -303,12 +341,13 @@ def test_warm_caller_makes_no_postgres_query_across_many_requests(aws, monkeypat
     assert calls.dynamodb() == ["GetItem", "Query", "UpdateItem", "PutItem", "GetItem", "Query", "Query"] * 5
 
 
-def many_conversations(aws, owner, count: int) -> None:
+def many_conversations(aws, owner, count: int, version: int | None = None) -> None:
     """``count`` conversations in the owner's list, each with unread messages, as the stream function leaves them
-    (written directly: a thousand conversations through the handlers would take minutes)."""
+    (written directly: a thousand conversations through the handlers would take minutes); ``version``: each row's
+    version (rows written before versions have none)."""
     with aws.table.batch_writer() as batch:
         for index in range(count):
-            batch.put_item(Item={
+            batch.put_item(Item={**({"version": version + index} if version is not None else {}),
                 "pk": f"GRP#{owner.uuid}", "sk": f"2026-01-01T00:00:{index // 1000:02d}.{index % 1000:06d}+00:00",
                 "message_group_uuid": str(uuid.UUID(int=index + 1)), "message": "m" * 200,
                 "user_uuid": str(uuid.UUID(int=10_000 + index)), "user_display_name": f"Someone {index}",
@@ -356,3 +395,15 @@ def test_a_send_refused_by_the_senders_limit_costs_its_reads_and_one_update(aws,
     calls = record_calls(monkeypatch)
     assert_error(andrew_posts_into_the_group(aws, group), 429, "rate_limited")
     assert calls.dynamodb() == ["GetItem", "Query", "UpdateItem"] and calls.sql == []
+
+
+def test_a_sync_of_three_changed_among_a_thousand_conversations_reads_just_those(aws, monkeypatch) -> None:
+    since = three_of_a_thousand_changed(aws)
+    calls = record_calls(monkeypatch)
+    page = body(andrew_syncs(aws, since))
+    assert (len(page["conversations"]), len(page["messages"]), page["complete"]) == (3, 3, True)
+    assert {item["message"] for item in page["conversations"]} == {"news"}
+    assert calls.dynamodb() == ["Query"] * 4 and calls.sql == []
+    [index_query, *message_queries] = calls.dynamodb_calls("Query")
+    assert index_query["IndexName"] == parameter_defaults(load_template())["RowVersionIndexName"]
+    assert all("IndexName" not in query and query["ConsistentRead"] for query in message_queries)

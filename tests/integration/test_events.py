@@ -16,7 +16,7 @@ from cruddur_messaging.domain import send_limits
 from cruddur_messaging.models import MessageGroupSummary
 from devtools.environment import local_function_specs
 from tests.support.api import assert_error, header, ok
-from tests.support.events import EVENTS_DIR, SEED_GROUP_UUID, as_user, load_event
+from tests.support.events import EVENTS_DIR, SEED_GROUP_UUID, as_user, load_event, with_query
 from tests.support.people import ANDREW, BAYKO, LONDO
 from tests.support.table import scan_all, snapshot
 
@@ -40,6 +40,8 @@ ERRORS = {
     "users-short-unknown": (404, "user_not_found"),
     "block-unknown-handle": (404, "user_not_found"),
     "block-self": (422, "block_self"),
+    "sync-invalid-since": (400, "invalid_since"),
+    "sync-tampered-since": (400, "invalid_since"),
 }
 MESSAGE_FIELDS = {"uuid", "display_name", "handle", "message", "created_at"}
 SEED_PEOPLE = {person.handle: person for person in (ANDREW, BAYKO, LONDO)}
@@ -162,6 +164,15 @@ def check_blocks(aws, event, listed) -> None:
     assert listed == [{"handle": LONDO.handle, "display_name": LONDO.display_name}]  # block-user ran before
 
 
+def check_sync(aws, event, body) -> None:
+    """A token of now and nothing else; the token is the caller's ``since`` for the next sync."""
+    assert body == {"since": body["since"], "conversations": [], "messages": [], "complete": True}
+    again = ok(invoke(aws, with_query(load_event("sync"), since=body["since"])))
+    assert set(again) == {"since", "conversations", "messages", "complete"} and again["complete"] is True
+    assert_error(invoke(aws, as_user(with_query(load_event("sync"), since=body["since"]), "bayko")), 400,
+                 "invalid_since")
+
+
 # name -> what its 200 answer must be, given the state the files before it left (they run in this order).
 ANSWERS: dict[str, Callable[..., None]] = {
     "create-message-into-group": check_into_group,
@@ -179,6 +190,7 @@ ANSWERS: dict[str, Callable[..., None]] = {
     "list-blocks": check_blocks,
     "unblock-user": check_unblock,
     "create-message-past-the-limit": check_until_past_the_limit,  # last: its sends fill the seeded group's page
+    "sync": check_sync,
 }
 
 

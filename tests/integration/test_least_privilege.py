@@ -24,11 +24,14 @@ from urllib.parse import unquote, urlsplit
 
 import botocore.client
 import pytest
+from boto3.dynamodb.conditions import Key
 
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.data.group_rows import GroupRowStore
 from cruddur_messaging.data.messages import MessageStore
+from cruddur_messaging.domain.group_row_timeline import version_at
+from cruddur_messaging.domain.sync import SyncToken, encode_token
 from cruddur_messaging.models import LiveConnection
 from devtools import iam_table
 from devtools.environment import LOCAL_ACCOUNT_ID, LocalResources, local_function_specs, template_context
@@ -38,7 +41,7 @@ from devtools.stream_reader import STREAM_FUNCTION
 from tests.support.api import assert_error, ok
 from tests.support.client import Caller
 from tests.support.containers import cold_start
-from tests.support.events import SEED_GROUP_UUID, load_event
+from tests.support.events import SEED_GROUP_UUID, as_user, load_event, with_query
 from tests.support.iam import (
     Request,
     allowed,
@@ -56,7 +59,7 @@ from tests.support.people import ANDREW, BAYKO, LONDO
 from tests.support.table import census
 from tests.support.tutorial import seed_conversation, tutorial_client
 
-from devtools.template import load_template
+from devtools.template import load_template, parameter_defaults
 
 LIST_GROUPS = "ListGroupsFunction"
 LIST_MESSAGES = "ListMessagesFunction"
@@ -64,6 +67,7 @@ CREATE_MESSAGE = "CreateMessageFunction"
 USERS_SHORT = "UsersShortFunction"
 BLOCKS = "BlocksFunction"
 MARK_READ = "MarkReadFunction"
+SYNC = "SyncFunction"
 HTTP_FUNCTIONS = tuple(logical_id for logical_id, spec in local_function_specs(
     LocalResources(table_name="cruddur-messages"), stream_arn="no-stream-needed-for-the-routes").items() if spec.routes)
 """The functions behind the HTTP API's routes, from the template: a function given a route is checked here."""
@@ -171,6 +175,8 @@ def shape(request: Request, index_arn: str) -> Shape:
         return request.action, verb, None
     if request.resource == index_arn:
         where = "index"
+    elif "/index/" in request.resource:  # another index: its name, and the key prefix when it has one
+        where = f"index {request.resource.rsplit('/', 1)[1]} {(request.leading_key or '').split('#', 1)[0]}#"
     elif request.leading_key:
         where = request.leading_key.split("#", 1)[0] + "#"
     else:
@@ -379,6 +385,32 @@ def test_blocks_writes_both_sides_of_a_block_only_in_their_transaction(functions
     assert refused(functions, CREATE_MESSAGE) == []
 
 
+def test_sync_only_queries_the_callers_rows_by_version_and_their_messages(functions, seeded) -> None:
+    aws = functions.aws
+    new_group = Caller(functions, ANDREW).start_conversation("londo", "Hello Londo")
+    codec = aws.container(SYNC).cursor_codec()
+    since = encode_token(codec, ANDREW.uuid, SyncToken.starting_at(version_at(datetime.now(timezone.utc)
+                                                                              - timedelta(hours=1))))
+    for row in aws.table.query(KeyConditionExpression=Key("pk").eq(keys.group_rows_pk(ANDREW.uuid)))["Items"]:
+        aws.table.put_item(Item={**row, "version": version_at(datetime.now(timezone.utc))})  # as its writer would
+    cold_start()
+
+    event = as_user(load_event("sync"), ANDREW.handle)
+    assert ok(functions.invoke(SYNC, event))["messages"] == []  # a token of now: no DynamoDB request
+    page = ok(functions.invoke(SYNC, with_query(as_user(load_event("sync"), ANDREW.handle), since=since)))
+    assert {item["uuid"] for item in page["conversations"]} == {new_group, SEED_GROUP_UUID}
+    assert [message["message"] for message in page["messages"]] == ["Hello Londo"]
+    assert_error(functions.invoke(SYNC, load_event("sync-invalid-since")), 400, "invalid_since")
+
+    version_index = parameter_defaults(load_template())["RowVersionIndexName"]
+    assert_within_policy(functions, SYNC, {
+        ("dynamodb:Query", f"index {version_index} GRP#", None),
+        ("dynamodb:Query", "MSG#", None),
+        database_url_read(functions),
+        cursor_key_read(functions),
+    })
+
+
 def test_users_short_touches_no_dynamodb(functions) -> None:
     assert ok(functions.invoke(USERS_SHORT, load_event("users-short")))["handle"] == "bayko"
     assert_error(functions.invoke(USERS_SHORT, load_event("users-short-unknown")), 404, "user_not_found")
@@ -415,6 +447,7 @@ USER = ANDREW.uuid
 DEPLOYS = pytest.mark.parametrize("resources", [RESOURCES, MIGRATED], ids=["TutorialData=read",
                                                                             "TutorialData=migrated"])
 TABLE_ARN, INDEX_ARN = arns(RESOURCES)
+VERSION_INDEX_ARN = f"{TABLE_ARN}/index/{parameter_defaults(load_template())['RowVersionIndexName']}"
 FALLBACK_STATEMENTS = {
     LIST_MESSAGES: {"FindLegacyGroupMembersThroughTheIndex"},
     CREATE_MESSAGE: {"FindLegacyGroupMembersThroughTheIndex", "FindLegacyPairsThroughTheSendersGroupRows",
@@ -479,6 +512,12 @@ FALLBACK_STATEMENTS = {
     (USERS_SHORT, Request("dynamodb:GetItem", TABLE_ARN, f"GROUP#{GROUP}")),
     (USERS_SHORT, Request("dynamodb:Query", TABLE_ARN, f"GRP#{USER}")),
     (USERS_SHORT, Request("secretsmanager:GetSecretValue", RESOURCES.cursor_secret_name)),
+    (SYNC, Request("dynamodb:Query", TABLE_ARN, f"GRP#{USER}")),
+    (SYNC, Request("dynamodb:Query", INDEX_ARN, GROUP)),
+    (SYNC, Request("dynamodb:Query", VERSION_INDEX_ARN, f"CONN#{USER}")),
+    (SYNC, Request("dynamodb:Query", VERSION_INDEX_ARN, f"MSG#{GROUP}")),
+    (SYNC, Request("dynamodb:GetItem", TABLE_ARN, f"GROUP#{GROUP}")),
+    (SYNC, Request("dynamodb:UpdateItem", TABLE_ARN, f"GRP#{USER}")),
 ], ids=lambda value: value if isinstance(value, str) else "-".join(
     filter(None, (value.action, (value.leading_key or "").split("#")[0], value.enclosing_operation))))
 def test_the_policies_refuse_what_the_functions_never_do(logical_id, request_) -> None:

@@ -266,15 +266,19 @@ def test_every_key_prefix_of_keys_py_is_documented() -> None:
 def test_the_documented_table_is_the_templates() -> None:
     template = load_template()
     table = template["Resources"]["MessagesTable"]["Properties"]
-    (index,) = table["GlobalSecondaryIndexes"]
+    indexes = table["GlobalSecondaryIndexes"]
     doc = flat(read(DOCS / "data-model.md"))
-    assert f"`{template['Parameters']['MessageGroupIndexName']['Default']}`" in doc
+    assert "two global secondary indexes" in doc and len(indexes) == 2
+    for index in indexes:
+        name = index["IndexName"]["Ref"]
+        entry = doc.partition(f"`{template['Parameters'][name]['Default']}` (the `{name}` parameter):")[2]
+        assert entry, name
+        keys_described = entry[:entry.index("projection")]
+        assert all(f"`{key['AttributeName']}` ({key['KeyType']})" in keys_described for key in index["KeySchema"])
+        assert entry[entry.index("projection"):].startswith(f"projection `{index['Projection']['ProjectionType']}`")
     assert template["Parameters"]["TableName"]["Default"] == ""
     assert f"`{LOCAL_TABLE_NAME}`" in doc and "the stack's `MessagesTableName` output" in doc
     assert f"`DeletionPolicy: {template['Resources']['MessagesTable']['DeletionPolicy']}`" in doc
-    for key in index["KeySchema"]:
-        assert f"`{key['AttributeName']}` ({key['KeyType']})" in doc
-    assert f"projection `{index['Projection']['ProjectionType']}`" in doc
     assert f"`{table['StreamSpecification']['StreamViewType']}`" in doc
     assert f"TTL on the attribute `{table['TimeToLiveSpecification']['AttributeName']}`" in doc
 

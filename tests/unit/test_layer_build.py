@@ -23,8 +23,8 @@ from devtools.template import REPO_ROOT, load_template
 UNCHECKED_HASH_FLAGS = 0b01
 # The layer of before had 44 MB of files (its own boto3/botocore, no bytecode); half of it on x86_64 now (20 MB).
 # arm64's is 25 MB: psycopg2-binary's aarch64 wheel bundles 16 MB of libraries (libpq, OpenSSL 3 and 1.1, Kerberos,
-# LDAP) where the x86_64 one bundles 11 MB.
-MAX_LAYER_MB = 25
+# LDAP) where the x86_64 one bundles 11 MB; the layer's own modules and their bytecode are under 1 MB of it.
+MAX_LAYER_MB = 26
 
 
 @pytest.fixture(scope="module")

@@ -56,6 +56,18 @@ class Settings:
         return self.cursor_secret_id
 
 
+@dataclass(frozen=True)
+class SyncSettings:
+    """``GET /api/sync``'s own variable: the index of the group rows by version (the template's
+    ``RowVersionIndexName``), set on its function only."""
+
+    row_version_index_name: str
+
+    @classmethod
+    def from_environment(cls, environ: os._Environ[str] | dict[str, str] = os.environ) -> "SyncSettings":
+        return cls(row_version_index_name=_required(environ, "ROW_VERSION_INDEX_NAME"))
+
+
 SSLMODE_VERIFY_FULL = "verify-full"
 SSLMODE_REQUIRE = "require"
 DATABASE_SSLMODES = (SSLMODE_VERIFY_FULL, SSLMODE_REQUIRE)

@@ -19,7 +19,14 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from cruddur_messaging.config import AuthorizerSettings, DatabaseTls, LiveSettings, SendLimitSettings, Settings
+from cruddur_messaging.config import (
+    AuthorizerSettings,
+    DatabaseTls,
+    LiveSettings,
+    SendLimitSettings,
+    Settings,
+    SyncSettings,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +37,7 @@ if TYPE_CHECKING:
     from cruddur_messaging.data.group_rows import GroupRowStore
     from cruddur_messaging.data.messages import MessageStore
     from cruddur_messaging.data.read_state import ReadStateStore
+    from cruddur_messaging.data.row_versions import RowVersionReads
     from cruddur_messaging.domain.access_tokens import AccessTokenVerifier
     from cruddur_messaging.domain.create_message import MessageSending
     from cruddur_messaging.domain.identity import CallerDirectory
@@ -139,6 +147,20 @@ class CreateMessageContainer(ApiContainer):
         persistence = CreateMessageIdempotencyLayer(table_name=self.settings.table_name, boto_config=CLIENT_CONFIG)
         limits = SendLimits(LimitStore(self.table), self.limit_settings, resumed=persistence.resumed)
         return MessageSending(self.message_store, self.users, persistence, limits, blocks=self.block_store)
+
+
+class SyncContainer(ApiContainer):
+    """``GET /api/sync``: the HTTP API's container, and the reads of the index of group rows by version."""
+
+    def __init__(self, settings: Settings | None = None, sync_settings: SyncSettings | None = None) -> None:
+        super().__init__(settings)
+        self.sync_settings = sync_settings or SyncSettings.from_environment()
+
+    @cached_property
+    def row_version_reads(self) -> RowVersionReads:
+        from cruddur_messaging.data.row_versions import RowVersionReads
+
+        return RowVersionReads(self.table, self.sync_settings.row_version_index_name)
 
 
 class WebSocketApi:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum, unique
 
+from cruddur_messaging.domain.group_row_timeline import SYNC_HORIZON
 from cruddur_messaging.models import MESSAGE_MAX_CHARS
 
 
@@ -42,6 +43,9 @@ class ErrorCode(StrEnum):
                                "`Idempotency-Key` is not 1 to 255 printable characters.")
     INVALID_READ_AT = ("invalid_read_at", 400,
                        "`read_at` is not an ISO-8601 timestamp with an offset, or is over a minute in the future.")
+    INVALID_SINCE = ("invalid_since", 400,
+                     "`since` is not a sync token this API issued to you: altered, another kind of token (a list "
+                     "cursor), signed with an older key, or too long. Reload, then sync without `since`.")
     UNAUTHORIZED = ("unauthorized", 401,
                     "No verified caller: the event carries no token subject (API Gateway's authorizer normally "
                     "answers first, with its own 401).")
@@ -58,6 +62,9 @@ class ErrorCode(StrEnum):
     USER_NOT_FOUND = "user_not_found", 404, "No user has that handle."
     REQUEST_IN_PROGRESS = ("request_in_progress", 409,
                            "A request with the same `Idempotency-Key` is still running; `Retry-After: 1`.")
+    RELOAD_REQUIRED = ("reload_required", 410,
+                       f"The sync token is older than the {SYNC_HORIZON.days} days a sync serves: reload the "
+                       "list and the open conversation, then sync without `since`.")
     MESSAGE_BLANK = "message_blank", 422, "The message is missing, empty or only whitespace."
     MESSAGE_EXCEED_MAX_CHARS = ("message_exceed_max_chars", 422,
                                 f"The message is over {MESSAGE_MAX_CHARS} characters.")
@@ -132,6 +139,12 @@ class RequestInProgress(Conflict):
 
     code = ErrorCode.REQUEST_IN_PROGRESS
     retry_after_seconds = 1
+
+
+class Gone(ApiError):
+    """What the request asks for is no longer served (a sync token past its horizon)."""
+
+    status = 410
 
 
 class RuleViolation(ApiError):

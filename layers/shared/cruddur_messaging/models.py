@@ -148,6 +148,27 @@ class UnreadBadge:
 
 
 @dataclass(frozen=True)
+class SyncedMessage(Message):
+    """A message as ``GET /api/messages/{message_group_uuid}`` lists it, and the conversation it belongs to."""
+
+    message_group_uuid: str
+
+
+@dataclass(frozen=True)
+class SyncPage:
+    """``GET /api/sync``: what changed for the caller since a token, a bounded page at a time.
+
+    ``since``: the token of the next call; ``conversations``: list items whose row changed; ``messages``: the
+    messages created since, oldest first; ``complete``: false while more is waiting (call again with ``since``).
+    """
+
+    since: str
+    conversations: list[MessageGroupSummary]
+    messages: list[SyncedMessage]
+    complete: bool
+
+
+@dataclass(frozen=True)
 class PageRequest:
     limit: int
     cursor: str | None = None

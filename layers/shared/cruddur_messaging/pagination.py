@@ -41,30 +41,43 @@ def parse_page_request(query: Mapping[str, str] | None) -> PageRequest:
 
 
 class CursorCodec:
+    """Signs and checks the list cursors; ``seal`` and ``unseal`` are its signing, which the sync tokens
+    (``domain.sync``) share: one key, one scheme, and a payload of each kind is refused as the other."""
+
     def __init__(self, key: bytes) -> None:
         self._key = key
 
     def encode(self, partition: str, position: Mapping[str, str]) -> str:
-        payload = _b64encode(json.dumps({"p": partition, "k": dict(position)}, separators=(",", ":")).encode())
-        return f"{payload}.{self._sign(payload)}"
+        return self.seal({"p": partition, "k": dict(position)})
 
     def decode(self, cursor: str, partition: str) -> dict[str, str]:
         """The key to continue after; raises BadRequest unless the cursor is intact and for ``partition``."""
-        # A cursor we issued is ASCII (base64url and a dot); anything else would make compare_digest or
-        # encode() raise instead of refusing it.
-        if not cursor.isascii():
+        decoded = self.unseal(cursor)
+        if decoded is None:
             raise BadRequest("The cursor is not valid.", code=ErrorCode.INVALID_CURSOR)
-        payload, _, signature = cursor.partition(".")
-        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
-            raise BadRequest("The cursor is not valid.", code=ErrorCode.INVALID_CURSOR)
-        try:
-            decoded: Any = json.loads(_b64decode(payload))
-        except (ValueError, binascii.Error) as error:
-            raise BadRequest("The cursor is not valid.", code=ErrorCode.INVALID_CURSOR) from error
         if (not isinstance(decoded, dict) or decoded.get("p") != partition
                 or not _is_key_of(decoded.get("k"), partition)):
             raise BadRequest("The cursor belongs to another list.", code=ErrorCode.INVALID_CURSOR)
         return decoded["k"]
+
+    def seal(self, payload: Mapping[str, Any]) -> str:
+        """``payload`` (JSON) as opaque, URL-safe text signed with the key."""
+        encoded = _b64encode(json.dumps(dict(payload), separators=(",", ":")).encode())
+        return f"{encoded}.{self._sign(encoded)}"
+
+    def unseal(self, text: str) -> Any:
+        """What ``seal`` sealed; None unless ``text`` is intact and signed with this key."""
+        # A text we issued is ASCII (base64url and a dot); anything else would make compare_digest or encode()
+        # raise instead of refusing it.
+        if not text.isascii():
+            return None
+        payload, _, signature = text.partition(".")
+        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+            return None
+        try:
+            return json.loads(_b64decode(payload))
+        except (ValueError, binascii.Error):
+            return None
 
     def _sign(self, payload: str) -> str:
         return _b64encode(hmac.new(self._key, payload.encode(), hashlib.sha256).digest()[:SIGNATURE_BYTES])

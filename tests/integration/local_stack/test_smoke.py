@@ -70,12 +70,13 @@ def test_with_the_http_api_down_smoke_names_what_failed_and_exits_1(stack: Runni
     assert {name for name, (status, _) in seen.items() if status == "PASS"} == {
         "sign-in", "websocket connect", "websocket ping"}
     assert {name for name, (status, _) in seen.items() if status == "FAIL"} == {
-        "users-short", "start conversation", "bad token"}
+        "users-short", "sync start", "start conversation", "bad token"}
     assert seen["users-short"][1].startswith(f"GET /api/users/@{LOCAL_HANDLES['recipient']}/short: ConnectionError")
     assert seen["send"] == ("SKIP", "needs start conversation")
     assert seen["websocket read"] == ("SKIP", "needs mark read")
+    assert seen["sync"] == ("SKIP", "needs sync start, send")
     assert "left behind: nothing was written" in result.stdout
-    assert re.search(r"^smoke: 3 of \d+ checks passed; not passed: users-short, start conversation, send",
+    assert re.search(r"^smoke: 3 of \d+ checks passed; not passed: users-short, sync start, start conversation, send",
                      result.stdout, re.M)
 
 

@@ -155,7 +155,8 @@ class Stack:
         scripts read and the table's output (moto cannot run the SAM transform, so no function), with
         ``CognitoUserPoolId`` this stack's pool unless given. Returns the table's name, as the output says."""
         template = load_template()
-        names = ("TableName", "MessageGroupIndexName", "CognitoUserPoolId", "DatabaseUrlParameterName")
+        names = ("TableName", "MessageGroupIndexName", "RowVersionIndexName", "CognitoUserPoolId",
+                 "DatabaseUrlParameterName")
         body = {
             "Parameters": {name: template["Parameters"][name] for name in names},
             "Conditions": {"HasTableName": template["Conditions"]["HasTableName"]},

@@ -21,17 +21,18 @@ def test_schema_load_creates_the_template_table_once(stack: Stack, capsys: pytes
     first = stack.call(capsys, "ddb/schema-load")
     assert first.returncode == 0, first.stderr
     declared = table_definition(load_template(), template_context(LocalResources(table_name=stack.table_name)))
-    declared_index, = declared["GlobalSecondaryIndexes"]
-    assert declared_index["IndexName"] == GROUP_INDEX
-    assert first.stdout.strip() == (f"created table {stack.table_name} (index {GROUP_INDEX}; "
+    declared_indexes = {index["IndexName"]: index for index in declared["GlobalSecondaryIndexes"]}
+    assert GROUP_INDEX in declared_indexes and len(declared_indexes) == 2
+    assert first.stdout.strip() == (f"created table {stack.table_name} (index {', '.join(declared_indexes)}; "
                                     f"stream {declared['StreamSpecification']['StreamViewType']})")
     table = stack.client("dynamodb").describe_table(TableName=stack.table_name)["Table"]
     assert {(key["AttributeName"], key["KeyType"]) for key in table["KeySchema"]} == {
         (key["AttributeName"], key["KeyType"]) for key in declared["KeySchema"]}
-    index, = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == GROUP_INDEX
-    assert index["KeySchema"] == declared_index["KeySchema"]
-    assert index["Projection"]["ProjectionType"] == declared_index["Projection"]["ProjectionType"]
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == set(declared_indexes)
+    for name, index in indexes.items():
+        assert index["KeySchema"] == declared_indexes[name]["KeySchema"]
+        assert index["Projection"]["ProjectionType"] == declared_indexes[name]["Projection"]["ProjectionType"]
     assert table["StreamSpecification"] == declared["StreamSpecification"]
     ttl = stack.client("dynamodb").describe_time_to_live(TableName=stack.table_name)["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": time_to_live_attribute(load_template())}
