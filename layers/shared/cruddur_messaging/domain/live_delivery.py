@@ -1,9 +1,9 @@
-"""Fan-out: every new message, every conversation list change and every read marker that moves, to the open
-connections it concerns.
+"""Fan-out: every new message, every conversation list change, every read marker that moves and every change of a
+member's unread totals, to the open connections it concerns.
 
 **Where it runs.** In ``LiveDeliveryFunction``, a second consumer of the table's stream with its own event
-source mapping and filter (inserts of ``MSG#`` items, inserts and updates of ``GRP#`` rows), chosen over the
-alternatives:
+source mapping and filter (inserts of ``MSG#`` items, inserts and updates of ``GRP#`` rows, removals of ``GRP#`` rows
+that held unread messages), chosen over the alternatives:
 
 - *in the send path* (create-message posting before it answers): every send would wait for the slowest of both
   members' connections, and a management API outage would fail or slow sends; rejected;
@@ -21,6 +21,19 @@ group's members never change). An inserted or updated ``GRP#`` row - the stream 
 message unread, the owner marked it read, a new conversation wrote it - becomes ``conversation.updated`` to every
 connection of its owner, the row being exactly their list-groups item (read state included). So the list frame
 follows the list itself, and costs no read but the owner's connections.
+
+**Unread frames** (the badge). A record that changes the ``unread_count`` of a row (``unread_owner_of``) sends
+``unread`` - the owner's totals, exactly as ``GET /api/message_groups/unread`` answers them - to every connection of
+the owner. The totals are read the badge's way (``ReadStateStore.unread_totals``, one ``Query`` of the owner's rows
+returning only the counts), but strongly consistently, once per owner per batch and only for an owner with open
+connections: a batch's records were all written before the batch was read, so one read after them sees them all,
+and the last frame an owner gets was read after the last write that changed their counts: it equals the badge
+once the rows settle. A move is a transaction that puts the new row (an ``INSERT``) and deletes the old one (a
+``REMOVE``): the insert alone cannot tell a count that went from 3 to 0 (a sender who replies without marking read
+first; sending marks read) from one that was 0 already, so the mapping also passes the removal of a row whose old
+image has a count other than 0 (its filter cannot compare numbers: a record's ``N`` is a string, so the filter is
+``anything-but "0"``), and nothing else about removals reaches this function. A move from 0 to 0 - the sender's
+row, every send - thus costs nothing.
 
 **Read frames** ("Seen"). The table's stream carries old and new images (``NEW_AND_OLD_IMAGES``), so an updated
 group row says whether its owner's ``last_read_at`` moved forward; when it did, the *other* member (the row's
@@ -75,14 +88,17 @@ from cruddur_messaging.data import keys
 from cruddur_messaging.data.connection_gateway import Closing, ConnectionGateway, Delivery
 from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.data.messages import MessageStore
+from cruddur_messaging.data.read_state import ReadStateStore
 from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.models import (
     LiveConnection,
     Message,
     MessageGroupSummary,
+    UnreadBadge,
     conversation_updated_frame,
     message_created_frame,
     read_frame,
+    unread_frame,
 )
 from cruddur_messaging.observability import logger, metrics
 
@@ -142,6 +158,27 @@ def frames_of(record: Record, members_of: Callable[[str], frozenset[str]],
         logger.warning("stream record without what its frame needs",
                        extra={"missing": str(missing), "event_id": record.get("eventID")})
     return []
+
+
+def unread_owner_of(record: Record) -> str | None:
+    """The owner of the group row whose ``unread_count`` the record changed (an insert: from none; a removal: to
+    none; an update: old image against new), or None. An update without an old image (written while the stream was
+    ``NEW_IMAGE``) cannot be told: its owner, to be safe. A row without the attribute counts 0, as the badge counts
+    it."""
+    stream = record.get("dynamodb") or {}
+    pk = str((stream.get("Keys") or {}).get("pk", {}).get("S", ""))
+    event_name = record.get("eventName")
+    if not pk.startswith(keys.GROUP_ROW_PREFIX) or event_name not in ("INSERT", "MODIFY", "REMOVE"):
+        return None
+    if event_name == "MODIFY" and "OldImage" not in stream:
+        return keys.owner_of_group_rows_pk(pk)
+    if _unread_count(stream.get("OldImage")) == _unread_count(stream.get("NewImage")):
+        return None
+    return keys.owner_of_group_rows_pk(pk)
+
+
+def _unread_count(image: dict[str, Any] | None) -> int:
+    return int(_image(image).get("unread_count") or 0) if image else 0
 
 
 def _marker_moved(old_image: dict[str, Any] | None, row: dict[str, Any]) -> bool:
@@ -235,11 +272,14 @@ class LiveDelivery:
     gateway: ConnectionGateway
     members_of: Callable[[str], frozenset[str]]
     handles: MemberHandles
+    read_states: ReadStateStore
     executor: ThreadPoolExecutor
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     counts: DeliveryCounts = field(default_factory=DeliveryCounts)
     _connections_of: dict[str, list[LiveConnection]] = field(default_factory=dict, init=False)
     _dropped: set[str] = field(default_factory=set, init=False)
+    _totals_sent: set[str] = field(default_factory=set, init=False)
+    """Owners whose unread totals this batch has read and sent (once per batch: ``unread_owner_of``)."""
     _closing: list[tuple[LiveConnection, Future[Closing]]] = field(default_factory=list, init=False)
 
     def deliver(self, records: Iterable[Record], remaining_millis: Callable[[], int] | None = None) -> dict[str, Any]:
@@ -280,8 +320,15 @@ class LiveDelivery:
 
     def _targets(self, record: Record) -> list[tuple[LiveConnection, dict[str, Any]]]:
         """Every (connection, frame) the record makes: all of the record's reads, before anything is posted."""
-        return [(connection, frame.body) for frame in frames_of(record, self.members_of, self.handles)
-                for user_uuid in frame.recipients for connection in self._connections(user_uuid)]
+        targets = [(connection, frame.body) for frame in frames_of(record, self.members_of, self.handles)
+                   for user_uuid in frame.recipients for connection in self._connections(user_uuid)]
+        owner_uuid = unread_owner_of(record)
+        if owner_uuid is not None and owner_uuid not in self._totals_sent and self._connections(owner_uuid):
+            conversations, messages = self.read_states.unread_totals(owner_uuid, consistent=True)
+            self._totals_sent.add(owner_uuid)
+            body = unread_frame(UnreadBadge(conversations=conversations, messages=messages))
+            targets += [(connection, body) for connection in self._connections(owner_uuid)]
+        return targets
 
     def _post(self, targets: list[tuple[LiveConnection, dict[str, Any]]]) -> None:
         """Posts in parallel; whatever a connection answers is settled for that connection alone."""
