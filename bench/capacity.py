@@ -129,7 +129,8 @@ class Meter:
         if self._query is not None and self.items_read is not None:
             items = self.items_read(self._query)
         for item in items:
-            self._sizes[(item["pk"]["S"], item["sk"]["S"])] = (item_size(item), INDEXED_ATTRIBUTE in item)
+            if "pk" in item and "sk" in item:  # a projection may leave the key out
+                self._sizes[(item["pk"]["S"], item["sk"]["S"])] = (item_size(item), INDEXED_ATTRIBUTE in item)
         units = max(1, math.ceil(sum(item_size(item) for item in items) / 4096))
         self.rcu += units if self._consistent_read else units / 2
 
