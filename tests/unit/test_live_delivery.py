@@ -588,3 +588,30 @@ def test_the_last_unread_frame_of_each_member_is_the_badge_after_a_burst(scene, 
     # replied to everything.
     assert [ok(callers[person.handle].unread_badge()) for person in people] == [
         {"conversations": 1, "messages": 1}, {"conversations": 0, "messages": 0}, {"conversations": 1, "messages": 1}]
+
+
+def test_totals_that_cannot_be_read_retry_the_record_before_any_of_its_frames(scene, connections,
+                                                                              monkeypatch) -> None:
+    """The totals are read with the record's other reads, before anything of it is posted: a DynamoDB failure
+    fails the record (Lambda resumes from it), and the retry sends its frames, the badge included, once."""
+    from cruddur_messaging.data.read_state import ReadStateStore
+
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko")
+    scene.records()
+    bayko = scene.connect(BAYKO, "bayko-1")
+    ok(Caller(scene.aws, BAYKO).mark_read(group))
+    records = scene.records()
+    unread_totals = ReadStateStore.unread_totals
+
+    def unavailable(store, owner_uuid, *, consistent=False):
+        raise DependencyUnavailable("dynamodb")
+
+    monkeypatch.setattr(ReadStateStore, "unread_totals", unavailable)
+    response = scene.deliver(records)
+    assert failed_sequence_numbers(response) == [records[0]["dynamodb"]["SequenceNumber"]]
+    assert connections.frames[bayko] == []  # not even the list item of the failed record
+
+    monkeypatch.setattr(ReadStateStore, "unread_totals", unread_totals)
+    assert scene.deliver(redelivery(records, response)) == {"batchItemFailures": []}
+    assert sorted(connections.types(bayko)) == ["conversation.updated", "unread"]
+    assert unread_frames(connections, bayko) == [{"type": "unread", "conversations": 0, "messages": 0}]
