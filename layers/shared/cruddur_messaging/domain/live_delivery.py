@@ -67,12 +67,12 @@ to a few seconds and never retries one):
   (``DeleteConnection``) and its item forgotten, so that its client reconnects and resyncs through the HTTP API
   instead of silently missing frames. A close that fails keeps the item: the next frame tries again.
 
-A record is retried only when its frames cannot be worked out: a DynamoDB failure (members, handles,
-connections) or a reader's handle not in the index yet. Both happen before any frame of the record is posted, and
-the record is reported as the batch's item failure: Lambda checkpoints the records before it and resumes from it,
-so nothing after it overtakes it and a retry sends only what was not sent. Only a crashed invocation (a bug, the
-function's timeout) sends frames again (at least once: frames carry uuids, clients drop duplicates; a ``read``
-frame again carries the same marker). A record that appears twice in one batch is delivered once.
+A record is retried only when its frames cannot be worked out: a DynamoDB failure (members, handles, connections, an
+owner's totals) or a reader's handle not in the index yet. Both happen before any frame of the record is posted, and
+the record is reported as the batch's item failure: Lambda checkpoints the records before it and resumes from it, so
+nothing after it overtakes it and a retry sends only what was not sent. Only a crashed invocation (a bug, the
+function's timeout) sends frames again (at least once: frames carry uuids, clients drop duplicates; a ``read`` frame
+again carries the same marker). A record that appears twice in one batch is delivered once.
 """
 from __future__ import annotations
 
