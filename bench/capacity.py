@@ -4,8 +4,11 @@ moto answers ``ReturnConsumedCapacity`` with a constant per call, so capacity is
 DynamoDB's published rules instead:
 
 - item size: the UTF-8 lengths of every attribute name and string value;
-- reads: 4 KB units of the items returned, at least one per request, half a unit each when eventually
-  consistent (an index query always is);
+- reads: 4 KB units of the items read, at least one per request, half a unit each when eventually consistent (an
+  index query always is). A query is billed for the items it reads before its filter and projection apply ("Query
+  operations", developer guide: "a filter expression ... consumes the same amount of read capacity"), which its
+  response does not carry: a meter given ``items_read`` (the same key condition replayed through a client it does
+  not meter) counts those; without it, the items returned;
 - writes: 1 KB units of the item written or deleted, at least one; twice that inside ``TransactWriteItems``;
   an update counts the larger of the item before and after it, which its request does not carry: a meter given
   ``current_item`` (a read through a client it does not meter) looks the item up before and after the call;
@@ -19,12 +22,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 INDEXED_ATTRIBUTE = "message_group_uuid"
 WireItem = dict[str, dict[str, Any]]
 ItemLookup = Callable[[WireItem], "WireItem | None"]
+QueryReplay = Callable[[dict[str, Any]], list[WireItem]]
+_REPLAYED = ("TableName", "IndexName", "KeyConditionExpression", "ExclusiveStartKey", "Limit", "ScanIndexForward",
+             "ConsistentRead")
 
 
 def item_size(item: WireItem) -> int:
@@ -45,6 +52,23 @@ def current_item_reader(client: Any, table_name: str) -> ItemLookup:
     return read
 
 
+def items_read_reader(client: Any) -> QueryReplay:
+    """``Meter.items_read`` reading through ``client``, a low-level client no meter is attached to: the query's key
+    condition, start key and limit (a limit counts the items read, before the filter), without its filter,
+    projection or ``Select``."""
+    def read(body: dict[str, Any]) -> list[WireItem]:
+        request = {key: value for key, value in body.items() if key in _REPLAYED}
+        condition = body["KeyConditionExpression"]
+        for field_name, pattern in (("ExpressionAttributeNames", r"#\w+"), ("ExpressionAttributeValues", r":\w+")):
+            used = set(re.findall(pattern, condition))
+            kept = {name: value for name, value in body.get(field_name, {}).items() if name in used}
+            if kept:
+                request[field_name] = kept
+        items: list[WireItem] = client.query(**request)["Items"]
+        return items
+    return read
+
+
 @dataclass
 class Meter:
     """``meter.attach(client)``, then read ``requests``, ``rcu`` and ``wcu``. One call at a time per client."""
@@ -55,7 +79,10 @@ class Meter:
     _sizes: dict[tuple[str, str], tuple[int, bool]] = field(default_factory=dict)
     """(pk, sk) -> (size, in the index) of every item the client read or wrote: what a later delete removes."""
     _consistent_read: bool = False
+    _query: dict[str, Any] | None = None
+    """The body of the query under way, when its response does not show what it read (a filter, a projection)."""
     current_item: ItemLookup | None = None
+    items_read: QueryReplay | None = None
     """The item under a key as the table holds it now (wire format), or None: what an update's size needs."""
     _before_update: list[tuple[WireItem, WireItem | None, bool]] = field(default_factory=list)
     """Each update of the call under way: its key, the item before it, and whether it is transactional."""
@@ -74,6 +101,8 @@ class Meter:
         body = json.loads(params["body"])
         self._consistent_read = bool(body.get("ConsistentRead"))
         self._before_update = []
+        narrowed = any(key in body for key in ("FilterExpression", "ProjectionExpression", "Select"))
+        self._query = body if model.name == "Query" and narrowed and self.items_read is not None else None
         if model.name == "PutItem":
             self.wcu += self._write(body["Item"], deleted=False, transactional=False)
         elif model.name == "DeleteItem":
@@ -97,8 +126,11 @@ class Meter:
         if model.name not in {"Query", "GetItem"} or "Error" in parsed:
             return
         items: list[WireItem] = parsed.get("Items") or ([parsed["Item"]] if parsed.get("Item") else [])
+        if self._query is not None and self.items_read is not None:
+            items = self.items_read(self._query)
         for item in items:
-            self._sizes[(item["pk"]["S"], item["sk"]["S"])] = (item_size(item), INDEXED_ATTRIBUTE in item)
+            if "pk" in item and "sk" in item:  # a projection may leave the key out
+                self._sizes[(item["pk"]["S"], item["sk"]["S"])] = (item_size(item), INDEXED_ATTRIBUTE in item)
         units = max(1, math.ceil(sum(item_size(item) for item in items) / 4096))
         self.rcu += units if self._consistent_read else units / 2
 

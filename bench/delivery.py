@@ -10,9 +10,10 @@
 2. **Conversation lists.** One conversation, one message a second: from each POST's response until both members'
    group rows hold it, read from the table every 20 ms (the issue's measure of a list that feels live).
 3. **Calls per delivered message.** The delivery function in-process against moto (``mock_aws``) with the real
-   stream records of 25 conversations, its management API the local one: DynamoDB requests and
-   ``PostToConnection`` calls per message, for a message alone in its batch and for a burst of 25 in one batch
-   (the messages in one invocation, the group rows the stream function then wrote in the next, as live).
+   stream records of 25 conversations, its management API the local one: DynamoDB requests (and how many of them
+   read a member's unread totals for the ``unread`` frame) and ``PostToConnection`` calls per message, for a
+   message alone in its batch and for a burst of 25 in one batch (the messages in one invocation, the group rows
+   the stream function then wrote in the next, as live).
 
 A benchmark, not a test: it prints figures and asserts nothing.
 """
@@ -248,9 +249,15 @@ class AcceptingConnections:
 class Counts:
     dynamodb: int = 0
     management: int = 0
+    totals: int = 0
+    """Queries of a member's own group rows: the ``unread`` frame's totals."""
 
-    def __call__(self, model: Any, **_: Any) -> None:
+    def __call__(self, model: Any, params: dict[str, Any] | None = None, **_: Any) -> None:
         self.dynamodb += 1
+        body = json.loads((params or {}).get("body") or b"{}")
+        values = body.get("ExpressionAttributeValues", {}).values()
+        if model.name == "Query" and any(value.get("S", "").startswith("GRP#") for value in values):
+            self.totals += 1
 
 
 def measure_calls() -> list[tuple[str, int, Counts, int]]:
@@ -305,10 +312,10 @@ def measure_calls() -> list[tuple[str, int, Counts, int]]:
             for label, count, second in (("cold container, 1 message", 1, 1), ("warm, 1 message a batch", 1, 2),
                                          (f"warm, a burst of {PAIRS} in one batch", PAIRS, 3)):
                 batches = round_of(count, second)
-                counts.dynamodb, registry.frames = 0, 0
+                counts.dynamodb, counts.totals, registry.frames = 0, 0, 0
                 for records in batches:
                     invoke(specs[DELIVERY_FUNCTION], {"Records": records})
-                results.append((label, count, Counts(counts.dynamodb, registry.frames),
+                results.append((label, count, Counts(counts.dynamodb, registry.frames, counts.totals),
                                 sum(len(records) for records in batches)))
     finally:
         management.shutdown()
@@ -318,10 +325,11 @@ def measure_calls() -> list[tuple[str, int, Counts, int]]:
 
 def report_calls(results: list[tuple[str, int, Counts, int]]) -> None:
     print("\nAWS calls of the delivery function per message (each member one connection; moto, in-process):")
-    print(f"  {'batch':<36} {'records':>7} {'DynamoDB':>9} {'per message':>12} {'posts':>6} {'per message':>12}")
+    print(f"  {'batch':<36} {'records':>7} {'DynamoDB':>9} {'per message':>12} {'of which totals':>16} "
+          f"{'posts':>6} {'per message':>12}")
     for label, messages, counts, records in results:
         print(f"  {label:<36} {records:>7} {counts.dynamodb:>9} {counts.dynamodb / messages:>12.2f} "
-              f"{counts.management:>6} {counts.management / messages:>12.2f}")
+              f"{counts.totals / messages:>16.2f} {counts.management:>6} {counts.management / messages:>12.2f}")
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ import boto3
 import botocore.client
 from moto import mock_aws
 
-from bench.capacity import Meter, current_item_reader, item_size
+from bench.capacity import Meter, current_item_reader, item_size, items_read_reader
 from bench.cost import RESULTS_FILE
 from bench.delivery import AcceptingConnections
 from devtools.environment import LocalResources, function_environment, local_function_specs, provision
@@ -162,6 +162,7 @@ class MeteredFunctions:
         self.specs = specs
         self.calls = calls
         self.current_item = current_item_reader(meter_reads, table_name)
+        self.items_read = items_read_reader(meter_reads)
         calls.unmetered.add(id(meter_reads))
         self.reader = reader
         self.mappings = {logical_id: StreamMapping.from_event(spec.stream_events[0])
@@ -173,7 +174,7 @@ class MeteredFunctions:
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         spec = self.specs[logical_id]
         handler = handler_of(spec)
-        meter = Meter(current_item=self.current_item)
+        meter = Meter(current_item=self.current_item, items_read=self.items_read)
         with captured_stdout() as logged, self.calls.metering(meter) as calls:
             started, started_cpu = time.perf_counter(), time.thread_time()
             response = handler(event, context_for(spec))

@@ -52,8 +52,8 @@ def describe(statement: dict[str, Any], context: dict[str, Any]) -> tuple[str, s
     if service == "secretsmanager":
         return "other", "the cursor signing key"
     if service == "execute-api":
-        verb = resource.split("/")[-3]
-        return "other", f"{_code(actions)} `{verb} @connections` of this WebSocket API's stage"
+        verbs = " and ".join(f"`{arn.split('/')[-3]} @connections`" for arn in as_list(resource))
+        return "other", f"{_code(actions)} {verbs} of this WebSocket API's stage"
     if service != "dynamodb":
         raise SystemExit(f"devtools/iam_table.py cannot describe {statement}: say it in describe()")
     if resource == context["MessagesTable.StreamArn"]:

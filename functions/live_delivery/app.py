@@ -1,5 +1,5 @@
-"""DynamoDB Streams, second consumer: posts ``message.created``, ``conversation.updated`` and ``read`` frames to
-the members' open connections (see ``cruddur_messaging.domain.live_delivery`` for where and why)."""
+"""DynamoDB Streams, second consumer: posts ``message.created``, ``conversation.updated``, ``read`` and ``unread``
+frames to the members' open connections (see ``cruddur_messaging.domain.live_delivery`` for where and why)."""
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cruddur_messaging.containers import LiveDeliveryContainer
@@ -15,7 +15,7 @@ container = LiveDeliveryContainer()
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     # One delivery per invocation (it caches connections per batch), over the container's clients, caches and pool.
     delivery = LiveDelivery(container.connection_store, container.connection_gateway, container.group_members,
-                            container.member_handles, container.post_executor)
+                            container.member_handles, container.read_state_store, container.post_executor)
     response = delivery.deliver(event.get("Records") or [], context.get_remaining_time_in_millis)
     delivery.publish_metrics()
     return response

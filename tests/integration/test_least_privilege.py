@@ -718,7 +718,7 @@ LIVE_AUTHORIZER = "LiveAuthorizerFunction"
 def test_the_connection_function_keeps_only_its_callers_connections(functions, live, connections,
                                                                      monkeypatch) -> None:
     monkeypatch.setenv("LIVE_CONNECTIONS_PER_USER", "1")
-    for connection_id in ("tab-1", "tab-2"):  # the second closes the first (DELETE @connections)
+    for connection_id in ("tab-1", "tab-2"):  # the second tells the first (POST), then closes it (DELETE)
         assert functions.invoke(LIVE_CONNECTION, connect_event(ANDREW, connections.open(connection_id)))[
             "statusCode"] == 200
     assert functions.invoke(LIVE_CONNECTION, disconnect_event(ANDREW, "tab-2")) == {"statusCode": 200}
@@ -730,6 +730,7 @@ def test_the_connection_function_keeps_only_its_callers_connections(functions, l
         ("dynamodb:Query", "CONN#", None),
         ("dynamodb:PutItem", "CONN#", None),
         ("dynamodb:DeleteItem", "CONN#", None),
+        ("execute-api:ManageConnections", "POST", None),
         ("execute-api:ManageConnections", "DELETE", None),
     })
 
@@ -758,11 +759,21 @@ def test_the_delivery_function_reads_members_and_connections_and_posts_frames(fu
     ok(Caller(functions, LONDO).mark_read(started["message_group_uuid"]))
     deliver_new_records()
     assert connections.frames["andrewbrown-open"][-1]["type"] == "read"
+    # A message the stream function counts unread on bayko's row: his badge, summed from his own GRP# rows.
+    ok(Caller(functions, ANDREW).send("Counted", group=SEED_GROUP_UUID))
+    records = stream.new_records()
+    assert functions.invoke(STREAM_FUNCTION, {"Records": [record for record in records
+                                                          if stream.mapping.accepts(record)]}) == {
+        "batchItemFailures": []}
+    records = [record for record in records + stream.new_records() if mapping.accepts(record)]
+    assert functions.invoke(LIVE_DELIVERY, {"Records": records}) == {"batchItemFailures": []}
+    assert "unread" in connections.types("bayko-open")
 
     assert_within_policy(functions, LIVE_DELIVERY, {
         ("dynamodb:GetItem", "GROUP#", None),
         ("dynamodb:Query", "index", None),
         ("dynamodb:Query", "CONN#", None),
+        ("dynamodb:Query", "GRP#", None),
         ("dynamodb:DeleteItem", "CONN#", None),
         ("execute-api:ManageConnections", "POST", None),
         ("execute-api:ManageConnections", "DELETE", None),
@@ -777,7 +788,7 @@ LIVE_API = websocket_api_arn(RESOURCES)
     (LIVE_CONNECTION, Request("dynamodb:Query", TABLE_ARN, f"GRP#{USER}")),
     (LIVE_CONNECTION, Request("dynamodb:PutItem", TABLE_ARN, f"MSG#{GROUP}")),
     (LIVE_CONNECTION, Request("dynamodb:GetItem", TABLE_ARN, f"GROUP#{GROUP}")),
-    (LIVE_CONNECTION, Request("execute-api:ManageConnections", f"{LIVE_API}/live/POST/@connections/abc=")),
+    (LIVE_CONNECTION, Request("execute-api:ManageConnections", f"{LIVE_API}/live/GET/@connections/abc=")),
     (LIVE_DELIVERY, Request("dynamodb:PutItem", TABLE_ARN, f"CONN#{USER}")),
     (LIVE_DELIVERY, Request("dynamodb:Query", TABLE_ARN, f"MSG#{GROUP}")),
     (LIVE_DELIVERY, Request("dynamodb:DeleteItem", TABLE_ARN, f"GRP#{USER}")),

@@ -48,6 +48,8 @@ class RecordingConnections:
     posts: int = 0
     attempts: Counter[str] = field(default_factory=Counter)
     """Posts per connection id, taken or not."""
+    history: list[tuple[str, str]] = field(default_factory=list)
+    """(connection id, the frame's type or "close"), in the order the connections got them."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def open(self, connection_id: str | None = None) -> str:
@@ -71,10 +73,13 @@ class RecordingConnections:
         if session.connection_id in self.slow:
             time.sleep(READ_TIMEOUT_SECONDS + 1)
             raise TimeoutError
-        self.frames[session.connection_id].append(json.loads(data))
+        frame = json.loads(data)
+        self.frames[session.connection_id].append(frame)
+        self.history.append((session.connection_id, frame.get("type", "")))
 
     def close(self, session: Session) -> None:
         self.closed.append(session.connection_id)
+        self.history.append((session.connection_id, "close"))
         self.sessions.pop(session.connection_id, None)
 
     def types(self, connection_id: str) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bench import cost
-from bench.capacity import Meter
+from bench.capacity import Meter, item_size
 from devtools.template import load_template
 
 STEPS = ("send", "read", "mark read", "list", "connect", "ping", "disconnect")
@@ -154,6 +154,39 @@ def test_an_update_in_a_transaction_counts_twice_and_an_update_cannot_be_metered
 
     with pytest.raises(ValueError, match="current_item"):
         _call(Meter(), "UpdateItem", {"Key": key})
+
+
+def test_a_filtered_or_projected_query_is_billed_for_the_items_it_reads() -> None:
+    """The badge's query returns only the counts of the rows that have any, but DynamoDB bills every row it read:
+    the meter replays the key condition (without the filter's names and values) and sizes those."""
+    rows = [{"pk": {"S": "GRP#a"}, "sk": {"S": f"2026-{number}"}, "message": {"S": "x" * 1000}} for number in range(9)]
+    replayed: list[dict[str, Any]] = []
+    meter = Meter(items_read=lambda body: replayed.append(body) or rows)
+    body = {"TableName": "t", "KeyConditionExpression": "#n0 = :v0", "FilterExpression": "#n1 > :v1",
+            "ProjectionExpression": "#n1", "ConsistentRead": True,
+            "ExpressionAttributeNames": {"#n0": "pk", "#n1": "unread_count"},
+            "ExpressionAttributeValues": {":v0": {"S": "GRP#a"}, ":v1": {"N": "0"}}}
+    _call(meter, "Query", body, {"Items": [{"unread_count": {"N": "2"}}]})
+
+    assert meter.rcu == math.ceil(sum(item_size(row) for row in rows) / 4096) == 3  # strongly consistent
+    [replay] = replayed
+    assert replay == body  # the query as sent: the reader drops its filter and projection (below)
+    without_replay = Meter()
+    _call(without_replay, "Query", {**body, "ConsistentRead": False}, {"Items": [{"unread_count": {"N": "2"}}]})
+    assert without_replay.rcu == 0.5  # what the response shows: one unit, eventually consistent
+
+
+def test_the_replayed_query_keeps_only_what_its_key_condition_uses() -> None:
+    from bench.capacity import items_read_reader
+
+    sent: list[dict[str, Any]] = []
+    client = SimpleNamespace(query=lambda **request: sent.append(request) or {"Items": []})
+    items_read_reader(client)({"TableName": "t", "KeyConditionExpression": "#n0 = :v0", "Limit": 5,
+                               "FilterExpression": "#n1 > :v1", "ProjectionExpression": "#n1",
+                               "ExpressionAttributeNames": {"#n0": "pk", "#n1": "unread_count"},
+                               "ExpressionAttributeValues": {":v0": {"S": "GRP#a"}, ":v1": {"N": "0"}}})
+    assert sent == [{"TableName": "t", "KeyConditionExpression": "#n0 = :v0", "Limit": 5,
+                     "ExpressionAttributeNames": {"#n0": "pk"}, "ExpressionAttributeValues": {":v0": {"S": "GRP#a"}}}]
 
 
 def test_the_bench_counts_the_bytes_a_function_logs_and_the_metrics_it_publishes() -> None:

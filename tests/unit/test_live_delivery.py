@@ -87,6 +87,10 @@ def read_frames(connections, connection_id: str) -> list[dict]:
     return [frame for frame in connections.frames[connection_id] if frame["type"] == "read"]
 
 
+def unread_frames(connections, connection_id: str) -> list[dict]:
+    return [frame for frame in connections.frames[connection_id] if frame["type"] == "unread"]
+
+
 def read_frame(group: str, reader, last_read_at: str) -> dict:
     return {"type": "read", "message_group_uuid": group, "handle": reader.handle, "last_read_at": last_read_at}
 
@@ -141,8 +145,12 @@ def test_a_new_conversation_is_one_list_frame_per_member_with_its_count_even_whe
 
     assert scene.deliver(records) == {"batchItemFailures": []}
 
-    for connection_id, unread, marker in ((andrew, 0, started["created_at"]), (bayko, 1, None)):
-        assert connections.types(connection_id) == ["conversation.updated", "message.created"]
+    # The recipient's badge changed too (its row arrived with a count): one ``unread`` frame, posted beside the list
+    # frame of the same record, so in either order.
+    for connection_id, unread, marker, badge in ((andrew, 0, started["created_at"], []),
+                                                 (bayko, 1, None, ["unread"])):
+        assert sorted(connections.types(connection_id)) == sorted(["conversation.updated", "message.created", *badge])
+        assert connections.types(connection_id).count("conversation.updated") == 1
         update = last_update(connections, connection_id)
         assert (update["uuid"], update["unread_count"], update["last_read_at"]) == (group, unread, marker)
 
@@ -181,7 +189,8 @@ def test_marking_read_on_one_device_updates_the_list_on_the_others(scene, connec
     assert [record["eventName"] for record in records] == ["MODIFY"]  # bayko's row, in place
     assert scene.deliver(records) == {"batchItemFailures": []}
     for device in (phone, laptop):
-        assert connections.types(device) == ["conversation.updated"]
+        assert sorted(connections.types(device)) == ["conversation.updated", "unread"]  # the badge went to 0
+        assert unread_frames(connections, device) == [{"type": "unread", "conversations": 0, "messages": 0}]
         assert last_update(connections, device)["unread_count"] == 0
         assert last_update(connections, device)["last_read_at"] == state["last_read_at"]
 
@@ -213,7 +222,8 @@ def test_many_connections_each_get_every_frame_once(scene, connections) -> None:
     for tab in tabs:
         assert [frame["message"]["uuid"] for frame in message_frames(connections, tab)] == [sent["uuid"]]
         assert connections.types(tab).count("conversation.updated") == 1
-    assert connections.posts == 2 * len(tabs)  # nothing to andrew, who has no connection
+        assert unread_frames(connections, tab) == [{"type": "unread", "conversations": 1, "messages": 2}]
+    assert connections.posts == 3 * len(tabs)  # nothing to andrew, who has no connection
 
 
 def test_a_record_twice_in_a_batch_is_delivered_once_and_a_redelivered_batch_again(scene, connections) -> None:
@@ -355,7 +365,8 @@ def test_marking_read_sends_the_other_member_one_read_frame_and_the_reader_and_a
 
     for tab in andrew_tabs:
         assert connections.frames[tab] == [read_frame(group, BAYKO, state["last_read_at"])]
-    assert connections.types(bayko) == ["conversation.updated"]  # the reader's own list, no read frame
+    # The reader's own list and badge, no read frame.
+    assert sorted(connections.types(bayko)) == ["conversation.updated", "unread"]
     assert connections.frames[londo] == []
 
 
@@ -446,7 +457,7 @@ def test_a_reader_whose_handle_is_not_in_the_index_yet_is_retried_until_it_is(sc
     scene.reader.new_records()  # the row's own records: not this test's
     assert scene.deliver(redelivery(records, response)) == {"batchItemFailures": []}
     assert connections.frames[andrew] == [read_frame(group, BAYKO, state["last_read_at"])]
-    assert connections.types(bayko) == ["conversation.updated"]
+    assert sorted(connections.types(bayko)) == ["conversation.updated", "unread"]
 
 
 def test_a_read_costs_both_members_connections_and_the_handle_once_per_container(scene, connections,
@@ -466,11 +477,175 @@ def test_a_read_costs_both_members_connections_and_the_handle_once_per_container
                                                 if service == "dynamodb"))
 
     ok(Caller(scene.aws, BAYKO).mark_read(group))
-    assert delivery_calls(scene.records()) == [("CONN", "Query"), ("CONN", "Query"), ("index", "Query")]
-    assert connections.posts == 2  # andrew's read frame, bayko's list item
+    # Bayko's badge changed: his totals, one query of his own rows.
+    assert delivery_calls(scene.records()) == [("CONN", "Query"), ("CONN", "Query"), ("GRP", "Query"),
+                                               ("index", "Query")]
+    assert connections.posts == 3  # andrew's read frame, bayko's list item and badge
 
     # The rows a new message moves name both members: a container that delivered them knows the handles.
     ok(Caller(scene.aws, ANDREW).send("One more", group=group))
     scene.deliver(scene.records())
     ok(Caller(scene.aws, BAYKO).mark_read(group))
-    assert delivery_calls(scene.records()) == [("CONN", "Query"), ("CONN", "Query")]
+    assert delivery_calls(scene.records()) == [("CONN", "Query"), ("CONN", "Query"), ("GRP", "Query")]
+
+
+# --- the unread frame (the badge, live) ---------------------------------------------------------------------------
+
+def group_row_record(event_name: str, owner, old_count: int | None = None, new_count: int | None = None,
+                     old_image: bool = True) -> dict:
+    """A stream record of one of ``owner``'s group rows, its images holding only what ``unread_owner_of`` reads."""
+    def image(count: int | None) -> dict:
+        return {"pk": {"S": keys.group_rows_pk(owner.uuid)}, "sk": {"S": "2026-12-06T05:00:00.000000+00:00"},
+                **({} if count is None else {"unread_count": {"N": str(count)}})}
+
+    stream: dict = {"Keys": {"pk": {"S": keys.group_rows_pk(owner.uuid)},
+                             "sk": {"S": "2026-12-06T05:00:00.000000+00:00"}}}
+    if event_name in ("INSERT", "MODIFY"):
+        stream["NewImage"] = image(new_count)
+    if event_name == "REMOVE" or (event_name == "MODIFY" and old_image):
+        stream["OldImage"] = image(old_count)
+    return {"eventName": event_name, "dynamodb": stream}
+
+
+@pytest.mark.parametrize(("record", "changed"), [
+    (group_row_record("INSERT", BAYKO, new_count=3), True),          # a moved row, or a new conversation's
+    (group_row_record("INSERT", BAYKO, new_count=0), False),         # the sender's row of every send
+    (group_row_record("INSERT", BAYKO), False),                      # a row written the tutorial's way
+    (group_row_record("REMOVE", BAYKO, old_count=2), True),          # the old row of a move that held unread
+    (group_row_record("REMOVE", BAYKO, old_count=0), False),
+    (group_row_record("MODIFY", BAYKO, old_count=2, new_count=0), True),    # marked read
+    (group_row_record("MODIFY", BAYKO, old_count=None, new_count=1), True),  # counted in place
+    (group_row_record("MODIFY", BAYKO, old_count=1, new_count=1), False),   # the marker or version only
+    (group_row_record("MODIFY", BAYKO, new_count=1, old_image=False), True),  # cannot be told: sent
+], ids=["insert-unread", "insert-read", "insert-tutorial", "remove-unread", "remove-read", "modify-read",
+        "modify-counted", "modify-same", "modify-no-old-image"])
+def test_the_unread_owner_is_the_owner_of_a_row_whose_count_changed(record, changed) -> None:
+    from cruddur_messaging.domain.live_delivery import unread_owner_of
+
+    assert unread_owner_of(record) == (BAYKO.uuid if changed else None)
+    message_record = {**record, "dynamodb": {**record["dynamodb"], "Keys": {"pk": {"S": "MSG#g"}}}}
+    assert unread_owner_of(message_record) is None
+
+
+def test_the_mapping_passes_the_removal_of_a_row_only_when_it_held_unread_messages(live) -> None:
+    """The move's old row (``REMOVE``) says what the new row's insert cannot: that a count went to 0."""
+    mapping = delivery_mapping(live)
+    assert mapping.accepts(group_row_record("REMOVE", BAYKO, old_count=2))
+    assert not mapping.accepts(group_row_record("REMOVE", BAYKO, old_count=0))
+    assert not mapping.accepts(group_row_record("REMOVE", BAYKO))
+    connection_item = {"eventName": "REMOVE", "dynamodb": {"Keys": {"pk": {"S": keys.connections_pk(BAYKO.uuid)}},
+                                                           "OldImage": {"unread_count": {"N": "1"}}}}
+    assert not mapping.accepts(connection_item)
+
+
+def test_a_reply_without_marking_read_first_sends_the_repliers_badge_at_zero(scene, connections) -> None:
+    """Sending marks read: bayko's row moves from 2 unread to 0. Only the old row's removal says it changed."""
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko", "One")
+    ok(Caller(scene.aws, ANDREW).send("Two", group=group))
+    scene.records()
+    andrew, bayko = scene.connect(ANDREW, "andrew-1"), scene.connect(BAYKO, "bayko-1")
+
+    ok(Caller(scene.aws, BAYKO).send("Both read", group=group))
+    records = scene.records()
+    assert ("REMOVE", keys.group_rows_pk(BAYKO.uuid)) in [
+        (record["eventName"], record["dynamodb"]["Keys"]["pk"]["S"]) for record in records]
+    assert scene.deliver(records) == {"batchItemFailures": []}
+
+    assert unread_frames(connections, bayko) == [{"type": "unread", "conversations": 0, "messages": 0}]
+    assert unread_frames(connections, andrew) == [{"type": "unread", "conversations": 1, "messages": 1}]
+    assert ok(Caller(scene.aws, BAYKO).unread_badge()) == {"conversations": 0, "messages": 0}
+
+
+def test_a_sender_whose_counts_did_not_change_gets_no_unread_frame_and_costs_no_read(scene, connections,
+                                                                                     monkeypatch) -> None:
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko")
+    scene.records()
+    andrew, bayko = scene.connect(ANDREW, "andrew-1"), scene.connect(BAYKO, "bayko-1")
+    calls = record_calls(monkeypatch)
+
+    ok(Caller(scene.aws, ANDREW).send("Again", group=group))
+    calls.clear()
+    assert scene.deliver(scene.records()) == {"batchItemFailures": []}
+
+    assert unread_frames(connections, andrew) == []
+    assert unread_frames(connections, bayko) == [{"type": "unread", "conversations": 1, "messages": 2}]
+    totals_reads = [params for service, name, params in calls.aws if service == "dynamodb" and name == "Query"
+                    and params["KeyConditionExpression"].get_expression()["values"][1].startswith("GRP#")]
+    assert len(totals_reads) == 1 and totals_reads[0]["ConsistentRead"] is True  # bayko's, read after the writes
+
+
+def test_nobody_connected_costs_no_read_of_the_totals(scene, monkeypatch) -> None:
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko")
+    scene.records()
+    calls = record_calls(monkeypatch)
+    ok(Caller(scene.aws, BAYKO).mark_read(group))
+    records = scene.records()
+    calls.clear()
+    assert scene.deliver(records) == {"batchItemFailures": []}
+    # The connections of bayko (his list item) and andrew (the read frame), and the handle: no totals.
+    assert sorted("index" if "IndexName" in params else
+                  params["KeyConditionExpression"].get_expression()["values"][1].split("#")[0]
+                  for service, name, params in calls.aws if service == "dynamodb") == ["CONN", "CONN", "index"]
+
+
+def test_the_last_unread_frame_of_each_member_is_the_badge_after_a_burst(scene, connections) -> None:
+    """Messages in three conversations and mark-reads, delivered in batches of every size the stream makes: each
+    member's last ``unread`` frame equals ``GET /api/message_groups/unread``."""
+    people = (ANDREW, BAYKO, LONDO)
+    tabs = {person.handle: scene.connect(person, f"{person.handle}-tab") for person in people}
+    callers = {person.handle: Caller(scene.aws, person) for person in people}
+    groups = {("andrewbrown", "bayko"): callers["andrewbrown"].start_conversation("bayko", "a-b 0"),
+              ("londo", "bayko"): callers["londo"].start_conversation("bayko", "l-b 0"),
+              ("bayko", "andrewbrown"): None, ("andrewbrown", "londo"): callers["andrewbrown"].start_conversation(
+                  "londo", "a-l 0")}
+    groups[("bayko", "andrewbrown")] = groups[("andrewbrown", "bayko")]
+    scene.deliver(scene.records())
+    script = [("send", "andrewbrown", "bayko"), ("send", "londo", "bayko"), ("read", "bayko", "andrewbrown"),
+              ("send", "andrewbrown", "bayko"), ("send", "bayko", "andrewbrown"), ("send", "andrewbrown", "londo"),
+              ("read", "londo", "andrewbrown"), ("send", "londo", "bayko"), ("send", "andrewbrown", "londo"),
+              ("read", "bayko", "londo"), ("send", "andrewbrown", "bayko"), ("send", "bayko", "andrewbrown")]
+    for step, (action, actor, other) in enumerate(script):
+        group = groups.get((actor, other)) or groups[(other, actor)]
+        if action == "send":
+            ok(callers[actor].send(f"{actor} {step}", group=group))
+        else:
+            ok(callers[actor].mark_read(group))
+        if step % 3 == 2:  # a batch of one step, then of two
+            assert scene.deliver(scene.records()) == {"batchItemFailures": []}
+    assert scene.deliver(scene.records()) == {"batchItemFailures": []}
+
+    for person in people:
+        frames = unread_frames(connections, tabs[person.handle])
+        badge = ok(callers[person.handle].unread_badge())
+        assert frames and frames[-1] == {"type": "unread", **badge}, person.handle
+    # The script's own sums: bayko's last reply is unread by andrew, andrew's last message by londo; bayko read or
+    # replied to everything.
+    assert [ok(callers[person.handle].unread_badge()) for person in people] == [
+        {"conversations": 1, "messages": 1}, {"conversations": 0, "messages": 0}, {"conversations": 1, "messages": 1}]
+
+
+def test_totals_that_cannot_be_read_retry_the_record_before_any_of_its_frames(scene, connections,
+                                                                              monkeypatch) -> None:
+    """The totals are read with the record's other reads, before anything of it is posted: a DynamoDB failure
+    fails the record (Lambda resumes from it), and the retry sends its frames, the badge included, once."""
+    from cruddur_messaging.data.read_state import ReadStateStore
+
+    group = Caller(scene.aws, ANDREW).start_conversation("bayko")
+    scene.records()
+    bayko = scene.connect(BAYKO, "bayko-1")
+    ok(Caller(scene.aws, BAYKO).mark_read(group))
+    records = scene.records()
+    unread_totals = ReadStateStore.unread_totals
+
+    def unavailable(store, owner_uuid, *, consistent=False):
+        raise DependencyUnavailable("dynamodb")
+
+    monkeypatch.setattr(ReadStateStore, "unread_totals", unavailable)
+    response = scene.deliver(records)
+    assert failed_sequence_numbers(response) == [records[0]["dynamodb"]["SequenceNumber"]]
+    assert connections.frames[bayko] == []  # not even the list item of the failed record
+
+    monkeypatch.setattr(ReadStateStore, "unread_totals", unread_totals)
+    assert scene.deliver(redelivery(records, response)) == {"batchItemFailures": []}
+    assert sorted(connections.types(bayko)) == ["conversation.updated", "unread"]
+    assert unread_frames(connections, bayko) == [{"type": "unread", "conversations": 0, "messages": 0}]

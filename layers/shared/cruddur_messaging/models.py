@@ -213,6 +213,22 @@ def read_frame(message_group_uuid: str, handle: str, last_read_at: str) -> dict[
     return {"type": "read", "message_group_uuid": message_group_uuid, "handle": handle, "last_read_at": last_read_at}
 
 
+def unread_frame(badge: UnreadBadge) -> dict[str, object]:
+    """To every open connection of a member whose totals changed: the badge, as ``GET /api/message_groups/unread``
+    answers it."""
+    return {"type": "unread", "conversations": badge.conversations, "messages": badge.messages}
+
+
+EVICTED_CODE = 4001
+"""What an evicted connection is told before it is closed (``DeleteConnection`` takes no close code): in the range
+RFC 6455 leaves to applications (4000-4999), so that a client tells it from a close it should reconnect after."""
+
+
+def evicted_frame() -> dict[str, object]:
+    """To a connection closed past the per-user bound, just before it is closed: its client does not reconnect."""
+    return {"type": "evicted", "code": EVICTED_CODE, "reason": "replaced by a newer connection"}
+
+
 PONG_FRAME: dict[str, object] = {"type": "pong"}
 
 

@@ -100,14 +100,18 @@ class ReadStateStore:
         return self._update(row, "SET last_read_at = :new_marker, unread_count = :new_count, version = :new_version",
                             condition, values)
 
-    def unread_totals(self, owner_uuid: str) -> tuple[int, int]:
+    def unread_totals(self, owner_uuid: str, *, consistent: bool = False) -> tuple[int, int]:
         """(conversations with unread messages, unread messages in all) over the owner's group rows: one query
-        that returns only the counts (a 1 MB page holds about a thousand rows)."""
+        that returns only the counts (a 1 MB page holds about a thousand rows). ``consistent``: read strongly
+        consistently, so that every write acknowledged before the read counts (live delivery's ``unread`` frame
+        follows a write it got from the stream)."""
         arguments: dict[str, Any] = {
             "KeyConditionExpression": Key("pk").eq(keys.group_rows_pk(owner_uuid)),
             "FilterExpression": Attr("unread_count").gt(0),
             "ProjectionExpression": "unread_count",
         }
+        if consistent:
+            arguments["ConsistentRead"] = True
         counts = [int(item["unread_count"]) for item in query_all(self._table, arguments)]
         return len(counts), sum(counts)
 

@@ -7,6 +7,14 @@ closed and forgotten, rather than the new one refused: the oldest is the likelie
 elsewhere or a connection whose ``$disconnect`` never came, and refusing would lock a user out of live updates
 until their stale connections expire. Two connects racing at the bound may briefly leave one more. Closing is best
 effort: whatever the management API answers, the oldest is forgotten and the new one admitted.
+
+**A calm eviction.** ``DeleteConnection`` takes no close code: API Gateway closes with 1000, the code of any normal
+close (aws/chalice#2060 shows it in API Gateway's logs; the management API's ``DeleteConnection`` has only a
+connection id), so a client that reconnects on close, as it should after a drop, would evict the next oldest tab,
+and tabs past the bound would evict each other forever. So an evicted connection is first posted the ``evicted``
+frame (``models.evicted_frame``, code 4001), and closed only once that post is answered: its client knows not to
+reconnect. A connection gone already (410) is not closed again. A client that misses the frame (its post not
+taken) reconnects once, which evicts the next oldest, which does get it: one more round, not a loop.
 """
 from __future__ import annotations
 
@@ -18,10 +26,10 @@ from typing import Any, Sequence
 from aws_lambda_powertools.metrics import MetricUnit
 
 from cruddur_messaging.clock import format_timestamp
-from cruddur_messaging.data.connection_gateway import Closing, ConnectionGateway
+from cruddur_messaging.data.connection_gateway import Closing, ConnectionGateway, Delivery
 from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.errors import FrameErrorCode
-from cruddur_messaging.models import LIVE_SUBPROTOCOL, PONG_FRAME, LiveConnection, error_frame
+from cruddur_messaging.models import LIVE_SUBPROTOCOL, PONG_FRAME, LiveConnection, error_frame, evicted_frame
 from cruddur_messaging.observability import logger, metrics
 
 MAX_CLIENT_FRAME_CHARS = 4096
@@ -45,7 +53,7 @@ def connect(store: ConnectionStore, gateway: ConnectionGateway, user_uuid: str, 
         # Best effort: whatever the management API answers (403, throttled, unreachable, a timeout), the item is
         # forgotten and the new connection admitted. One left open gets no more frames; API Gateway closes it
         # when it idles or reaches its two hours.
-        if gateway.close(old.connection_id) is Closing.FAILED:
+        if not _evict(gateway, old.connection_id):
             not_closed += 1
         store.remove(user_uuid, old.connection_id)
     if evicted:
@@ -59,6 +67,14 @@ def connect(store: ConnectionStore, gateway: ConnectionGateway, user_uuid: str, 
     store.add(connection)
     subprotocol = LIVE_SUBPROTOCOL if LIVE_SUBPROTOCOL in offered_subprotocols else None
     return Connected(connection, subprotocol, len(evicted))
+
+
+def _evict(gateway: ConnectionGateway, connection_id: str) -> bool:
+    """Tells the connection why it is closed, then closes it (two calls of at most a few seconds each,
+    ``data.connection_gateway``): False when it may be open still."""
+    if gateway.post(connection_id, evicted_frame()) is Delivery.GONE:
+        return True
+    return gateway.close(connection_id) is not Closing.FAILED
 
 
 def disconnect(store: ConnectionStore, user_uuid: str, connection_id: str) -> None:

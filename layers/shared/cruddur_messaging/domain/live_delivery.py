@@ -1,9 +1,9 @@
-"""Fan-out: every new message, every conversation list change and every read marker that moves, to the open
-connections it concerns.
+"""Fan-out: every new message, every conversation list change, every read marker that moves and every change of a
+member's unread totals, to the open connections it concerns.
 
 **Where it runs.** In ``LiveDeliveryFunction``, a second consumer of the table's stream with its own event
-source mapping and filter (inserts of ``MSG#`` items, inserts and updates of ``GRP#`` rows), chosen over the
-alternatives:
+source mapping and filter (inserts of ``MSG#`` items, inserts and updates of ``GRP#`` rows, removals of ``GRP#`` rows
+that held unread messages), chosen over the alternatives:
 
 - *in the send path* (create-message posting before it answers): every send would wait for the slowest of both
   members' connections, and a management API outage would fail or slow sends; rejected;
@@ -21,6 +21,19 @@ group's members never change). An inserted or updated ``GRP#`` row - the stream 
 message unread, the owner marked it read, a new conversation wrote it - becomes ``conversation.updated`` to every
 connection of its owner, the row being exactly their list-groups item (read state included). So the list frame
 follows the list itself, and costs no read but the owner's connections.
+
+**Unread frames** (the badge). A record that changes the ``unread_count`` of a row (``unread_owner_of``) sends
+``unread`` - the owner's totals, exactly as ``GET /api/message_groups/unread`` answers them - to every connection of
+the owner. The totals are read the badge's way (``ReadStateStore.unread_totals``, one ``Query`` of the owner's rows
+returning only the counts), but strongly consistently, once per owner per batch and only for an owner with open
+connections: a batch's records were all written before the batch was read, so one read after them sees them all,
+and the last frame an owner gets was read after the last write that changed their counts: it equals the badge
+once the rows settle. A move is a transaction that puts the new row (an ``INSERT``) and deletes the old one (a
+``REMOVE``): the insert alone cannot tell a count that went from 3 to 0 (a sender who replies without marking read
+first; sending marks read) from one that was 0 already, so the mapping also passes the removal of a row whose old
+image has a count other than 0 (its filter cannot compare numbers: a record's ``N`` is a string, so the filter is
+``anything-but "0"``), and nothing else about removals reaches this function. A move from 0 to 0 - the sender's
+row, every send - thus costs nothing.
 
 **Read frames** ("Seen"). The table's stream carries old and new images (``NEW_AND_OLD_IMAGES``), so an updated
 group row says whether its owner's ``last_read_at`` moved forward; when it did, the *other* member (the row's
@@ -48,7 +61,8 @@ A record without an old image (written while the stream was ``NEW_IMAGE``) sends
 marker moved cannot be told.
 
 **Guarantees.** Records are delivered in stream order, one after another (each to all its connections in
-parallel), so frames of a conversation arrive in order. What becomes of a frame is settled per connection, within
+parallel; a connection's frames of one record, its list item then its badge, one after another), so frames of a
+conversation arrive in order. What becomes of a frame is settled per connection, within
 the invocation, and never fails the record for the other connections (``data.connection_gateway`` bounds each post
 to a few seconds and never retries one):
 
@@ -59,12 +73,12 @@ to a few seconds and never retries one):
   (``DeleteConnection``) and its item forgotten, so that its client reconnects and resyncs through the HTTP API
   instead of silently missing frames. A close that fails keeps the item: the next frame tries again.
 
-A record is retried only when its frames cannot be worked out: a DynamoDB failure (members, handles,
-connections) or a reader's handle not in the index yet. Both happen before any frame of the record is posted, and
-the record is reported as the batch's item failure: Lambda checkpoints the records before it and resumes from it,
-so nothing after it overtakes it and a retry sends only what was not sent. Only a crashed invocation (a bug, the
-function's timeout) sends frames again (at least once: frames carry uuids, clients drop duplicates; a ``read``
-frame again carries the same marker). A record that appears twice in one batch is delivered once.
+A record is retried only when its frames cannot be worked out: a DynamoDB failure (members, handles, connections, an
+owner's totals) or a reader's handle not in the index yet. Both happen before any frame of the record is posted, and
+the record is reported as the batch's item failure: Lambda checkpoints the records before it and resumes from it, so
+nothing after it overtakes it and a retry sends only what was not sent. Only a crashed invocation (a bug, the
+function's timeout) sends frames again (at least once: frames carry uuids, clients drop duplicates; a ``read`` frame
+again carries the same marker). A record that appears twice in one batch is delivered once.
 """
 from __future__ import annotations
 
@@ -80,14 +94,17 @@ from cruddur_messaging.data import keys
 from cruddur_messaging.data.connection_gateway import Closing, ConnectionGateway, Delivery
 from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.data.messages import MessageStore
+from cruddur_messaging.data.read_state import ReadStateStore
 from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.models import (
     LiveConnection,
     Message,
     MessageGroupSummary,
+    UnreadBadge,
     conversation_updated_frame,
     message_created_frame,
     read_frame,
+    unread_frame,
 )
 from cruddur_messaging.observability import logger, metrics
 
@@ -147,6 +164,27 @@ def frames_of(record: Record, members_of: Callable[[str], frozenset[str]],
         logger.warning("stream record without what its frame needs",
                        extra={"missing": str(missing), "event_id": record.get("eventID")})
     return []
+
+
+def unread_owner_of(record: Record) -> str | None:
+    """The owner of the group row whose ``unread_count`` the record changed (an insert: from none; a removal: to
+    none; an update: old image against new), or None. An update without an old image (written while the stream was
+    ``NEW_IMAGE``) cannot be told: its owner, to be safe. A row without the attribute counts 0, as the badge counts
+    it."""
+    stream = record.get("dynamodb") or {}
+    pk = str((stream.get("Keys") or {}).get("pk", {}).get("S", ""))
+    event_name = record.get("eventName")
+    if not pk.startswith(keys.GROUP_ROW_PREFIX) or event_name not in ("INSERT", "MODIFY", "REMOVE"):
+        return None
+    if event_name == "MODIFY" and "OldImage" not in stream:
+        return keys.owner_of_group_rows_pk(pk)
+    if _unread_count(stream.get("OldImage")) == _unread_count(stream.get("NewImage")):
+        return None
+    return keys.owner_of_group_rows_pk(pk)
+
+
+def _unread_count(image: dict[str, Any] | None) -> int:
+    return int(_image(image).get("unread_count") or 0) if image else 0
 
 
 def _marker_moved(old_image: dict[str, Any] | None, row: dict[str, Any]) -> bool:
@@ -240,11 +278,14 @@ class LiveDelivery:
     gateway: ConnectionGateway
     members_of: Callable[[str], frozenset[str]]
     handles: MemberHandles
+    read_states: ReadStateStore
     executor: ThreadPoolExecutor
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     counts: DeliveryCounts = field(default_factory=DeliveryCounts)
     _connections_of: dict[str, list[LiveConnection]] = field(default_factory=dict, init=False)
     _dropped: set[str] = field(default_factory=set, init=False)
+    _totals_sent: set[str] = field(default_factory=set, init=False)
+    """Owners whose unread totals this batch has read and sent (once per batch: ``unread_owner_of``)."""
     _closing: list[tuple[LiveConnection, Future[Closing]]] = field(default_factory=list, init=False)
 
     def deliver(self, records: Iterable[Record], remaining_millis: Callable[[], int] | None = None) -> dict[str, Any]:
@@ -285,23 +326,48 @@ class LiveDelivery:
 
     def _targets(self, record: Record) -> list[tuple[LiveConnection, dict[str, Any]]]:
         """Every (connection, frame) the record makes: all of the record's reads, before anything is posted."""
-        return [(connection, frame.body) for frame in frames_of(record, self.members_of, self.handles)
-                for user_uuid in frame.recipients for connection in self._connections(user_uuid)]
+        targets = [(connection, frame.body) for frame in frames_of(record, self.members_of, self.handles)
+                   for user_uuid in frame.recipients for connection in self._connections(user_uuid)]
+        owner_uuid = unread_owner_of(record)
+        if owner_uuid is not None and owner_uuid not in self._totals_sent and self._connections(owner_uuid):
+            conversations, messages = self.read_states.unread_totals(owner_uuid, consistent=True)
+            self._totals_sent.add(owner_uuid)
+            body = unread_frame(UnreadBadge(conversations=conversations, messages=messages))
+            targets += [(connection, body) for connection in self._connections(owner_uuid)]
+        return targets
 
     def _post(self, targets: list[tuple[LiveConnection, dict[str, Any]]]) -> None:
-        """Posts in parallel; whatever a connection answers is settled for that connection alone."""
-        postable = [target for target in targets if target[0].connection_id not in self._dropped]
-        self.counts.skipped += len(targets) - len(postable)
-        outcomes = list(self.executor.map(lambda target: self.gateway.post(target[0].connection_id, target[1]),
-                                          postable))
-        for (connection, _), outcome in zip(postable, outcomes):
-            self.counts.add(outcome)
+        """Posts to the connections in parallel, and a connection's frames of the record in order, one after another
+        (its list item before its badge), stopping at the first it does not take; whatever a connection answers
+        is settled for that connection alone."""
+        frames_by_connection: dict[str, tuple[LiveConnection, list[dict[str, Any]]]] = {}
+        for connection, body in targets:
+            frames_by_connection.setdefault(connection.connection_id, (connection, []))[1].append(body)
+        postable = [entry for connection_id, entry in frames_by_connection.items()
+                    if connection_id not in self._dropped]
+        posted = list(self.executor.map(lambda entry: self._post_in_order(*entry), postable))
+        self.counts.skipped += len(targets) - sum(len(outcomes) for outcomes in posted)
+        for (connection, _), outcomes in zip(postable, posted):
+            for outcome in outcomes:
+                self.counts.add(outcome)
+            outcome = outcomes[-1]
             if outcome is Delivery.GONE:
                 self._forget_gone(connection)
             elif outcome is Delivery.FAILED and connection.connection_id not in self._dropped:
                 self._dropped.add(connection.connection_id)
                 self._closing.append((connection, self.executor.submit(self.gateway.close,
                                                                        connection.connection_id)))
+
+    def _post_in_order(self, connection: LiveConnection, bodies: list[dict[str, Any]]) -> list[Delivery]:
+        """The connection's frames one after another, up to the first that finds it gone or does not get through (the
+        others are skipped; a frame refused for good is only that frame): the outcome of each frame posted. Runs in
+        the pool: it counts nothing itself."""
+        outcomes: list[Delivery] = []
+        for body in bodies:
+            outcomes.append(self.gateway.post(connection.connection_id, body))
+            if outcomes[-1] in (Delivery.GONE, Delivery.FAILED):
+                break
+        return outcomes
 
     def _connections(self, user_uuid: str) -> list[LiveConnection]:
         if user_uuid not in self._connections_of:
