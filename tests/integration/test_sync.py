@@ -1,14 +1,11 @@
-"""``GET /api/sync`` through its handler: answers, errors, the API's authorizer, and a client that reconnects.
-
-Group rows get their versions as design20.md section 1 has every writer set them (``stamp_versions`` after each
-writer, until the writers do it themselves; then it stamps nothing).
-"""
+"""``GET /api/sync`` through its handler: answers, errors, the API's authorizer, and a client that reconnects,
+on rows as their real writers (create-message, mark-read, the stream function) leave them."""
 from __future__ import annotations
 
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -27,7 +24,6 @@ from tests.support.api import assert_error, next_cursor, ok
 from tests.support.client import Caller
 from tests.support.events import SEED_GROUP_UUID, as_user, load_event, with_query
 from tests.support.people import ANDREW, BAYKO, LONDO, Person, stranger
-from tests.support.row_versions import group_row_snapshot, stamp_versions
 from tests.support.table import snapshot
 
 SYNC = "SyncFunction"
@@ -42,24 +38,16 @@ def sync(aws, person: Person, since: str | None = None) -> dict[str, Any]:
     return aws.invoke(SYNC, sync_event(person, since))
 
 
-def versioned(aws, write: Callable[..., Any], *arguments: Any) -> Any:
-    """Runs a writer of group rows, then gives the rows it wrote their versions."""
-    before = group_row_snapshot(aws.table)
-    result = write(*arguments)
-    stamp_versions(aws.table, before)
-    return result
-
-
 def run_stream(aws, reader: StreamReader) -> None:
     records = reader.new_message_inserts()
     if records:
-        versioned(aws, aws.invoke, STREAM_FUNCTION, {"Records": records})
+        aws.invoke(STREAM_FUNCTION, {"Records": records})
 
 
 def test_a_sync_lists_what_changed_as_the_lists_show_it(aws, stream) -> None:
     start = ok(sync(aws, ANDREW))
     assert (start["conversations"], start["messages"], start["complete"]) == ([], [], True)
-    group = versioned(aws, Caller(aws, ANDREW).start_conversation, "bayko", "Hello Bayko")
+    group = Caller(aws, ANDREW).start_conversation("bayko", "Hello Bayko")
     ok(Caller(aws, BAYKO).send("Hello Andrew", group=group))
     run_stream(aws, stream)
 
@@ -169,11 +157,11 @@ def test_a_client_that_reconnects_ends_with_exactly_the_servers_list_and_message
     andrew_user = User(ANDREW.uuid, ANDREW.handle, ANDREW.display_name)
     groups: dict[str, Person | User] = {}
     for person in (BAYKO, LONDO):
-        groups[versioned(aws, Caller(aws, ANDREW).start_conversation, person.handle, "hello")] = person
+        groups[Caller(aws, ANDREW).start_conversation(person.handle, "hello")] = person
     for other in strangers:
         group = str(uuid.uuid4())
-        versioned(aws, store.create_group, group, other, andrew_user, "hello", str(uuid.uuid4()),
-                  datetime.now(timezone.utc).isoformat(timespec="microseconds"))
+        store.create_group(group, other, andrew_user, "hello", str(uuid.uuid4()),
+                           datetime.now(timezone.utc).isoformat(timespec="microseconds"))
         groups[group] = other
     run_stream(aws, stream)
 
@@ -194,7 +182,7 @@ def test_a_client_that_reconnects_ends_with_exactly_the_servers_list_and_message
         if index % 9 == 8:
             run_stream(aws, stream)
         if index in (20, 41):
-            ok(versioned(aws, Caller(aws, ANDREW).mark_read, group))
+            ok(Caller(aws, ANDREW).mark_read(group))
     run_stream(aws, stream)
 
     client.sync()
