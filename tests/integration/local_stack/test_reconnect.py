@@ -164,4 +164,6 @@ def test_a_client_that_went_away_catches_up_with_one_sync(stack: RunningStack, p
         held = {uuid: m for uuid, m in client.messages.items() if m["message_group_uuid"] == group}
         assert held == served
     assert sum(1 for m in client.messages.values() if m["message_group_uuid"] in groups.values()) >= MESSAGES
-    assert client.calls - calls_before == 1  # 5 conversations and 50 messages fit one page
+    # One sync, in pages: it lists again what changed in the last minute and a half (SETTLE + LATE_AFTER), which
+    # here is every message of the test, the seeded conversation's included.
+    assert 1 <= client.calls - calls_before <= 5
