@@ -58,7 +58,7 @@ def test_the_api_keeps_its_document_under_fuzzing(stack: RunningStack, tmp_path:
                                  "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(LAYER_PATH)])})
     assert result.returncode == 0, f"{result.stdout[-20000:]}\n{result.stderr[-3000:]}\n{stack.logs()[-4000:]}"
     operations = sum(len(item) for item in json.loads(DOCUMENT_PATH.read_text())["paths"].values())
-    assert operations == 9 and f"Tested: {operations}" in result.stdout, result.stdout[-3000:]
+    assert operations == 10 and f"Tested: {operations}" in result.stdout, result.stdout[-3000:]
     # The token was used: requests got past the authorizer and sent messages (the document's example of a send
     # always does; generated ones do when links lead them to real groups, which a run of 25 may not).
     assert stored_messages(stack.info) > messages_before
