@@ -22,29 +22,20 @@ from cruddur_messaging.domain.send_limits import NEW_CONVERSATION, SEND
 from tests.support.api import assert_error, body, header, ok
 from tests.support.calls import writes_to
 from tests.support.client import Caller, create_message_event
+from tests.support.clock import SECOND, MicrosecondClock
 from tests.support.concurrency import separate_container, serialize_moto
 from tests.support.faults import lose_responses
 from tests.support.people import ANDREW, BAYKO, LONDO
 from tests.support.table import census, messages_in, snapshot
 
-SECOND = 1_000_000
 BURST = 20  # the template's default SendBurst
 
 
-class FrozenClock:
-    def __init__(self) -> None:
-        self.now_us = 1_800_000_000 * SECOND
-
-    def __call__(self) -> int:
-        return self.now_us
-
-    def advance(self, seconds: float) -> None:
-        self.now_us += int(seconds * SECOND)
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
-    frozen = FrozenClock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> MicrosecondClock:
+    frozen = MicrosecondClock()
     monkeypatch.setattr(send_limits, "epoch_microseconds", frozen)
     return frozen
 

@@ -15,33 +15,22 @@ from cruddur_messaging.domain.send_limits import NEW_CONVERSATION, SEND, SendLim
 from cruddur_messaging.errors import RateLimited
 from tests.support import people
 from tests.support.calls import operation_is, record_calls
+from tests.support.clock import SECOND, MicrosecondClock
 from tests.support.faults import lose_responses
 
 ANDREW, BAYKO = people.ANDREW.user, people.BAYKO.user
-SECOND = 1_000_000
 DEFAULTS = SendLimitSettings(send_burst=20, send_rate_per_second=5, new_conversation_burst=5,
                              new_conversation_rate_per_minute=10)
 
 
-class Clock:
-    """Now, in microseconds since the epoch, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now_us = 1_800_000_000 * SECOND
-
-    def __call__(self) -> int:
-        return self.now_us
-
-    def advance(self, seconds: float) -> None:
-        self.now_us += int(seconds * SECOND)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> MicrosecondClock:
+    return MicrosecondClock()
 
 
-def limits(aws, clock: Clock, settings: SendLimitSettings = DEFAULTS, resumed: bool = False) -> SendLimits:
+def limits(aws, clock: MicrosecondClock, settings: SendLimitSettings = DEFAULTS, resumed: bool = False) -> SendLimits:
     return SendLimits(LimitStore(aws.table), settings, resumed=lambda: resumed, clock=clock)
 
 
