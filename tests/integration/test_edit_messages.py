@@ -20,7 +20,7 @@ from cruddur_messaging.message_ids import time_of
 from cruddur_messaging.models import MESSAGE_MAX_CHARS
 from devtools.environment import template_context
 from tests.support.api import assert_error, ok
-from tests.support.calls import record_calls, writes_to
+from tests.support.calls import operation_is, record_calls, writes_to
 from tests.support.client import Caller, change_message_event
 from tests.support.concurrency import metrics_disabled, separate_container, serialize_moto  # noqa: F401
 from tests.support.events import SEED_GROUP_UUID
@@ -228,6 +228,24 @@ def test_a_keyed_send_in_doubt_then_edited_keeps_the_edit_after_its_retry(aws, m
 
     assert ok(andrew.send("Draft", group=group, idempotency_key="doubt-2")) == edited
     assert the_item(aws, stored["message_uuid"])["message"] == "Final"
+
+
+def test_a_keyed_new_conversation_in_doubt_then_deleted_stays_deleted_after_its_retry(aws, monkeypatch) -> None:
+    """The retry finds the pair naming its planned group (the transaction went through) and writes nothing."""
+    andrew = Caller(aws, ANDREW)
+    lose_responses(monkeypatch, operation_is("TransactWriteItems"), times=EVERY_ATTEMPT)
+    assert_error(andrew.send("Hello Londo", handle="londo", idempotency_key="start-doubt"), 503,
+                 "dependency_unavailable")
+    [first] = [item for item in scan_all(aws.table)
+               if item.get("message") == "Hello Londo" and item["pk"].startswith(keys.MESSAGE_PREFIX)]
+    group = first["pk"].removeprefix(keys.MESSAGE_PREFIX)
+    ok(andrew.delete(group, first["message_uuid"]))
+    before = snapshot(aws.table)
+
+    assert ok(andrew.send("Hello Londo", handle="londo", idempotency_key="start-doubt"))["message_group_uuid"] == group
+    assert [item for item in snapshot(aws.table) if not item["pk"].startswith("IDEMPOTENCY#")] == [
+        item for item in before if not item["pk"].startswith("IDEMPOTENCY#")]
+    assert "message" not in the_item(aws, first["message_uuid"])
 
 
 def test_a_resent_put_whose_message_was_deleted_meanwhile_writes_nothing(aws, monkeypatch) -> None:
