@@ -81,7 +81,7 @@ def test_another_member_gets_403_a_stranger_and_an_unknown_message_404(aws) -> N
     londo = Caller(aws, LONDO)
     assert_error(londo.edit(group, sent["uuid"], "Mine now"), 404, "message_not_found")
     assert_error(londo.delete(group, sent["uuid"]), 404, "message_not_found")
-    for unknown in (str(uuid.uuid4()), "019ad2f4-3c5e-7a1b-9c3d-5e6f7a8b9c0d"):
+    for unknown in (str(uuid.uuid4()), "019ad2f4-3c5e-7a1b-9c3d-5e6f7a8b9c0d", "ffffffff-ffff-7fff-bfff-ffffffffffff"):
         assert_error(andrew.edit(group, unknown, "Nothing"), 404, "message_not_found")
         assert_error(andrew.delete(group, unknown), 404, "message_not_found")
     # The message of another group, named with this one: not found either.

@@ -34,3 +34,8 @@ def test_other_versions_carry_no_time() -> None:
     group = uuid.UUID("5ae290ed-55d1-47a0-bc6d-fe2bc2700399")
     for other in (uuid.uuid4(), uuid.uuid5(group, "0"), uuid.uuid1()):
         assert time_of(str(other)) is None
+
+
+def test_a_uuidv7_of_a_time_no_timestamp_holds_carries_none() -> None:
+    beyond = uuid.UUID(int=(0xFFFF_FFFF_FFFF << 80) | (7 << 76) | (0b10 << 62))
+    assert beyond.version == 7 and time_of(str(beyond)) is None

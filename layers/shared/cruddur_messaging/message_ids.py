@@ -5,7 +5,7 @@ new message's uuid is a UUIDv7 (RFC 9562, section 5.7: a 48-bit big-endian count
 version 7, 74 random bits and the variant) whose milliseconds are the message's ``created_at``, planned together
 (``domain.create_message.SendPlan``), so the message is one ``Query`` of a few milliseconds of its group away
 (``data.messages.MessageStore.find_message``). Python 3.13 has no ``uuid.uuid7``; these are its few lines.
-Tutorial-era messages carry other uuids (uuid4, or the seed's uuid5): ``time_of`` answers None for them.
+Tutorial-era messages carry other uuids (uuid4, or the seed's uuid5): ``is_uuid7`` tells them apart.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
-from cruddur_messaging.clock import EPOCH, parse_timestamp
+from cruddur_messaging.clock import EPOCH, format_timestamp, parse_timestamp
 
 VERSION = 7
 ONE_MILLISECOND = timedelta(milliseconds=1)
@@ -30,9 +30,19 @@ def uuid7_at(created_at: str) -> str:
     return str(uuid.UUID(int=value))
 
 
-def time_of(message_uuid: str) -> datetime | None:
-    """The start of the millisecond a UUIDv7 carries; None for another version (a tutorial-era message)."""
+def is_uuid7(message_uuid: str) -> bool:
     parsed = uuid.UUID(message_uuid)
-    if parsed.version != VERSION or parsed.variant != uuid.RFC_4122:
+    return parsed.version == VERSION and parsed.variant == uuid.RFC_4122
+
+
+def time_of(message_uuid: str) -> datetime | None:
+    """The start of the millisecond a UUIDv7 carries; None for another version (a tutorial-era message) and for a
+    time past what a timestamp can hold (48 bits of milliseconds reach the year 10889: no message's)."""
+    if not is_uuid7(message_uuid):
         return None
-    return EPOCH + (parsed.int >> 80) * ONE_MILLISECOND
+    try:
+        moment = EPOCH + (uuid.UUID(message_uuid).int >> 80) * ONE_MILLISECOND
+        format_timestamp(moment + timedelta(days=1))
+    except (OverflowError, ValueError):
+        return None
+    return moment

@@ -35,7 +35,7 @@ from cruddur_messaging.data.transactions import CONDITION_FAILED, TransactionCan
 from cruddur_messaging.data.tutorial_data import TutorialData
 from cruddur_messaging.domain.group_row_timeline import row_stamp
 from cruddur_messaging.errors import DependencyUnavailable
-from cruddur_messaging.message_ids import time_of
+from cruddur_messaging.message_ids import is_uuid7, time_of
 from cruddur_messaging.models import Membership, User
 from cruddur_messaging.observability import logger
 
@@ -203,9 +203,11 @@ class MessageStore:
         message: the whole conversation is queried, filtered on the uuid (one read unit per 4 KB of the
         conversation, page after page), the only lookup that reads more than its message.
         """
-        moment = time_of(message_uuid)
         key = Key("pk").eq(keys.messages_pk(message_group_uuid))
-        if moment is not None:
+        if is_uuid7(message_uuid):
+            moment = time_of(message_uuid)
+            if moment is None:
+                return None  # a time no message has
             key = key & Key("sk").between(format_timestamp(moment), format_timestamp(moment + MESSAGE_TIME_SLACK))
         arguments: dict[str, Any] = {"KeyConditionExpression": key, "ConsistentRead": True,
                                      "FilterExpression": Attr("message_uuid").eq(message_uuid)}

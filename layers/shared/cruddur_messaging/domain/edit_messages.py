@@ -62,6 +62,8 @@ def delete_message(store: MessageStore, caller: User, raw_group_uuid: str | None
     group_uuid, item = _the_callers_message(store, caller, raw_group_uuid, raw_message_uuid)
     if "deleted_at" not in item:
         item = store.delete_message(item, caller.uuid, utc_now())
+        if "deleted_at" not in item:
+            raise _not_found(group_uuid, reason="gone")  # nothing deletes a message's item: not expected
         metrics.add_metric(name="MessagesDeleted", unit=MetricUnit.Count, value=1)
     return DeletedMessage(message_group_uuid=group_uuid, uuid=item["message_uuid"], deleted_at=item["deleted_at"])
 
