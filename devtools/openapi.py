@@ -203,6 +203,8 @@ def build_document() -> dict[str, Any]:
     authorizer = api.default_authorizer
     schemas.components["GatewayError"] = {
         "type": "object", "required": ["message"], "properties": {"message": {"type": "string"}},
+        # Exactly API Gateway's shape: our own errors carry a `code` too, so an answer is one of the two, never both.
+        "additionalProperties": False,
         "description": "An answer of API Gateway itself, e.g. {\"message\": \"Unauthorized\"}."}
     return {
         "openapi": "3.0.3",

@@ -1,7 +1,8 @@
 """The checks, in the order a conversation happens: the sender (A) starts one with the recipient (B) by handle
 and writes twice, B lists, reads and marks read, both watch it live, a stranger (C) and a forged token are
-turned away, and B blocks A for a moment (A's sends refused, nothing stored) then unblocks (A writes a third
-time). Each check is named in the report; a check whose prerequisite did not pass is skipped, not run."""
+turned away, B blocks A for a moment (A's sends refused, nothing stored) then unblocks (A writes a third
+time), and A edits then deletes a fourth message while B watches. Each check is named in the report; a check
+whose prerequisite did not pass is skipped, not run."""
 from __future__ import annotations
 
 import secrets
@@ -63,6 +64,8 @@ class Smoke:
     """B's sync token from before the run's messages (the ``sync start`` check)."""
     sent: list[dict[str, Any]] = field(default_factory=list)
     marked_read: bool = False
+    deleted: list[str] = field(default_factory=list)
+    """The uuids of the messages the run deleted (their tombstones stay in the conversation)."""
     accounts: dict[str, SmokeUser] = field(init=False)
     """The users the run signs in as: the target's, or those it made (``create users``)."""
 
@@ -93,6 +96,7 @@ class Smoke:
             Check("bad token", self.bad_token, ("sign-in",)),
             Check("stranger", self.stranger, ("start conversation",)),
             Check("block", self.block, ("mark read",)),
+            Check("edit and delete", self.edit_and_delete, (live, "block")),
         ]
 
     def run(self) -> Iterator[Outcome]:
@@ -133,8 +137,9 @@ class Smoke:
             return "nothing was written"
         sender, recipient = self.handle("sender"), self.handle("recipient")
         read = f"; {recipient} read them" if self.marked_read else f"; still unread by {recipient}"
+        tombstones = f" and the tombstone of the {len(self.deleted)} it deleted" if self.deleted else ""
         return (f"the conversation {self.group} between {sender} and {recipient} keeps the {len(self.sent)} "
-                f"messages of run {self.run_id} (the API has no delete){read}")
+                f"messages of run {self.run_id}{tombstones}{read}")
 
     def close(self) -> None:
         for socket in self.sockets.values():
@@ -392,3 +397,40 @@ class Smoke:
         expect(self.api.request("POST", f"/api/message_groups/{self.group}/read", self.token("recipient"), {}), 200)
         return (f"while {recipient} blocked {sender}, {sender}'s sends got 403 recipient_unavailable and "
                 f"{recipient}'s 403 user_blocked, nothing stored; unblocked, {sender}'s send went through")
+
+    def edit_and_delete(self) -> str:
+        """A sends a fourth message, edits it and deletes it: B's socket and B's page of the conversation follow,
+        the text is gone, an edit of the deleted message and C's delete get 404; B marks the conversation read."""
+        sender, group = self.token("sender"), self.group
+        message = expect(self.api.send(sender, {"message_group_uuid": group,
+                                                "message": f"smoke {self.run_id}: to be edited"}), 200)
+        path = f"/api/messages/{group}/{message['uuid']}"
+        text = f"smoke {self.run_id}: edited"
+        edited = expect(self.api.request("PATCH", path, sender, {"message": text}), 200)
+        if edited.get("message") != text or not edited.get("edited_at") or edited.get("uuid") != message["uuid"]:
+            raise CheckFailed(f"PATCH {path} answered {edited!r}")
+        self.frame("recipient", lambda frame: frame.get("type") == "message.updated"
+                   and frame.get("message") == edited, "message.updated with the edit")
+        deleted = expect(self.api.request("DELETE", path, sender), 200)
+        if deleted != {"message_group_uuid": group, "uuid": message["uuid"], "deleted_at": deleted.get("deleted_at")} \
+                or not deleted.get("deleted_at"):
+            raise CheckFailed(f"DELETE {path} answered {deleted!r}")
+        self.deleted.append(message["uuid"])
+        self.frame("recipient", lambda frame: frame == {"type": "message.deleted", **deleted}, "message.deleted")
+        listed = expect(self.api.request("GET", f"/api/messages/{group}?limit=100", self.token("recipient")), 200)
+        tombstone = next((item for item in listed if item.get("uuid") == message["uuid"]), None)
+        if tombstone is None or (tombstone.get("message"), tombstone.get("deleted_at")) != ("", deleted["deleted_at"]):
+            raise CheckFailed(f"GET /api/messages/{group} shows the deleted message as {tombstone!r}")
+        refused = {
+            f"A's PATCH {path} after the delete": self.api.request("PATCH", path, sender, {"message": text}),
+            f"C's DELETE {path}": self.api.request("DELETE", path, self.token("stranger")),
+        }
+        wrong = [f"{request} answered {response.status_code} {response.text[:120]}"
+                 for request, response in refused.items()
+                 if response.status_code != 404 or "message_not_found" not in response.text]
+        if wrong:
+            raise CheckFailed(f"{'; '.join(wrong)} (expected 404 message_not_found)")
+        expect(self.api.request("POST", f"/api/message_groups/{group}/read", self.token("recipient"), {}), 200)
+        return (f"{self.handle('sender')} edited and deleted {message['uuid']}; {self.handle('recipient')}'s socket "
+                f"and page followed, the text is gone, an edit after the delete and "
+                f"{self.handle('stranger')}'s delete got 404")

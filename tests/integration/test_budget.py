@@ -34,7 +34,7 @@ from tests.support.containers import cold_start
 from tests.support.events import SEED_GROUP_UUID, as_user, load_event, with_query
 from tests.support.faults import lose_responses
 from tests.support.people import ANDREW, BAYKO
-from tests.support.table import limit_items
+from tests.support.table import limit_items, messages_in
 from tests.support.tutorial import SEEDED_AT, seed_conversation, tutorial_client
 
 
@@ -143,6 +143,28 @@ def already_sent_with_key(aws) -> str:
 def warmed_blocks(aws) -> None:
     """Bayko's blocks container warmed (his row cached) by a request that writes nothing."""
     ok(Caller(aws, BAYKO).blocks())
+
+
+def a_message_of_andrew(aws) -> tuple[str, str]:
+    """andrew's message in his group with bayko; his edit container warmed by an edit refused before any read."""
+    group = group_with_bayko(aws)
+    message_uuid = ok(Caller(aws, ANDREW).send("to be changed", group=group))["uuid"]
+    assert_error(Caller(aws, ANDREW).edit(group, message_uuid, " "), 422, "message_blank")
+    return group, message_uuid
+
+
+def a_deleted_message_of_andrew(aws) -> tuple[str, str]:
+    group, message_uuid = a_message_of_andrew(aws)
+    ok(Caller(aws, ANDREW).delete(group, message_uuid))
+    return group, message_uuid
+
+
+def a_legacy_message_of_andrew(aws) -> tuple[str, str]:
+    """andrew's line of the tutorial-era group (a uuid5: found by reading the conversation)."""
+    group = legacy_group(aws)
+    [first] = [item for item in messages_in(aws.table, group) if item["user_uuid"] == ANDREW.uuid]
+    assert_error(Caller(aws, ANDREW).edit(group, first["message_uuid"], " "), 422, "message_blank")
+    return group, first["message_uuid"]
 
 
 # The measured requests several scenarios share.
@@ -262,7 +284,27 @@ BUDGET: dict[str, Scenario] = {
         ["Query", "Query", "Query", "Query"], [],
         three_of_a_thousand_changed,
         andrew_syncs),
+    "edit a message": Scenario(
+        ["GetItem", "Query", "UpdateItem"], [],
+        a_message_of_andrew,
+        lambda aws, state: Caller(aws, ANDREW).edit(*state, "changed")),
+    "edit a message to the text it has": Scenario(
+        ["GetItem", "Query"], [],
+        a_message_of_andrew,
+        lambda aws, state: Caller(aws, ANDREW).edit(*state, "to be changed")),
+    "delete a message": Scenario(
+        ["GetItem", "Query", "UpdateItem"], [],
+        a_message_of_andrew,
+        lambda aws, state: Caller(aws, ANDREW).delete(*state)),
+    "delete a deleted message": Scenario(
+        ["GetItem", "Query"], [],
+        a_deleted_message_of_andrew,
+        lambda aws, state: Caller(aws, ANDREW).delete(*state)),
     # Data written the tutorial's way, until a member's first write records the membership:
+    "delete a tutorial-era message (its conversation read to find it)": Scenario(
+        ["GetItem", "Query", "Query", "UpdateItem"], [],
+        a_legacy_message_of_andrew,
+        lambda aws, state: Caller(aws, ANDREW).delete(*state)),
     "list-messages, legacy group not yet written to": Scenario(
         ["GetItem", "Query", "Query"], [],
         legacy_group,

@@ -13,7 +13,7 @@ import pytest
 
 from cruddur_messaging.clock import epoch_microseconds
 from cruddur_messaging.domain import send_limits
-from cruddur_messaging.models import MessageGroupSummary
+from cruddur_messaging.models import Message, MessageGroupSummary
 from devtools.environment import local_function_specs
 from tests.support.api import assert_error, header, ok
 from tests.support.events import EVENTS_DIR, SEED_GROUP_UUID, as_user, load_event, with_query
@@ -42,8 +42,11 @@ ERRORS = {
     "block-self": (422, "block_self"),
     "sync-invalid-since": (400, "invalid_since"),
     "sync-tampered-since": (400, "invalid_since"),
+    "edit-message-blank": (422, "message_blank"),
+    "edit-message-not-sender": (403, "not_sender"),
+    "delete-message-unknown": (404, "message_not_found"),
 }
-MESSAGE_FIELDS = {"uuid", "display_name", "handle", "message", "created_at"}
+MESSAGE_FIELDS = {field.name for field in fields(Message)}
 SEED_PEOPLE = {person.handle: person for person in (ANDREW, BAYKO, LONDO)}
 GROUP_ROW_FIELDS = {field.name for field in fields(MessageGroupSummary)}
 
@@ -173,6 +176,37 @@ def check_sync(aws, event, body) -> None:
                  "invalid_since")
 
 
+def the_message_item(aws, event) -> dict[str, Any]:
+    [item] = [item for item in scan_all(aws.table)
+              if item.get("message_uuid") == event["pathParameters"]["message_uuid"]]
+    return item
+
+
+def check_edit(aws, event, message) -> None:
+    """The message as lists show it, with the new text and ``edited_at``; the item holds the same."""
+    text = json.loads(event["body"])["message"]
+    assert set(message) == MESSAGE_FIELDS and message["uuid"] == event["pathParameters"]["message_uuid"]
+    assert (message["message"], message["handle"], message["deleted_at"]) == (text, the_caller(event), None)
+    item = the_message_item(aws, event)
+    assert (item["message"], item["edited_at"], item["sk"]) == (text, message["edited_at"], message["created_at"])
+    listed = ok(invoke(aws, with_query(load_event("list-messages"), limit="100")))
+    assert message in listed
+    assert ok(invoke(aws, event)) == message  # the same text again: the same answer
+
+
+def check_delete(aws, event, deleted) -> None:
+    """The message's uuid and ``deleted_at``, the same again; the item keeps no text; lists show a tombstone."""
+    assert deleted == {"message_group_uuid": event["pathParameters"]["message_group_uuid"],
+                       "uuid": event["pathParameters"]["message_uuid"], "deleted_at": deleted["deleted_at"]}
+    item = the_message_item(aws, event)
+    assert item["deleted_at"] == deleted["deleted_at"] and "message" not in item and "edited_at" not in item
+    assert ok(invoke(aws, event)) == deleted
+    listed = {m["uuid"]: m for m in ok(invoke(aws, with_query(load_event("list-messages"), limit="100")))}
+    tombstone = listed[deleted["uuid"]]
+    assert (tombstone["message"], tombstone["deleted_at"], tombstone["edited_at"]) == ("", deleted["deleted_at"], None)
+    assert_error(invoke(aws, load_event("edit-message")), 404, "message_not_found")
+
+
 # name -> what its 200 answer must be, given the state the files before it left (they run in this order).
 ANSWERS: dict[str, Callable[..., None]] = {
     "create-message-into-group": check_into_group,
@@ -191,6 +225,8 @@ ANSWERS: dict[str, Callable[..., None]] = {
     "unblock-user": check_unblock,
     "create-message-past-the-limit": check_until_past_the_limit,  # last: its sends fill the seeded group's page
     "sync": check_sync,
+    "edit-message": check_edit,
+    "delete-message": check_delete,  # after edit-message: deletes the message it edited
 }
 
 

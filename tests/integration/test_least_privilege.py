@@ -68,6 +68,7 @@ USERS_SHORT = "UsersShortFunction"
 BLOCKS = "BlocksFunction"
 MARK_READ = "MarkReadFunction"
 SYNC = "SyncFunction"
+EDIT_MESSAGE = "EditMessageFunction"
 HTTP_FUNCTIONS = tuple(logical_id for logical_id, spec in local_function_specs(
     LocalResources(table_name="cruddur-messages"), stream_arn="no-stream-needed-for-the-routes").items() if spec.routes)
 """The functions behind the HTTP API's routes, from the template: a function given a route is checked here."""
@@ -364,6 +365,29 @@ def test_mark_read_only_reads_rows_memberships_and_messages_and_updates_group_ro
     })
 
 
+def test_edit_message_only_reads_memberships_and_finds_and_updates_messages(functions, seeded) -> None:
+    andrew, bayko = Caller(functions, ANDREW), Caller(functions, BAYKO)
+    [first, second] = seeded[:2]  # andrewbrown's and bayko's tutorial-era lines: found by reading the conversation
+    new_group = andrew.start_conversation("londo", "Hello Londo")
+    sent = ok(andrew.send("A UUIDv7 message", group=new_group))
+    cold_start()
+
+    ok(andrew.edit(SEED_GROUP_UUID, first["uuid"], "Edited"))  # legacy members through the index
+    ok(andrew.delete(SEED_GROUP_UUID, first["uuid"]))
+    assert_error(andrew.edit(SEED_GROUP_UUID, second["uuid"], "Not mine"), 403, "not_sender")
+    ok(andrew.edit(new_group, sent["uuid"], "Edited"))  # the membership item, then one query of a millisecond
+    ok(andrew.delete(new_group, sent["uuid"]))
+    assert_error(bayko.delete(new_group, sent["uuid"]), 404, "message_not_found")
+
+    assert_within_policy(functions, EDIT_MESSAGE, {
+        ("dynamodb:GetItem", "GROUP#", None),
+        ("dynamodb:Query", "index", None),
+        ("dynamodb:Query", "MSG#", None),
+        ("dynamodb:UpdateItem", "MSG#", None),
+        database_url_read(functions),
+    })
+
+
 def test_blocks_writes_both_sides_of_a_block_only_in_their_transaction(functions, seeded) -> None:
     bayko, andrew = Caller(functions, BAYKO), Caller(functions, ANDREW)
     ok(bayko.block("andrewbrown"))
@@ -452,6 +476,7 @@ FALLBACK_STATEMENTS = {
     LIST_MESSAGES: {"FindLegacyGroupMembersThroughTheIndex"},
     CREATE_MESSAGE: {"FindLegacyGroupMembersThroughTheIndex", "FindLegacyPairsThroughTheSendersGroupRows",
                      "RecordLegacyMembershipsAndPairs"},
+    EDIT_MESSAGE: {"FindLegacyGroupMembersThroughTheIndex"},
 }
 """What only the tutorial fallback (``data/tutorial_data.py``) needs: granted only with ``TutorialData=read``."""
 
@@ -518,6 +543,14 @@ FALLBACK_STATEMENTS = {
     (SYNC, Request("dynamodb:Query", VERSION_INDEX_ARN, f"MSG#{GROUP}")),
     (SYNC, Request("dynamodb:GetItem", TABLE_ARN, f"GROUP#{GROUP}")),
     (SYNC, Request("dynamodb:UpdateItem", TABLE_ARN, f"GRP#{USER}")),
+    (EDIT_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, f"MSG#{GROUP}")),
+    (EDIT_MESSAGE, Request("dynamodb:DeleteItem", TABLE_ARN, f"MSG#{GROUP}")),
+    (EDIT_MESSAGE, Request("dynamodb:UpdateItem", TABLE_ARN, f"GRP#{USER}")),
+    (EDIT_MESSAGE, Request("dynamodb:Query", TABLE_ARN, f"GRP#{USER}")),
+    (EDIT_MESSAGE, Request("dynamodb:UpdateItem", TABLE_ARN, f"GROUP#{GROUP}")),
+    (EDIT_MESSAGE, Request("dynamodb:GetItem", TABLE_ARN, f"MSG#{GROUP}")),
+    (EDIT_MESSAGE, Request("dynamodb:Scan", TABLE_ARN)),
+    (EDIT_MESSAGE, Request("secretsmanager:GetSecretValue", RESOURCES.cursor_secret_name)),
 ], ids=lambda value: value if isinstance(value, str) else "-".join(
     filter(None, (value.action, (value.leading_key or "").split("#")[0], value.enclosing_operation))))
 def test_the_policies_refuse_what_the_functions_never_do(logical_id, request_) -> None:
@@ -530,6 +563,7 @@ def test_the_policies_refuse_what_the_functions_never_do(logical_id, request_) -
     (CREATE_MESSAGE, Request("dynamodb:Query", TABLE_ARN, f"GRP#{USER}")),
     (CREATE_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, f"GROUP#{GROUP}")),
     (CREATE_MESSAGE, Request("dynamodb:PutItem", TABLE_ARN, f"PAIR#{USER}#{BAYKO.uuid}")),
+    (EDIT_MESSAGE, Request("dynamodb:Query", INDEX_ARN, GROUP)),
 ], ids=lambda value: value if isinstance(value, str) else "-".join(
     filter(None, (value.action, (value.leading_key or "index").split("#")[0]))))
 def test_with_tutorial_data_migrated_the_policies_refuse_the_fallbacks_requests(logical_id, request_) -> None:

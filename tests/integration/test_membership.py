@@ -41,8 +41,9 @@ def test_create_response_is_the_message_itself(aws) -> None:
     group = created["message_group_uuid"]
     [stored] = messages_in(aws.table, group)
     assert created == {"message_group_uuid": group, "uuid": stored["message_uuid"], "display_name": "Andrew Brown",
-                       "handle": "andrewbrown", "message": "Hello", "created_at": stored["sk"]}
+                       "handle": "andrewbrown", "message": "Hello", "created_at": stored["sk"], "edited_at": None,
+                       "deleted_at": None}
     assert created["uuid"] != ANDREW.uuid  # the tutorial put the sender's uuid there (defect 11)
     into_group = ok(Caller(aws, BAYKO).send("Hi", group=group))
-    assert set(into_group) == {"uuid", "display_name", "handle", "message", "created_at"}
+    assert set(into_group) == {"uuid", "display_name", "handle", "message", "created_at", "edited_at", "deleted_at"}
     assert into_group["uuid"] == messages_in(aws.table, group)[-1]["message_uuid"]

@@ -35,6 +35,15 @@ def mark_read_event(person: Person, message_group_uuid: str, body: Any = None) -
     return with_body(event, body) if body is not None else event
 
 
+def change_message_event(person: Person, message_group_uuid: str, message_uuid: str,
+                         body: Any = None) -> dict[str, Any]:
+    """``PATCH`` of the message with ``body``, or ``DELETE`` of it without one."""
+    event = as_user(load_event("edit-message" if body is not None else "delete-message"), person.handle)
+    event["pathParameters"] = {"message_group_uuid": message_group_uuid, "message_uuid": message_uuid}
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/api/messages/{message_group_uuid}/{message_uuid}"
+    return with_body(event, body) if body is not None else event
+
+
 def unread_badge_event(person: Person) -> dict[str, Any]:
     return as_user(load_event("unread-badge"), person.handle)
 
@@ -72,6 +81,15 @@ class Caller:
     def mark_read(self, message_group_uuid: str, read_at: str | None = None) -> dict[str, Any]:
         body = {"read_at": read_at} if read_at is not None else None
         return self.aws.invoke("MarkReadFunction", mark_read_event(self.person, message_group_uuid, body))
+
+    def edit(self, message_group_uuid: str, message_uuid: str, message: Any) -> dict[str, Any]:
+        body = {"message": message}
+        return self.aws.invoke("EditMessageFunction",
+                               change_message_event(self.person, message_group_uuid, message_uuid, body))
+
+    def delete(self, message_group_uuid: str, message_uuid: str) -> dict[str, Any]:
+        return self.aws.invoke("EditMessageFunction",
+                               change_message_event(self.person, message_group_uuid, message_uuid))
 
     def unread_badge(self) -> dict[str, Any]:
         return self.aws.invoke("ListGroupsFunction", unread_badge_event(self.person))

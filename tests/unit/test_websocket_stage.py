@@ -64,4 +64,4 @@ def test_exactly_the_functions_that_read_postgresql_are_in_the_vpc_and_the_reser
         assert in_vpc or function.get("VpcConfig", {"Ref": "AWS::NoValue"}) == {"Ref": "AWS::NoValue"}, logical_id
         placed[logical_id] = in_vpc
     assert placed["LiveAuthorizerFunction"] and not placed["LiveConnectionFunction"]
-    assert sum(placed.values()) == 8  # ReservedConcurrency's description: "at most 8 x this many connections"
+    assert sum(placed.values()) == 9  # ReservedConcurrency's description: "at most 9 x this many connections"

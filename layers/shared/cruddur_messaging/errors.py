@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
                       "`cursor` was altered, belongs to another list, was signed with an older key, or is too long.")
     INVALID_MESSAGE_GROUP_UUID = ("invalid_message_group_uuid", 400,
                                   "The group uuid (path or body) is not a uuid.")
+    INVALID_MESSAGE_UUID = "invalid_message_uuid", 400, "The message uuid in the path is not a uuid."
     INVALID_HANDLE = ("invalid_handle", 400,
                       "The handle is not 1 to 64 letters, digits, `.`, `_` or `-` (after an optional `@`).")
     MESSAGE_GROUP_UUID_OR_HANDLE_REQUIRED = ("message_group_uuid_or_handle_required", 400,
@@ -54,11 +55,16 @@ class ErrorCode(StrEnum):
     RECIPIENT_UNAVAILABLE = ("recipient_unavailable", 403,
                              "The recipient does not accept messages from the caller: nothing was stored or "
                              "delivered. It does not say why (docs/http-api.md, Blocks).")
+    NOT_SENDER = ("not_sender", 403,
+                  "The message is another member's: only its sender may edit or delete it.")
     USER_BLOCKED = ("user_blocked", 403,
                     "The caller blocks the recipient: unblock them (`DELETE /api/users/{handle}/block`) to send.")
     MESSAGE_GROUP_NOT_FOUND = ("message_group_not_found", 404,
                                "No such group, or the caller is not a member: the same answer, so a uuid reveals "
                                "nothing.")
+    MESSAGE_NOT_FOUND = ("message_not_found", 404,
+                         "No such message in that group, the caller is not a member of the group, or (for an edit) "
+                         "the message was deleted: the same answer, so a uuid reveals nothing.")
     USER_NOT_FOUND = "user_not_found", 404, "No user has that handle."
     REQUEST_IN_PROGRESS = ("request_in_progress", 409,
                            "A request with the same `Idempotency-Key` is still running; `Retry-After: 1`.")

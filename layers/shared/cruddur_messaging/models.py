@@ -78,13 +78,32 @@ class MessageGroupSummary:
 
 @dataclass(frozen=True)
 class Message:
-    """One message: ``uuid`` is the message's own uuid, the names are the sender's."""
+    """One message: ``uuid`` is the message's own uuid, the names are the sender's.
+
+    ``edited_at``: the time of the sender's last edit (null: never edited). ``deleted_at``: the time the sender
+    deleted it (null: not deleted); a deleted message is a tombstone whose ``message`` is "" (its text is gone from
+    the table). Both come last: the frontend reads the first five keys and ignores the others.
+    """
 
     uuid: str
     display_name: str
     handle: str
     message: str
     created_at: str
+    edited_at: str | None = None
+    deleted_at: str | None = None
+
+
+@dataclass(frozen=True)
+class DeletedMessage:
+    """The answer to ``DELETE /api/messages/{message_group_uuid}/{message_uuid}``: the same every time it is asked."""
+
+    message_group_uuid: str
+    uuid: str
+    deleted_at: str
+
+    def to_body(self) -> dict[str, str]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -147,7 +166,7 @@ class UnreadBadge:
     messages: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SyncedMessage(Message):
     """A message as ``GET /api/messages/{message_group_uuid}`` lists it, and the conversation it belongs to."""
 
@@ -201,6 +220,16 @@ class LiveConnection:
 def message_created_frame(message_group_uuid: str, message: Message) -> dict[str, object]:
     """To every open connection of both members (the sender's other tabs too)."""
     return {"type": "message.created", "message_group_uuid": message_group_uuid, "message": asdict(message)}
+
+
+def message_updated_frame(message_group_uuid: str, message: Message) -> dict[str, object]:
+    """To every open connection of both members: a message edited by its sender, as lists show it now."""
+    return {"type": "message.updated", "message_group_uuid": message_group_uuid, "message": asdict(message)}
+
+
+def message_deleted_frame(deleted: DeletedMessage) -> dict[str, object]:
+    """To every open connection of both members: a message deleted by its sender (show a tombstone)."""
+    return {"type": "message.deleted", **deleted.to_body()}
 
 
 def conversation_updated_frame(conversation: MessageGroupSummary) -> dict[str, object]:

@@ -57,7 +57,8 @@ def test_every_check_passes_against_the_local_stack_twice(stack: RunningStack) -
         assert result.stdout.rstrip().endswith(f"smoke: {len(names)} of {len(names)} checks passed")
         sender, recipient = LOCAL_HANDLES["sender"], LOCAL_HANDLES["recipient"]
         assert re.search(rf"^left behind: the conversation \S+ between {sender} and {recipient} keeps the 3 "
-                         rf"messages of run \S+ \(the API has no delete\); {recipient} read them$", result.stdout, re.M)
+                         rf"messages of run \S+ and the tombstone of the 1 it deleted; {recipient} read them$",
+                         result.stdout, re.M)
 
 
 def test_with_the_http_api_down_smoke_names_what_failed_and_exits_1(stack: RunningStack, tmp_path: Path) -> None:

@@ -5,20 +5,23 @@ Every write that could overwrite something is conditional: a message never repla
 that fails if the pair already has a group.
 
 Every conditional write also recognises itself: when DynamoDB applied a request but its response was lost, the
-SDK sends it again, and that retry meets the item it wrote. A message's condition accepts its own
-``message_uuid``; a new group's transaction is recognised by the caller (the pair then names the group it
-tried to create, see ``domain.create_message``); the membership and pair items recorded for a tutorial-era group
-(``data.tutorial_data``) accept any item already there.
+SDK sends it again, and that retry meets the item it wrote. A message's put recognises its own ``message_uuid``
+in the slot and writes nothing (it may be edited or deleted by then); an edit rewrites the same text; a delete
+finds its message deleted already and answers it; a new group's transaction is recognised by the caller (the pair
+then names the group it tried to create, see ``domain.create_message``); the membership and pair items recorded
+for a tutorial-era group (``data.tutorial_data``) accept any item already there.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from cruddur_messaging.clock import next_microsecond, parse_timestamp
+from cruddur_messaging.clock import format_timestamp, next_microsecond, parse_timestamp
 from cruddur_messaging.data import keys
 from cruddur_messaging.data.blocks import blockers_in
 from cruddur_messaging.data.dynamodb import dynamodb_errors_as_unavailable
@@ -32,8 +35,15 @@ from cruddur_messaging.data.transactions import CONDITION_FAILED, TransactionCan
 from cruddur_messaging.data.tutorial_data import TutorialData
 from cruddur_messaging.domain.group_row_timeline import row_stamp
 from cruddur_messaging.errors import DependencyUnavailable
+from cruddur_messaging.message_ids import is_uuid7, time_of
 from cruddur_messaging.models import Membership, User
 from cruddur_messaging.observability import logger
+
+# How far after the millisecond of its UUIDv7 a message may be stored: taken slots move it a microsecond each, at
+# most MAX_SLOT_ATTEMPTS times per try, and a new conversation's retries move it a few more; a second bounds all
+# of that with room to spare while reading only that second of the conversation.
+MESSAGE_TIME_SLACK = timedelta(seconds=1)
+_DESERIALIZER = TypeDeserializer()
 
 # How many later microseconds a message may move to when its slot is taken; two senders hitting the same
 # microsecond of the same group is already rare, five in a row means something else is wrong.
@@ -162,22 +172,92 @@ class MessageStore:
                     created_at: str) -> Item:
         """Stores a message, never over another: a taken ``sk`` moves it to the next free microsecond.
 
-        The condition accepts the slot when it holds this very message (same ``message_uuid``): the SDK's retry
-        of a put whose response was lost rewrites it in place instead of storing it a second time.
+        A slot that holds this very message (same ``message_uuid``: the SDK's retry of a put whose response was
+        lost, or a keyed send resumed after a 503) is its answer as stored now, and nothing is written: the
+        message may have been edited or deleted since, and a send must never bring its text back. The item
+        in the slot comes back with the refusal (``ReturnValuesOnConditionCheckFailure``), so that costs no read.
         Returns the stored item, whose ``sk`` is the time the message got.
         """
-        free_or_ours = Attr("pk").not_exists() | Attr("message_uuid").eq(message_uuid)
         for _ in range(MAX_SLOT_ATTEMPTS):
             item = message_item(message_group_uuid, sender, text, message_uuid, created_at)
             try:
                 with dynamodb_errors_as_unavailable():
-                    self._table.put_item(Item=item, ConditionExpression=free_or_ours)
+                    self._table.put_item(Item=item, ConditionExpression=Attr("pk").not_exists(),
+                                         ReturnValuesOnConditionCheckFailure="ALL_OLD")
                 return item
             except ClientError as error:
                 if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
+                in_slot = _item_of_refusal(error)
+                if in_slot.get("message_uuid") == message_uuid:
+                    return in_slot
                 created_at = next_microsecond(created_at)
         raise DependencyUnavailable("The conversation is too busy right now; please retry.")
+
+    def find_message(self, message_group_uuid: str, message_uuid: str) -> Item | None:
+        """The group's message with this uuid (any state), strongly consistently; None without one.
+
+        A UUIDv7 (``message_ids``) names its message's millisecond: one ``Query`` of the group's partition over
+        that millisecond and the slack a taken slot may have moved the message by (``MESSAGE_TIME_SLACK``),
+        filtered on the uuid, reads the few messages of that second at most. Any other uuid is a tutorial-era
+        message: the whole conversation is queried, filtered on the uuid (one read unit per 4 KB of the
+        conversation, page after page), the only lookup that reads more than its message.
+        """
+        key = Key("pk").eq(keys.messages_pk(message_group_uuid))
+        if is_uuid7(message_uuid):
+            moment = time_of(message_uuid)
+            if moment is None:
+                return None  # a time no message has
+            key = key & Key("sk").between(format_timestamp(moment), format_timestamp(moment + MESSAGE_TIME_SLACK))
+        arguments: dict[str, Any] = {"KeyConditionExpression": key, "ConsistentRead": True,
+                                     "FilterExpression": Attr("message_uuid").eq(message_uuid)}
+        while True:
+            with dynamodb_errors_as_unavailable():
+                response = self._table.query(**arguments)
+            if response["Items"]:
+                return response["Items"][0]
+            if "LastEvaluatedKey" not in response:
+                return None
+            arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def edit_message(self, message: Item, sender_uuid: str, text: str, edited_at: str) -> Item | None:
+        """Sets the text and ``edited_at`` of the sender's message unless it is deleted; the item as it is now, or
+        None when it was deleted (or is not the sender's) by the time of the write.
+
+        The SDK's retry of an edit whose response was lost sets the same text and time again: the same item.
+        """
+        try:
+            with dynamodb_errors_as_unavailable():
+                return self._table.update_item(
+                    Key={"pk": message["pk"], "sk": message["sk"]},
+                    UpdateExpression="SET #message = :text, edited_at = :edited_at",
+                    ConditionExpression=_the_senders_live_message(message, sender_uuid),
+                    ExpressionAttributeNames={"#message": "message"},
+                    ExpressionAttributeValues={":text": text, ":edited_at": edited_at},
+                    ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return None
+
+    def delete_message(self, message: Item, sender_uuid: str, deleted_at: str) -> Item:
+        """Removes the text (and ``edited_at``) of the sender's message and sets ``deleted_at``: final, nothing
+        writes a deleted message again. Returns the item as it is now: a message deleted already (by a concurrent
+        request, or by this one's write whose response was lost and whose retry the condition refused) keeps the
+        ``deleted_at`` it got first, so every delete of it answers the same."""
+        try:
+            with dynamodb_errors_as_unavailable():
+                return self._table.update_item(
+                    Key={"pk": message["pk"], "sk": message["sk"]},
+                    UpdateExpression="REMOVE #message, edited_at SET deleted_at = :deleted_at",
+                    ConditionExpression=_the_senders_live_message(message, sender_uuid),
+                    ExpressionAttributeNames={"#message": "message"},
+                    ExpressionAttributeValues={":deleted_at": deleted_at},
+                    ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")["Attributes"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return _item_of_refusal(error)
 
     def create_group(self, message_group_uuid: str, sender: User, recipient: User, text: str,
                      message_uuid: str, created_at: str) -> Item:
@@ -224,6 +304,19 @@ class MessageStore:
             # The SDK resent it while DynamoDB was still applying the first send: look at the pair again.
             raise PairAlreadyHasGroup(message_group_uuid, message) from error
         return message
+
+
+def _the_senders_live_message(message: Item, sender_uuid: str) -> Any:
+    """The condition of an edit or a delete: the very message, the caller's, not deleted."""
+    return (Attr("message_uuid").eq(message["message_uuid"]) & Attr("user_uuid").eq(sender_uuid)
+            & Attr("deleted_at").not_exists())
+
+
+def _item_of_refusal(error: ClientError) -> Item:
+    """The item a refused conditional write met (``ReturnValuesOnConditionCheckFailure=ALL_OLD``), in the
+    resource's Python types; empty when there was none."""
+    raw = error.response.get("Item") or {}
+    return {name: _DESERIALIZER.deserialize(value) for name, value in raw.items()}
 
 
 def message_item(message_group_uuid: str, sender: User, text: str, message_uuid: str, created_at: str) -> Item:

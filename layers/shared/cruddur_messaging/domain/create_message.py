@@ -45,7 +45,12 @@ from cruddur_messaging.domain.blocks import refuse_if_blocked, refuse_if_blocked
 from cruddur_messaging.domain.list_messages import message_of
 from cruddur_messaging.domain.membership import require_membership
 from cruddur_messaging.domain.send_limits import SendLimits
-from cruddur_messaging.domain.validation import normalize_handle, parse_message_group_uuid
+from cruddur_messaging.domain.validation import (
+    check_message_form,
+    check_message_rules,
+    normalize_handle,
+    parse_message_group_uuid,
+)
 from cruddur_messaging.errors import (
     BadRequest,
     DependencyUnavailable,
@@ -55,7 +60,8 @@ from cruddur_messaging.errors import (
     RuleViolation,
     WriteOutcomeUnknown,
 )
-from cruddur_messaging.models import MESSAGE_MAX_CHARS, CreatedMessage, User
+from cruddur_messaging.message_ids import uuid7_at
+from cruddur_messaging.models import CreatedMessage, User
 from cruddur_messaging.observability import logger, metrics
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
@@ -76,11 +82,7 @@ class NewMessageRequest:
         if not isinstance(body, dict):
             raise BadRequest("The body must be a JSON object.", code=ErrorCode.INVALID_BODY)
         message, group, handle = body.get("message"), body.get("message_group_uuid"), body.get("handle")
-        if message is not None and not isinstance(message, str):
-            raise BadRequest("message must be a string.", code=ErrorCode.INVALID_MESSAGE)
-        if message is not None and not _is_unicode_text(message):
-            # JSON may carry a lone surrogate ("\ud800"); DynamoDB cannot store it, so it is refused here.
-            raise BadRequest("message must be valid Unicode text.", code=ErrorCode.INVALID_MESSAGE)
+        check_message_form(message)
         if (group is None) == (handle is None):
             raise BadRequest("Send either message_group_uuid or handle.",
                              code=ErrorCode.MESSAGE_GROUP_UUID_OR_HANDLE_REQUIRED)
@@ -88,11 +90,7 @@ class NewMessageRequest:
             group = parse_message_group_uuid(group)
         if handle is not None:
             handle = normalize_handle(handle)
-        if message is None or not message.strip():
-            raise RuleViolation("The message is blank.", code=ErrorCode.MESSAGE_BLANK)
-        if len(message) > MESSAGE_MAX_CHARS:
-            raise RuleViolation(f"The message is longer than {MESSAGE_MAX_CHARS} characters.",
-                                code=ErrorCode.MESSAGE_EXCEED_MAX_CHARS)
+        message = check_message_rules(message)
         return cls(message=message, message_group_uuid=group, handle=handle)
 
 
@@ -107,15 +105,10 @@ class SendPlan:
 
     @classmethod
     def fresh(cls) -> "SendPlan":
-        return cls(message_uuid=str(uuid.uuid4()), created_at=utc_now(), group_uuid=str(uuid.uuid4()))
-
-
-def _is_unicode_text(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+        """The message's uuid is a UUIDv7 of its time (``message_ids``): planned together, a resumed send keeps
+        both, and the message is found by its uuid without reading the conversation."""
+        created_at = utc_now()
+        return cls(message_uuid=uuid7_at(created_at), created_at=created_at, group_uuid=str(uuid.uuid4()))
 
 
 class MessageSending:

@@ -1,7 +1,8 @@
 """Pattern A: a page of one conversation, for its members only.
 
 Pages walk backwards in time (the first page is the newest messages, ``next`` leads to older ones) while each
-page reads in ascending order, as a chat window shows it.
+page reads in ascending order, as a chat window shows it. A deleted message keeps its place as a tombstone
+(``message_of``), so a page holds as many items as asked and a cursor never points at a gap.
 """
 from __future__ import annotations
 
@@ -32,5 +33,8 @@ def list_messages(store: MessageStore, cursor_codec: Callable[[], CursorCodec], 
 
 
 def message_of(item: dict[str, str]) -> Message:
+    """A ``MSG#`` item as lists show it: an edited one carries ``edited_at``; a deleted one is a tombstone, its
+    ``message`` "" (the item has no text left) and its ``deleted_at`` set (docs/http-api.md, "Edit and delete")."""
     return Message(uuid=item["message_uuid"], display_name=item["user_display_name"], handle=item["user_handle"],
-                   message=item["message"], created_at=item["sk"])
+                   message=item.get("message", ""), created_at=item["sk"], edited_at=item.get("edited_at"),
+                   deleted_at=item.get("deleted_at"))

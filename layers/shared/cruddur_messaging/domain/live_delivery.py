@@ -1,9 +1,9 @@
-"""Fan-out: every new message, every conversation list change, every read marker that moves and every change of a
-member's unread totals, to the open connections it concerns.
+"""Fan-out: every new, edited or deleted message, every conversation list change, every read marker that moves
+and every change of a member's unread totals, to the open connections it concerns.
 
 **Where it runs.** In ``LiveDeliveryFunction``, a second consumer of the table's stream with its own event
-source mapping and filter (inserts of ``MSG#`` items, inserts and updates of ``GRP#`` rows, removals of ``GRP#`` rows
-that held unread messages), chosen over the alternatives:
+source mapping and filter (inserts and updates of ``MSG#`` items, inserts and updates of ``GRP#`` rows, removals of
+``GRP#`` rows that held unread messages), chosen over the alternatives:
 
 - *in the send path* (create-message posting before it answers): every send would wait for the slowest of both
   members' connections, and a management API outage would fail or slow sends; rejected;
@@ -17,10 +17,12 @@ that held unread messages), chosen over the alternatives:
 
 **What it sends.** An inserted ``MSG#`` item becomes ``message.created`` to every connection of both members
 (found through the membership item, or the group rows for a tutorial-era group, cached per container: a
-group's members never change). An inserted or updated ``GRP#`` row - the stream function moved it or counted a
-message unread, the owner marked it read, a new conversation wrote it - becomes ``conversation.updated`` to every
-connection of its owner, the row being exactly their list-groups item (read state included). So the list frame
-follows the list itself, and costs no read but the owner's connections.
+group's members never change). An updated ``MSG#`` item - its sender edited or deleted it (``domain.edit_messages``)
+- becomes ``message.updated`` (the message as lists show it, with ``edited_at``) or ``message.deleted`` (its uuid and
+``deleted_at``, no text) to the same connections. An inserted or updated ``GRP#`` row - the stream function moved
+it or counted a message unread, the owner marked it read, a new conversation wrote it - becomes
+``conversation.updated`` to every connection of its owner, the row being exactly their list-groups item (read state
+included). So the list frame follows the list itself, and costs no read but the owner's connections.
 
 **Unread frames** (the badge). A record that changes the ``unread_count`` of a row (``unread_owner_of``) sends
 ``unread`` - the owner's totals, exactly as ``GET /api/message_groups/unread`` answers them - to every connection of
@@ -95,14 +97,17 @@ from cruddur_messaging.data.connection_gateway import Closing, ConnectionGateway
 from cruddur_messaging.data.connections import ConnectionStore
 from cruddur_messaging.data.messages import MessageStore
 from cruddur_messaging.data.read_state import ReadStateStore
+from cruddur_messaging.domain.list_messages import message_of
 from cruddur_messaging.errors import DependencyUnavailable
 from cruddur_messaging.models import (
+    DeletedMessage,
     LiveConnection,
-    Message,
     MessageGroupSummary,
     UnreadBadge,
     conversation_updated_frame,
     message_created_frame,
+    message_deleted_frame,
+    message_updated_frame,
     read_frame,
     unread_frame,
 )
@@ -137,8 +142,8 @@ class HandleNotIndexedYet(Exception):
 
 def frames_of(record: Record, members_of: Callable[[str], frozenset[str]],
               handles: MemberHandles) -> list[Frame]:
-    """The frames a stream record announces: none for anything but an inserted message or an inserted or updated
-    group row, or an image without the attributes a frame needs."""
+    """The frames a stream record announces: none for anything but an inserted, edited or deleted message or an
+    inserted or updated group row, or an image without the attributes a frame needs."""
     stream = record.get("dynamodb") or {}
     event_name = record.get("eventName")
     if event_name not in ("INSERT", "MODIFY") or "NewImage" not in stream:
@@ -146,11 +151,10 @@ def frames_of(record: Record, members_of: Callable[[str], frozenset[str]],
     item = _image(stream["NewImage"])
     pk = str(item.get("pk", ""))
     try:
-        if pk.startswith(keys.MESSAGE_PREFIX) and event_name == "INSERT":
+        if pk.startswith(keys.MESSAGE_PREFIX):
             group_uuid = keys.group_of_messages_pk(pk)
-            message = Message(uuid=item["message_uuid"], display_name=item["user_display_name"],
-                              handle=item["user_handle"], message=item["message"], created_at=item["sk"])
-            return [Frame(tuple(sorted(members_of(group_uuid))), message_created_frame(group_uuid, message))]
+            body = _message_frame(group_uuid, event_name, stream.get("OldImage"), item)
+            return [Frame(tuple(sorted(members_of(group_uuid))), body)] if body else []
         if pk.startswith(keys.GROUP_ROW_PREFIX):
             handles.learn(item)
             owner_uuid = keys.owner_of_group_rows_pk(pk)
@@ -164,6 +168,26 @@ def frames_of(record: Record, members_of: Callable[[str], frozenset[str]],
         logger.warning("stream record without what its frame needs",
                        extra={"missing": str(missing), "event_id": record.get("eventID")})
     return []
+
+
+def _message_frame(group_uuid: str, event_name: str, old_image: dict[str, Any] | None,
+                   item: dict[str, Any]) -> dict[str, Any] | None:
+    """The frame of a ``MSG#`` record: an insert is ``message.created``; an update that deleted the message (its
+    new image has ``deleted_at``, its old one had not) is ``message.deleted``; one that edited it (``edited_at`` or
+    the text changed) is ``message.updated``, the message as lists show it. Anything else (a write that changed
+    neither) sends nothing. Without an old image (written while the stream was ``NEW_IMAGE``) an update is taken
+    for what its new image says: a delivered frame again is harmless, clients apply it as the same state."""
+    if event_name == "INSERT":
+        return message_created_frame(group_uuid, message_of(item))
+    old = _image(old_image) if old_image else {}
+    if "deleted_at" in item:
+        if "deleted_at" in old:
+            return None
+        return message_deleted_frame(DeletedMessage(message_group_uuid=group_uuid, uuid=item["message_uuid"],
+                                                    deleted_at=item["deleted_at"]))
+    if "edited_at" in item and (old.get("edited_at"), old.get("message")) != (item["edited_at"], item.get("message")):
+        return message_updated_frame(group_uuid, message_of(item))
+    return None
 
 
 def unread_owner_of(record: Record) -> str | None:

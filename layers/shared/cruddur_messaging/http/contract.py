@@ -73,7 +73,7 @@ class Link:
     request_body: dict[str, str] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MessageInNewGroup(Message):
     """A message that started (or resumed) a conversation by handle: also names the group."""
 
