@@ -44,38 +44,57 @@ once, with the COUNT query. Until then such a row shows ``unread_count`` 0 and `
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
 from cruddur_messaging.clock import format_timestamp, instant_of
 from cruddur_messaging.domain.group_row_timeline import instant_after, instant_of_row, message_moves_row
-from cruddur_messaging.domain.stream_records import NewMessage
+from cruddur_messaging.domain.stream_records import MessageChange, NewMessage
 
 
 @dataclass(frozen=True)
 class GroupBatch:
-    """One group's messages in a batch of stream records: each ``sk`` once, and the newest of them."""
+    """One group's records in a batch of stream records: its new messages, each ``sk`` once, and the newest of them
+    (None: the batch holds only changes); and the messages edited or deleted, each ``sk`` once (deleted if any of
+    its records says so: a delete is final)."""
 
-    newest: NewMessage
+    message_group_uuid: str
+    newest: NewMessage | None
     senders_by_time: dict[datetime, str | None]
+    changes: dict[datetime, MessageChange] = field(default_factory=dict)
 
     @property
-    def message_group_uuid(self) -> str:
-        return self.newest.message_group_uuid
+    def sequence_number(self) -> str:
+        """The sequence number of a record of the batch (its newest message's, else a change's)."""
+        if self.newest is not None:
+            return self.newest.sequence_number
+        return max(self.changes.values(), key=lambda change: change.at).sequence_number
+
+    @property
+    def times(self) -> set[datetime]:
+        """The times of every message the batch names, new or changed."""
+        return set(self.senders_by_time) | set(self.changes)
 
     @classmethod
-    def of(cls, messages: Iterable[NewMessage]) -> "GroupBatch":
+    def of(cls, messages: Iterable[NewMessage | MessageChange]) -> "GroupBatch":
         """Duplicated records (redelivery, a batch holding a record twice) collapse onto their message's time."""
         senders: dict[datetime, str | None] = {}
+        changes: dict[datetime, MessageChange] = {}
         newest: NewMessage | None = None
+        group_uuid: str | None = None
         for message in messages:
+            group_uuid = message.message_group_uuid
+            if isinstance(message, MessageChange):
+                if message.at not in changes or message.deleted:
+                    changes[message.at] = message
+                continue
             senders[message.at] = message.sender_uuid
             if newest is None or message.at >= newest.at:
                 newest = message
-        if newest is None:
+        if group_uuid is None:
             raise ValueError("a group batch needs at least one message")
-        return cls(newest=newest, senders_by_time=senders)
+        return cls(message_group_uuid=group_uuid, newest=newest, senders_by_time=senders, changes=changes)
 
 
 @dataclass(frozen=True)
@@ -107,6 +126,8 @@ class ReadStatePlan:
 
 def plan_read_state(row: dict[str, Any], owner_uuid: str, batch: GroupBatch) -> ReadStatePlan:
     """The owner's read state after the batch, from the row as read (see the module docstring)."""
+    if batch.newest is None:
+        raise ValueError("a batch of changes only is applied by refreshing the row (domain.move_group_rows)")
     row_at = instant_of_row(row)
     through = instant_after(row, batch.newest.at)
     state = RowReadState.of(row)
