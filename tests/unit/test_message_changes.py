@@ -328,3 +328,36 @@ def test_interleaved_sends_edits_deletes_and_reads_settle_on_the_definition(aws,
         own = [item["sk"] for item in messages_in(aws.table, group) if item["user_uuid"] == owner]
         assert (row.get("last_read_at") or "") >= max(own, default=""), (owner, row, own)
         assert NEWEST_AT not in row or row[NEWEST_AT] > row["sk"]
+
+
+def test_a_mark_read_racing_a_move_back_is_kept_and_the_move_retried_on_it(aws, ddb, stream, hooks):
+    group = str(uuid.uuid4())
+    first = format_timestamp(BASE)
+    start(aws, stream, group, BASE)
+    second = format_timestamp(BASE + timedelta(seconds=1))
+    put_message(ddb, group, second, "regretted", ANDREW)
+    assert deliver(aws, accepted(stream)) == {"batchItemFailures": []}
+    delete_message(ddb, aws.table.name, group, second, BASE + timedelta(seconds=5))
+    reading = aws.container("MarkReadFunction")
+    raced: list[Any] = []
+
+    def bayko_reads_first(params: dict[str, Any], **_: Any) -> None:
+        # Between the stream function's read of bayko's row and its move back, bayko marks the row read.
+        if not raced and f"GRP#{BAYKO.uuid}" in params["body"].decode():
+            raced.append(mark_read(reading.group_row_store, reading.read_state_store, user(BAYKO), group,
+                                   MarkReadRequest()))
+
+    hooks.on("before-call.dynamodb.TransactWriteItems", bayko_reads_first)
+    bayko_moves: list[str] = []
+    hooks.on("before-call.dynamodb.TransactWriteItems", lambda params, **_: bayko_moves.append("move")
+             if f"GRP#{BAYKO.uuid}" in params["body"].decode() else None)
+
+    assert deliver(aws, accepted(stream)) == {"batchItemFailures": []}
+
+    [change] = raced
+    assert change.moved and change.state.last_read_at == second
+    rows = rows_by_owner(aws, group)
+    # The move back was refused once (the row changed), then made on the row as bayko left it: his marker kept.
+    assert actual_rows(rows)[BAYKO.uuid] == (first, "first", 0)
+    assert rows[BAYKO.uuid]["last_read_at"] == second
+    assert len(bayko_moves) == 2
