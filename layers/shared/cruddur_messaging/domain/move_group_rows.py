@@ -1,4 +1,4 @@
-"""Pattern E: a new message moves both members' group rows to its time and text.
+"""Pattern E: a new message moves both members' group rows to its time and text; an edit or a delete refreshes them.
 
 Lambda's event source mapping delivers a group's messages in batches, at least once, possibly again after a
 partial failure, and two invocations may race; the group index lags behind the table. So:
@@ -16,6 +16,12 @@ partial failure, and two invocations may race; the group index lags behind the t
   free microsecond: nothing is overwritten, and the list order stays right;
 - a group that cannot be moved now fails all of its records in the batch, so Lambda, which resumes from the
   lowest failed sequence number, delivers its newest message again; the other groups are unaffected.
+
+Edits and deletes (MODIFY records of ``MSG#`` items) and records of a message the row was moved back past are not
+applied from the record: they *refresh* the row from the table (``_refresh``): the newest message not deleted up to
+the newest the row or the batch knows, its text, the count; a delete of the message a row shows moves the row back
+to it, the one exception to forward-only (``domain.group_row_timeline`` states it). The refresh always writes (a
+new version, and a late record covering the changed messages, so a sync reports them), conditional like any move.
 
 Each move also carries the owner's read state (``unread_count``, ``last_read_at``) forward: the batch's messages
 of the group are counted on the way, at no extra request; a record before the row's time (a duplicate, or out of

@@ -5,9 +5,10 @@ Each member's ``GRP#`` row carries that member's read state of the conversation:
 - ``last_read_at`` (S, optional): the member's read marker; every message at or before it is read. It moves by the rules
   of ``domain.group_row_timeline`` (forward only): by marking read (``domain.mark_read``) or by sending (a message
   marks its sender's conversation read up to it). Absent: nothing read yet (the API says ``null``).
-- ``unread_count`` (N): the other member's messages after the marker and at or before the row's own ``sk``::
+- ``unread_count`` (N): the other member's messages, not deleted, after the marker and at or before the row's own
+  ``sk``::
 
-      unread_count = #{ m in MSG#<group> : m.user_uuid != owner, last_read_at < m.sk <= row.sk }
+      unread_count = #{ m in MSG#<group> : m.user_uuid != owner, m not deleted, last_read_at < m.sk <= row.sk }
 
   Bounding the count by the row's ``sk`` is what makes it exact under the stream's at-least-once, not-in-order
   delivery: a message after the row's ``sk`` is counted by the move its record brings, never before.
@@ -29,6 +30,11 @@ at ``sk = S`` and a batch of the group's messages (deduplicated by ``sk``):
   member (``data.read_state.ReadStateStore.count_unread``). A message in that range whose record is still to come
   is counted now, and its record, being before the row's ``sk`` by then, recounts again rather than adding.
   Only duplicates and out-of-order records pay this request, never a message in order.
+
+An edit changes no count. A delete of a message the owner has not read (the other member's, after the marker)
+takes it off: a batch with edits or deletes refreshes the row (``domain.move_group_rows``), counting again with the
+same query whenever the count can change (a delete like that, or the row moving), and every count leaves deleted
+messages out (``count_unread``).
 
 A new conversation's rows are written exact by its transaction (``data.messages.MessageStore.create_group``): the
 sender's with ``unread_count`` 0 and the marker at the first message, the recipient's with ``unread_count`` 1.
