@@ -3,7 +3,8 @@ delete moves a row back"): both members' previews follow the edit of the newest 
 deleted, an unread delete comes off the count, and mark-read's retry finds a row moved back. Then the same under
 what the stream really does: sends, edits, deletes and mark-reads interleaved, records in any order and batch,
 delivered again, some invocations failing part-way; once everything is delivered every row equals the definition
-computed from the table, no delivered delete's text ever shows again, versions grow and a sync finds every change.
+computed from the table, no delivered delete's text ever shows again, versions grow and a sync finds every change;
+and a delete racing another invocation or a reader.
 
 Edits and deletes are written as the stored form has them (design21.md): an ``UpdateItem`` of the ``MSG#`` item
 setting ``message`` and ``edited_at``, or removing ``message`` and ``edited_at`` and setting ``deleted_at``.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +25,7 @@ from cruddur_messaging.domain import group_row_timeline
 from cruddur_messaging.domain.group_row_timeline import NEWEST_AT
 from cruddur_messaging.domain.mark_read import MarkReadRequest, mark_read
 from cruddur_messaging.models import User
+from tests.support.concurrency import metrics_disabled  # noqa: F401 - the fixture
 from tests.support.people import ANDREW, BAYKO, Person
 from tests.support.row_history import (
     MEMBERS,
@@ -41,6 +44,7 @@ from tests.support.streams import (
 )
 from tests.support.table import messages_in
 from tests.support.tutorial import put_message
+from tests.unit.test_message_stream_races import SerializedRace, cancelled_transactions
 
 
 def user(person: Person) -> User:
@@ -361,3 +365,34 @@ def test_a_mark_read_racing_a_move_back_is_kept_and_the_move_retried_on_it(aws, 
     assert actual_rows(rows)[BAYKO.uuid] == (first, "first", 0)
     assert rows[BAYKO.uuid]["last_read_at"] == second
     assert len(bayko_moves) == 2
+
+
+@pytest.mark.parametrize("other", ["insert-newer", "edit-older", "same-delete"])
+def test_a_delete_racing_another_invocation_ends_on_the_definition(aws, ddb, stream, hooks,
+                                                                  metrics_disabled,  # noqa: F811
+                                                                  other):
+    group = str(uuid.uuid4())
+    first = format_timestamp(BASE)
+    start(aws, stream, group, BASE)
+    second, third = (format_timestamp(BASE + timedelta(seconds=number)) for number in (1, 2))
+    put_message(ddb, group, second, "regretted", ANDREW)
+    assert deliver(aws, accepted(stream)) == {"batchItemFailures": []}
+    delete_message(ddb, aws.table.name, group, second, BASE + timedelta(seconds=5))
+    [delete] = accepted(stream)
+    if other == "insert-newer":
+        put_message(ddb, group, third, "third", BAYKO)
+    elif other == "edit-older":
+        edit_message(ddb, aws.table.name, group, first, "first!", BASE + timedelta(seconds=6))
+    batches = [[delete], accepted(stream) or [delete]]
+    SerializedRace(hooks)  # both read the rows before either writes
+    cancelled = cancelled_transactions(hooks)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        responses = list(pool.map(lambda records: deliver(aws, records), batches))
+
+    assert responses == [{"batchItemFailures": []}] * 2
+    assert cancelled, "the invocations did not race"
+    rows = rows_by_owner(aws, group)
+    assert actual_rows(rows) == expected_rows(aws, group, rows)
+    assert actual_rows(rows)[ANDREW.uuid][:2] == {"insert-newer": (third, "third"), "edit-older": (first, "first!"),
+                                                  "same-delete": (first, "first")}[other]
