@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,8 @@ from cruddur_messaging.data.group_rows import GroupRowStore
 from cruddur_messaging.domain import group_row_timeline
 from cruddur_messaging.domain.group_row_timeline import NEWEST_AT
 from cruddur_messaging.domain.mark_read import MarkReadRequest, mark_read
+from cruddur_messaging.domain.stream_records import MessageChange
+from cruddur_messaging.domain.unread_counts import GroupBatch
 from cruddur_messaging.models import User
 from tests.support.concurrency import metrics_disabled  # noqa: F401 - the fixture
 from tests.support.people import ANDREW, BAYKO, Person
@@ -396,3 +399,13 @@ def test_a_delete_racing_another_invocation_ends_on_the_definition(aws, ddb, str
     assert actual_rows(rows) == expected_rows(aws, group, rows)
     assert actual_rows(rows)[ANDREW.uuid][:2] == {"insert-newer": (third, "third"), "edit-older": (first, "first!"),
                                                   "same-delete": (first, "first")}[other]
+
+
+def test_a_batch_keeps_each_changed_message_once_and_a_delete_wins_over_an_edit() -> None:
+    group, at = str(uuid.uuid4()), BASE + timedelta(seconds=1)
+    edit = MessageChange(message_group_uuid=group, at=at, deleted=False, sequence_number="7", sender_uuid=ANDREW.uuid)
+    delete = replace(edit, deleted=True, sequence_number="8")
+    for records in ([edit, delete, edit], [delete, edit]):
+        batch = GroupBatch.of(records)
+        assert (batch.newest, batch.senders_by_time, batch.times) == (None, {}, {at})
+        assert batch.changes == {at: delete} and batch.sequence_number == "8"
