@@ -409,3 +409,28 @@ def test_a_batch_keeps_each_changed_message_once_and_a_delete_wins_over_an_edit(
         batch = GroupBatch.of(records)
         assert (batch.newest, batch.senders_by_time, batch.times) == (None, {}, {at})
         assert batch.changes == {at: delete} and batch.sequence_number == "8"
+
+
+def test_a_message_written_after_a_move_back_and_before_the_deleted_one_moves_the_row_forward_to_it(aws, ddb,
+                                                                                                     stream):
+    group = str(uuid.uuid4())
+    start(aws, stream, group, BASE)
+    late, deleted = (format_timestamp(BASE + timedelta(seconds=number)) for number in (1, 2))
+    put_message(ddb, group, deleted, "regretted", ANDREW)
+    assert deliver(aws, accepted(stream)) == {"batchItemFailures": []}
+    delete_message(ddb, aws.table.name, group, deleted, BASE + timedelta(seconds=5))
+    assert deliver(aws, accepted(stream)) == {"batchItemFailures": []}
+    assert {row[NEWEST_AT] for row in rows_by_owner(aws, group).values()} == {deleted}
+    # bayko's message, its created_at taken before the deleted one's, lands only now.
+    put_message(ddb, group, late, "slow network", BAYKO)
+    [insert] = accepted(stream)
+
+    assert deliver(aws, [insert]) == {"batchItemFailures": []}
+
+    rows = rows_by_owner(aws, group)
+    # andrewbrown's marker is at his deleted message, after bayko's late one: read, as any message landing behind a
+    # marker; bayko's send marks his conversation read up to it.
+    assert actual_rows(rows) == {ANDREW.uuid: (late, "slow network", 0), BAYKO.uuid: (late, "slow network", 0)}
+    assert rows[BAYKO.uuid]["last_read_at"] == late
+    assert actual_rows(rows) == expected_rows(aws, group, rows)
+    assert {row[NEWEST_AT] for row in rows.values()} == {deleted}  # still ahead of the row: its replay stays out
