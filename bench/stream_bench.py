@@ -154,8 +154,49 @@ def main() -> None:
             results.append(Result(burst, "tutorial (per message)", metered(tutorial_table.meta.client,
                                                                            move_each_message, current_item)))
             tutorial.check_rows_at(newest, "tutorial")
+        results += _edits_and_deletes(setup_table, spec, stream, function_client, current_item,
+                                      START + timedelta(hours=len(BURSTS)))
         row_size = _largest_group_row(boto3.client("dynamodb", region_name=resources.region), resources.table_name)
     print(_markdown(results, batch_size, row_size))
+
+
+def _edits_and_deletes(table: Any, spec: FunctionSpec, stream: StreamReader, client: Any, current_item: ItemLookup,
+                       start: datetime) -> list[Result]:
+    """A conversation of three messages (bayko's, then two of andrewbrown's, both unread by bayko), then, each
+    delivered on its own: an edit of the newest, the same record again, a delete of the older unread one, a delete
+    of the newest (the rows fall back to bayko's message)."""
+    conversation = Conversation(table, start, read_state=True)
+    andrew, bayko = conversation.members
+    times = [_timestamp(start + timedelta(seconds=index + 1)) for index in range(3)]
+    for sk, sender, text in zip(times, (bayko, andrew, andrew), ("one", "two", "three")):
+        table.put_item(Item={"pk": f"MSG#{conversation.group_uuid}", "sk": sk, "message_uuid": str(uuid.uuid4()),
+                             "message": text, "user_uuid": sender["uuid"], "user_display_name": sender["display_name"],
+                             "user_handle": sender["handle"]})
+    _deliver(spec, stream.new_message_inserts())
+    results = []
+
+    def change(sk: str, update: str, values: dict[str, Any]) -> list[Record]:
+        table.update_item(Key={"pk": f"MSG#{conversation.group_uuid}", "sk": sk}, UpdateExpression=update,
+                          ExpressionAttributeValues=values)
+        return stream.new_message_inserts()  # the mapping's filter passes the modify too
+
+    def measured(approach: str, records: list[Record]) -> None:
+        results.append(Result(1, approach, metered(client, lambda: _deliver(spec, records), current_item)))
+
+    edit = change(times[2], "SET message = :text, edited_at = :now", {":text": "three!", ":now": _timestamp(start)})
+    measured("an edit of the newest message", edit)
+    conversation.check_rows_at((times[2], "three!"), "an edit")
+    measured("the same edit again (a replay)", edit)
+    measured("a delete of an older unread message", change(
+        times[1], "REMOVE message SET deleted_at = :now", {":now": _timestamp(start)}))
+    measured("a delete of the newest message (rows fall back)", change(
+        times[2], "REMOVE message, edited_at SET deleted_at = :now", {":now": _timestamp(start)}))
+    conversation.check_rows_at((times[0], "one"), "a delete")
+    unread = [int(row["unread_count"]) for row in table.scan(ConsistentRead=True)["Items"]
+              if row["pk"] == f"GRP#{bayko['uuid']}"]
+    if unread != [0]:
+        raise SystemExit(f"a delete: bayko's unread count ended {unread}, not [0]")
+    return results
 
 
 def _stream_function(resources: LocalResources, stream_arn: str) -> FunctionSpec:
@@ -185,7 +226,8 @@ def _markdown(results: list[Result], batch_size: int, row_size: int) -> str:
                  f"batch. Group rows of up to {row_size} bytes: 1 write unit each, one 4 KB read unit per query "
                  "(half: eventually consistent). Capacity computed from item sizes (moto reports a constant): "
                  "transactional writes count twice, and every group row added or removed is also written once "
-                 "to message-group-sk-index.")
+                 "to message-group-sk-index. The last four rows: one record each, an edit or a delete of a message "
+                 "in a conversation of three.")
     return "\n".join(lines)
 
 

@@ -38,5 +38,6 @@ class StreamReader:
         return [lambda_record(record, self._stream_arn, self._region) for record in records]
 
     def new_message_inserts(self) -> list[Record]:
-        """What the event source mapping's filter lets through (inserts of ``MSG#`` items)."""
+        """What the stream function's mapping filter lets through (inserts of ``MSG#`` items, and their modifies:
+        edits and deletes)."""
         return [record for record in self.new_records() if self.mapping.accepts(record)]

@@ -1,4 +1,5 @@
-"""DynamoDB Streams: each new message moves both members' group rows to it (pattern E).
+"""DynamoDB Streams: each new message moves both members' group rows to it (pattern E); each edit or delete of a
+message refreshes them (the preview, a fallback when the newest message is deleted, the unread count).
 
 Every record of the batch is processed; the response lists the records to deliver again (partial batch
 response, ``ReportBatchItemFailures``). See ``cruddur_messaging.domain.move_group_rows`` for the guarantees.

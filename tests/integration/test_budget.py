@@ -449,3 +449,33 @@ def test_a_sync_of_three_changed_among_a_thousand_conversations_reads_just_those
     [index_query, *message_queries] = calls.dynamodb_calls("Query")
     assert index_query["IndexName"] == parameter_defaults(load_template())["RowVersionIndexName"]
     assert all("IndexName" not in query and query["ConsistentRead"] for query in message_queries)
+
+
+def test_the_stream_function_refreshes_both_rows_for_an_edit_and_a_delete_within_its_budget(aws, monkeypatch) -> None:
+    """An edit or delete of a message (its MODIFY record; docs/performance.md, "The stream function's DynamoDB
+    cost"): the index, then per member row the newest message that remains, a count only when it can change, and
+    one write (in place, or a move back)."""
+    group = group_with_bayko(aws)
+    ok(Caller(aws, ANDREW).send("two", group=group))
+    stream = StreamReader(aws.stream_arn, aws.resources)
+    assert aws.invoke(STREAM_FUNCTION, {"Records": stream.new_message_inserts()}) == {"batchItemFailures": []}
+    [newest] = aws.table.query(KeyConditionExpression=Key("pk").eq(keys.messages_pk(group)), ScanIndexForward=False,
+                               Limit=1)["Items"]
+    key = {"pk": newest["pk"], "sk": newest["sk"]}
+    now = format_timestamp(datetime.now(timezone.utc))
+    aws.table.update_item(Key=key, UpdateExpression="SET message = :text, edited_at = :now",
+                          ExpressionAttributeValues={":text": "two!", ":now": now})
+    [edit] = stream.new_message_inserts()  # what the mapping's filter passes: the modify
+    calls = record_calls(monkeypatch)
+    assert aws.invoke(STREAM_FUNCTION, {"Records": [edit]}) == {"batchItemFailures": []}
+    assert calls.dynamodb() == ["Query", "Query", "UpdateItem", "Query", "UpdateItem"] and calls.sql == []
+
+    aws.table.update_item(Key=key, UpdateExpression="REMOVE message, edited_at SET deleted_at = :now",
+                          ExpressionAttributeValues={":now": now})
+    [delete] = stream.new_message_inserts()
+    calls.clear()
+    assert aws.invoke(STREAM_FUNCTION, {"Records": [delete]}) == {"batchItemFailures": []}
+    # andrewbrown's marker is at his deleted message, past the row's new place: nothing to count for him.
+    [index_query, *rest] = calls.dynamodb()
+    assert index_query == "Query" and sorted(rest) == ["Query", "Query", "Query", "TransactWriteItems",
+                                                       "TransactWriteItems"]

@@ -24,7 +24,7 @@ from tests.support.api import assert_error, next_cursor, ok
 from tests.support.client import Caller
 from tests.support.events import SEED_GROUP_UUID, as_user, load_event, with_query
 from tests.support.people import ANDREW, BAYKO, LONDO, Person, stranger
-from tests.support.table import snapshot
+from tests.support.table import messages_in, snapshot
 
 SYNC = "SyncFunction"
 
@@ -194,3 +194,22 @@ def test_a_client_that_reconnects_ends_with_exactly_the_servers_list_and_message
     assert sum(len(messages) for messages in client.messages.values()) == 5 + 50
     if page_sizes == (2, 7):
         assert client.pages > 3  # it took pages
+
+
+def test_a_sync_reports_an_edit_of_a_message_long_before_its_token(aws, seeded, stream) -> None:
+    """The stream function's write for an edit records the edited message on both rows (the late record), however
+    old it is, so a client that was away gets the new text (``domain.group_row_timeline``, "Edits and deletes")."""
+    stream.new_records()  # the seed's own records: its rows, written the tutorial's way, show its last message
+    starts = {person.uuid: ok(sync(aws, person))["since"] for person in (ANDREW, BAYKO)}
+    [old] = [item for item in messages_in(aws.table, SEED_GROUP_UUID) if item["message"] == seeded[2]["message"]]
+    aws.table.update_item(Key={"pk": old["pk"], "sk": old["sk"]},
+                          UpdateExpression="SET message = :text, edited_at = :now",
+                          ExpressionAttributeValues={":text": "edited years later",
+                                                     ":now": datetime.now(timezone.utc).isoformat()})
+    run_stream(aws, stream)
+
+    for person in (ANDREW, BAYKO):
+        page = ok(sync(aws, person, starts[person.uuid]))
+        assert [item["uuid"] for item in page["conversations"]] == [SEED_GROUP_UUID]
+        assert [message["message"] for message in page["messages"] if message["created_at"] == old["sk"]] \
+            == ["edited years later"], page["messages"]

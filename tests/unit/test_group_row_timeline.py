@@ -15,17 +15,21 @@ from cruddur_messaging.domain.group_row_timeline import (
     BEFORE_ANY_TIME,
     LATE_AFTER,
     MAX_ATTEMPTS,
+    NEWEST_AT,
     SYNC_HORIZON,
     Lost,
     NotSettled,
+    behind_newest,
     instant_after,
     instant_of_row,
     marker_moves,
     message_moves_row,
     messages_applied,
     moment_of_version,
+    newest_instant,
     newest_row,
     next_version,
+    refreshed_sk,
     reread_from,
     row_stamp,
     settle,
@@ -232,9 +236,54 @@ def test_a_writer_that_lost_but_knows_the_rows_now_reads_nothing_again() -> None
 
 
 def test_a_row_gone_when_read_again_ends_the_writer_without_a_write() -> None:
-    store, writes = Store([]), []
+    store, writes = Store([], []), []
     assert settle(store, OWNER, GROUP, [row(T0)], lambda current, rows: writes.append(current) or Lost()) is None
-    assert writes == [row(T0)] and store.reads == [(OWNER, GROUP, T0)]
+    # Nothing from where it was, nor from the start (the read a row moved back by a delete needs): it left.
+    assert writes == [row(T0)] and store.reads == [(OWNER, GROUP, T0), (OWNER, GROUP, None)]
+
+
+def test_a_row_moved_back_by_a_delete_is_found_by_reading_from_the_start() -> None:
+    moved_back = [row(T0, message="the newest message that remains")]
+    store, seen = Store([], moved_back), []
+    outcomes = iter([Lost(), "won"])
+    assert settle(store, OWNER, GROUP, [row(T2)],
+                  lambda current, rows: seen.append(current) or next(outcomes)) == "won"
+    assert seen == [row(T2), moved_back[0]]
+    assert store.reads == [(OWNER, GROUP, T2), (OWNER, GROUP, None)]
+
+
+@pytest.mark.parametrize(("newest_at", "at", "moves", "behind"), [
+    (None, T2, True, False),  # a row never moved back: forward from its sk
+    (T2, T1, False, True),  # between the sk and newest_at: a deleted message, or one written late
+    (T2, T2, False, True),
+    (T2, "2026-03-04T05:06:09.000000+00:00", True, False),  # after newest_at: forward
+    (T2, T0, False, False),  # the row's own message
+])
+def test_forward_only_is_the_rule_of_newest_at_and_behind_it_the_row_is_refreshed(newest_at, at, moves,
+                                                                                 behind) -> None:
+    moved_back = row(T0) if newest_at is None else {**row(T0), NEWEST_AT: newest_at}
+    assert message_moves_row(moved_back, parse_timestamp(at)) is moves
+    assert behind_newest(moved_back, parse_timestamp(at)) is behind
+    assert newest_instant(moved_back) == parse_timestamp(newest_at or T0)
+
+
+T3 = "2026-03-04T05:06:09.000000+00:00"
+
+
+@pytest.mark.parametrize(("sk", "remaining", "deleted", "expected"), [
+    (T2, T1, [T2], T1),  # the row's own message deleted: back to the newest that remains
+    (T2, T0, [T2, T1], T0),  # and the one before it too
+    (T1, T1, [T2, T3], None),  # deleted after the row's message only (its newest_at): it stays
+    (T2, None, [T2, T1], T2),  # none left: it stays at the newest deleted message, empty
+    (T1, None, [T3, T2, T1], T3),  # none left, a deleted message after the row (a late one): there, empty
+    (T1, T2, [], T2),  # a message after the row (written after a move back read the table): forward to it
+    ("2026-03-04T05:06:07.000002+00:00", T1, [], None),  # a microsecond after its message (a taken slot): stays
+])
+def test_a_refresh_moves_the_row_to_the_newest_remaining_message_and_only_back_past_deleted_ones(
+        sk, remaining, deleted, expected) -> None:
+    at = refreshed_sk(row(sk), parse_timestamp(remaining) if remaining else None,
+                      [parse_timestamp(moment) for moment in deleted])
+    assert at == (parse_timestamp(expected) if expected and expected != sk else None)
 
 
 def test_a_writer_that_always_loses_gives_up_after_a_bounded_number_of_attempts() -> None:

@@ -13,7 +13,7 @@ from devtools.local_stack.stream_poller import StreamMapping
 from devtools.template import StreamEvent, function_specs, load_template
 
 TEMPLATE_PATTERN = EventPattern.parse(
-    '{"eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "MSG#"}]}}}}')
+    '{"eventName": ["INSERT", "MODIFY"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "MSG#"}]}}}}')
 
 
 def record(event_name: str, pk: str) -> dict:
@@ -22,13 +22,14 @@ def record(event_name: str, pk: str) -> dict:
 
 @pytest.mark.parametrize(("event_name", "pk", "expected"), [
     ("INSERT", "MSG#5ae290ed", True),
-    ("MODIFY", "MSG#5ae290ed", False),
+    ("MODIFY", "MSG#5ae290ed", True),
     ("REMOVE", "MSG#5ae290ed", False),
     ("INSERT", "GRP#8d1b9c3e", False),
     ("INSERT", "GROUP#5ae290ed", False),
     ("INSERT", "msg#lower-case", False),
 ])
-def test_the_templates_pattern_passes_only_new_messages(event_name: str, pk: str, expected: bool) -> None:
+def test_the_templates_pattern_passes_only_new_edited_and_deleted_messages(event_name: str, pk: str,
+                                                                            expected: bool) -> None:
     assert TEMPLATE_PATTERN.matches(record(event_name, pk)) is expected
 
 
@@ -169,6 +170,7 @@ def test_the_mapping_of_the_template_compiles_with_lambdas_defaults_for_the_rest
     assert mapping.max_record_age_seconds == raw["MaximumRecordAgeInSeconds"]
     assert mapping.on_failure_arn == context["MessageStreamFailureQueue.Arn"]
     assert mapping.accepts(record("INSERT", "MSG#x")) and not mapping.accepts(record("INSERT", "GRP#x"))
+    assert mapping.accepts(record("MODIFY", "MSG#x")) and not mapping.accepts(record("REMOVE", "MSG#x"))
     defaults = StreamMapping.from_event(StreamEvent("Bare", {"Stream": "arn", "StartingPosition": "LATEST"}))
     assert (defaults.batch_size, defaults.max_retry_attempts, defaults.max_record_age_seconds) == (100, -1, -1)
     assert defaults.accepts(record("REMOVE", "anything"))

@@ -10,17 +10,26 @@ row per group; rows left by the tutorial or by an interrupted move can make seve
 row (``newest_row``); the next move replaces them all.
 
 **What may move a row.** A new message moves both members' rows to its time, *forward only*: to a time strictly
-after the row's (``message_moves_row``). Nothing moves a row back today; a writer that will (deleting a
-conversation's newest message) adds its rule here, and must then change ``reread_from`` too: that bound holds only
-while rows never move back.
+after every message the row has applied (``message_moves_row``): its ``sk``, or its ``newest_at`` when it has one.
 
-**A message at or before the row's time** moves nothing. At the row's very time it is the row's own message (a
-group's messages never share an ``sk``): already applied by the write that put the row there, so there is nothing
-to write unless its read state is wrong (a row without read state yet: ``domain.unread_counts``). Before it (out
-of order, or a replay of an older message) it is applied in place, and that write is *always* made
-(``messages_applied``): at least a new version, even when the read state comes out unchanged, so a sync sees the
-conversation change after the message became visible. A replayed batch therefore costs one ``UpdateItem`` per
-member row.
+**The one exception: a delete moves a row back.** Only deleting the message a row shows (or, once that is gone, the
+next newest) may move it back, and only to the newest message that remains at or before its ``newest_at``; a
+conversation with none left keeps the row at its newest (deleted) message's time with an empty preview. The row then
+keeps ``newest_at`` (S, canonical): the time of the newest message it has applied, deleted or not, present only
+while it is after the row's ``sk``. Forward-only is the rule for ``newest_at`` (``newest_instant``): a record of a
+message after it moves the row; a record of a message between the row's ``sk`` and ``newest_at``
+(``behind_newest``: a deleted message replayed, or one written late) and every edit or delete *refresh* the row
+from the table (``refreshed_sk`` says where it goes) rather than trust the record: the text, the position and
+the count are read, so records of one message in any order, replayed any number of times, end the same. Nothing
+else moves a row back; ``reread_from`` and ``settle`` allow for this one.
+
+**A message at or before the row's time** (and not behind its ``newest_at``) moves nothing. At the row's very time
+it is the row's own message (a group's messages never share an ``sk``): already applied by the write that put the
+row there, so there is nothing to write unless its read state is wrong (a row without read state yet:
+``domain.unread_counts``). Before it (out of order, or a replay of an older message) it is applied in place, and
+that write is *always* made (``messages_applied``): at least a new version, even when the read state comes out
+unchanged, so a sync sees the conversation change after the message became visible. A replayed batch therefore costs
+one ``UpdateItem`` per member row.
 
 **Read markers.** ``last_read_at`` moves forward only (``marker_moves``; the same rule as a DynamoDB condition:
 ``MARKER_MOVES_FORWARD``), whoever moves it: a reader marking read (``domain.mark_read``) or a sender, whose
@@ -62,7 +71,13 @@ m applied at a version above any V a sync serves, either ``m.at > moment_of_vers
 twice does.
 
 A writer that loses tries again on the rows as they are now (``settle``): as the refusal returned them when it
-did, else read again strongly consistently from ``reread_from(rows)``; at most ``MAX_ATTEMPTS`` times.
+did, else read again strongly consistently from ``reread_from(rows)``, and from the start when nothing is there (a
+delete moved the row back); at most ``MAX_ATTEMPTS`` times.
+
+**Edits and deletes** (``edited_at`` or ``deleted_at`` set on a ``MSG#`` item, ``message`` removed by a delete)
+reach the rows as refreshes (above). A refresh is always written, conditional on the row as read, with a new
+version whose late record covers every changed message (``row_stamp`` with the changed messages' times applied,
+the row's own included), so a sync reports the edit or delete.
 
 Pure logic and condition text, no Powertools stream classes: mark-read imports it without the stream's parsing
 (``tests/unit/test_function_imports.py``), and the data stores build their conditions from it.
@@ -111,9 +126,45 @@ def newest_row(rows: list[Item]) -> Item:
     return max(rows, key=instant_of_row)
 
 
+NEWEST_AT = "newest_at"
+"""The attribute of a row moved back by a delete: the newest message it has applied (see the docstring)."""
+
+
+def newest_instant(row: Item) -> datetime:
+    """The time of the newest message the row has applied, deleted or not: its ``newest_at``, else its time."""
+    newest = row.get(NEWEST_AT)
+    at = instant_of(newest) if isinstance(newest, str) else None
+    return max(instant_of_row(row), at) if at is not None else instant_of_row(row)
+
+
 def message_moves_row(row: Item, at: datetime) -> bool:
-    """Whether a message at ``at`` moves the row: only when it is strictly after the row's time."""
-    return at > instant_of_row(row)
+    """Whether a new message at ``at`` moves the row forward: only when it is strictly after every message the row
+    has applied (``newest_instant``)."""
+    return at > newest_instant(row)
+
+
+def behind_newest(row: Item, at: datetime) -> bool:
+    """Whether a message at ``at`` lies between the row's time and its ``newest_at``: the row was moved back past
+    it (it is deleted) or it was written after the move back read the table; either way the row is refreshed."""
+    return instant_of_row(row) < at <= newest_instant(row)
+
+
+def refreshed_sk(row: Item, remaining_at: datetime | None, deleted_after: Iterable[datetime]) -> datetime | None:
+    """Where a refresh puts the row (None: it stays at its ``sk``), from the table read up to the row's
+    ``newest_at`` (or later, up to the batch's newest message): ``remaining_at``, the newest message not deleted
+    (None: none is), and ``deleted_after``, the deleted messages after it.
+
+    The row goes to the newest remaining message, or with none left to the newest deleted one; it stays when it is
+    there already: at that message, or a microsecond or so after it (a taken slot) with no deleted message between.
+    """
+    deleted = list(deleted_after)
+    target = remaining_at if remaining_at is not None else max(deleted, default=None)
+    if target is None:
+        return None
+    row_at = instant_of_row(row)
+    if target > row_at or any(target < at <= row_at for at in deleted):
+        return target
+    return None
 
 
 def instant_after(row: Item, at: datetime) -> datetime:
@@ -204,9 +255,10 @@ def unchanged_row_condition(message_group_uuid: str, row: Item) -> dict[str, Any
 def reread_from(rows: list[Item]) -> str | None:
     """An ``sk`` at or below where the rows are now, as text (how DynamoDB compares it); None: from the start.
 
-    Rows only move forward, always to canonical timestamps, which sort as text: a row read at some ``sk`` is now
-    there or later. A tutorial ``sk`` may not sort (another offset), so the bound is the lower of it and its
-    canonical form; an ``sk`` that is not a timestamp bounds nothing.
+    Rows move forward, always to canonical timestamps, which sort as text: a row read at some ``sk`` is now
+    there or later, unless a delete moved it back (the one exception: then nothing is found from the bound, and
+    ``settle`` reads from the start). A tutorial ``sk`` may not sort (another offset), so the bound is the lower of
+    it and its canonical form; an ``sk`` that is not a timestamp bounds nothing.
     """
     bounds = []
     for row in rows:
@@ -241,8 +293,9 @@ def settle(store: OwnerRows, owner_uuid: str, message_group_uuid: str, rows: lis
            write: Callable[[Item, list[Item]], T | Lost]) -> T | None:
     """Runs ``write(newest row, rows)`` on the owner's rows until it does not lose, and returns what it returned.
 
-    After a loss the rows are read again (``reread_from``) unless ``write`` said how they are; None: the owner has
-    no row (left). Raises NotSettled after ``MAX_ATTEMPTS`` losses.
+    After a loss the rows are read again (``reread_from``; from the start when nothing is there, a row moved back
+    by a delete) unless ``write`` said how they are; None: the owner has no row (left). Raises NotSettled after
+    ``MAX_ATTEMPTS`` losses.
     """
     for _ in range(MAX_ATTEMPTS):
         if not rows:
@@ -250,7 +303,12 @@ def settle(store: OwnerRows, owner_uuid: str, message_group_uuid: str, rows: lis
         outcome = write(newest_row(rows), rows)
         if not isinstance(outcome, Lost):
             return outcome
-        rows = outcome.rows if outcome.rows is not None else store.owner_rows(
-            owner_uuid, message_group_uuid, since=reread_from(rows))
+        if outcome.rows is not None:
+            rows = outcome.rows
+            continue
+        since = reread_from(rows)
+        rows = store.owner_rows(owner_uuid, message_group_uuid, since=since)
+        if not rows and since is not None:
+            rows = store.owner_rows(owner_uuid, message_group_uuid, since=None)
     raise NotSettled(f"the row of {owner_uuid} in group {message_group_uuid} did not settle in {MAX_ATTEMPTS} "
                      "attempts")

@@ -15,7 +15,8 @@ What can happen meanwhile, and what it does:
 - the index is behind: a group created a moment ago may have no row there yet (its membership item, read
   strongly consistently, says whether the caller belongs; their row is then read from the table), and a row
   the index shows may have moved on (the update's condition fails on the key it left, and the caller's rows are
-  read again strongly consistently from where it was);
+  read again strongly consistently from where it was, or from the start when a delete moved the row back:
+  ``group_row_timeline.settle``);
 - the stream function moves the row or recounts it: the update is refused and tried again on the row as it is
   now (the refusal returns it); the stream's own writes are conditional on the read state they read, so a marker
   set here is never overwritten;

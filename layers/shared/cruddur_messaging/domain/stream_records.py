@@ -1,4 +1,6 @@
-"""What the stream function reads off a DynamoDB Streams record: the new message it announces, if any.
+"""What the stream function reads off a DynamoDB Streams record: the new message it announces (an INSERT), or the
+edit or delete of a message (a MODIFY in the stored form: ``edited_at`` set, or ``deleted_at`` set and ``message``
+removed), if any.
 
 Timestamps are compared as instants, not as text (``clock``: rows written the tutorial's way do not sort as
 text).
@@ -33,6 +35,50 @@ class NewMessage:
     def slot(self) -> str:
         """The ``sk`` the group rows get: the message's time in the table's canonical form."""
         return format_timestamp(self.at)
+
+
+@dataclass(frozen=True)
+class MessageChange:
+    """An edit or a delete of a message, as its MODIFY record tells it. Only the message's time, sender and whether
+    it is deleted are taken from the record: the text a row shows is read from the table (the newest state, whatever
+    order the records come in)."""
+
+    message_group_uuid: str
+    at: datetime
+    deleted: bool
+    sequence_number: str
+    sender_uuid: str | None = None
+
+
+def change_of(record: DynamoDBRecord) -> NewMessage | MessageChange | None:
+    """The new message (INSERT) or the edit/delete (MODIFY) a ``MSG#`` record announces; None for every other
+    record, and for a MODIFY that is neither (an image with no ``edited_at`` and no ``deleted_at``).
+
+    Raises MalformedRecord as ``new_message_of``.
+    """
+    raw = record.raw_event
+    stream = raw.get("dynamodb") if isinstance(raw, dict) else None
+    if isinstance(stream, dict) and raw.get("eventName") == "MODIFY":
+        pk = _string(stream.get("Keys"), "pk")
+        if pk is not None and pk.startswith(keys.MESSAGE_PREFIX):
+            return _message_change_of(pk, stream)
+    return new_message_of(record)
+
+
+def _message_change_of(pk: str, stream: dict) -> MessageChange | None:
+    image = stream.get("NewImage")
+    sk = _string(image, "sk")
+    group_uuid = keys.group_of_messages_pk(pk)
+    if not group_uuid or sk is None or _string(image, "pk") != pk:
+        raise MalformedRecord("the new image lacks the message's pk or sk")
+    at = instant_of(sk)
+    if at is None:
+        raise MalformedRecord(f"the message's sk is not a timestamp: {sk!r}")
+    deleted = _string(image, "deleted_at") is not None
+    if not deleted and _string(image, "edited_at") is None:
+        return None
+    return MessageChange(message_group_uuid=group_uuid, at=at, deleted=deleted,
+                         sequence_number=str(stream.get("SequenceNumber", "")), sender_uuid=_string(image, "user_uuid"))
 
 
 def new_message_of(record: DynamoDBRecord) -> NewMessage | None:

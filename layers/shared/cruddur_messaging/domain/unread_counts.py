@@ -5,9 +5,10 @@ Each member's ``GRP#`` row carries that member's read state of the conversation:
 - ``last_read_at`` (S, optional): the member's read marker; every message at or before it is read. It moves by the rules
   of ``domain.group_row_timeline`` (forward only): by marking read (``domain.mark_read``) or by sending (a message
   marks its sender's conversation read up to it). Absent: nothing read yet (the API says ``null``).
-- ``unread_count`` (N): the other member's messages after the marker and at or before the row's own ``sk``::
+- ``unread_count`` (N): the other member's messages, not deleted, after the marker and at or before the row's own
+  ``sk``::
 
-      unread_count = #{ m in MSG#<group> : m.user_uuid != owner, last_read_at < m.sk <= row.sk }
+      unread_count = #{ m in MSG#<group> : m.user_uuid != owner, m not deleted, last_read_at < m.sk <= row.sk }
 
   Bounding the count by the row's ``sk`` is what makes it exact under the stream's at-least-once, not-in-order
   delivery: a message after the row's ``sk`` is counted by the move its record brings, never before.
@@ -30,6 +31,11 @@ at ``sk = S`` and a batch of the group's messages (deduplicated by ``sk``):
   is counted now, and its record, being before the row's ``sk`` by then, recounts again rather than adding.
   Only duplicates and out-of-order records pay this request, never a message in order.
 
+An edit changes no count. A delete of a message the owner has not read (the other member's, after the marker)
+takes it off: a batch with edits or deletes refreshes the row (``domain.move_group_rows``), counting again with the
+same query whenever the count can change (a delete like that, or the row moving), and every count leaves deleted
+messages out (``count_unread``).
+
 A new conversation's rows are written exact by its transaction (``data.messages.MessageStore.create_group``): the
 sender's with ``unread_count`` 0 and the marker at the first message, the recipient's with ``unread_count`` 1.
 That message's record, at the rows' own ``sk``, then writes nothing: each member's list changes once.
@@ -44,38 +50,57 @@ once, with the COUNT query. Until then such a row shows ``unread_count`` 0 and `
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
 from cruddur_messaging.clock import format_timestamp, instant_of
 from cruddur_messaging.domain.group_row_timeline import instant_after, instant_of_row, message_moves_row
-from cruddur_messaging.domain.stream_records import NewMessage
+from cruddur_messaging.domain.stream_records import MessageChange, NewMessage
 
 
 @dataclass(frozen=True)
 class GroupBatch:
-    """One group's messages in a batch of stream records: each ``sk`` once, and the newest of them."""
+    """One group's records in a batch of stream records: its new messages, each ``sk`` once, and the newest of them
+    (None: the batch holds only changes); and the messages edited or deleted, each ``sk`` once (deleted if any of
+    its records says so: a delete is final)."""
 
-    newest: NewMessage
+    message_group_uuid: str
+    newest: NewMessage | None
     senders_by_time: dict[datetime, str | None]
+    changes: dict[datetime, MessageChange] = field(default_factory=dict)
 
     @property
-    def message_group_uuid(self) -> str:
-        return self.newest.message_group_uuid
+    def sequence_number(self) -> str:
+        """The sequence number of a record of the batch (its newest message's, else a change's)."""
+        if self.newest is not None:
+            return self.newest.sequence_number
+        return max(self.changes.values(), key=lambda change: change.at).sequence_number
+
+    @property
+    def times(self) -> set[datetime]:
+        """The times of every message the batch names, new or changed."""
+        return set(self.senders_by_time) | set(self.changes)
 
     @classmethod
-    def of(cls, messages: Iterable[NewMessage]) -> "GroupBatch":
+    def of(cls, messages: Iterable[NewMessage | MessageChange]) -> "GroupBatch":
         """Duplicated records (redelivery, a batch holding a record twice) collapse onto their message's time."""
         senders: dict[datetime, str | None] = {}
+        changes: dict[datetime, MessageChange] = {}
         newest: NewMessage | None = None
+        group_uuid: str | None = None
         for message in messages:
+            group_uuid = message.message_group_uuid
+            if isinstance(message, MessageChange):
+                if message.at not in changes or message.deleted:
+                    changes[message.at] = message
+                continue
             senders[message.at] = message.sender_uuid
             if newest is None or message.at >= newest.at:
                 newest = message
-        if newest is None:
+        if group_uuid is None:
             raise ValueError("a group batch needs at least one message")
-        return cls(newest=newest, senders_by_time=senders)
+        return cls(message_group_uuid=group_uuid, newest=newest, senders_by_time=senders, changes=changes)
 
 
 @dataclass(frozen=True)
@@ -107,6 +132,8 @@ class ReadStatePlan:
 
 def plan_read_state(row: dict[str, Any], owner_uuid: str, batch: GroupBatch) -> ReadStatePlan:
     """The owner's read state after the batch, from the row as read (see the module docstring)."""
+    if batch.newest is None:
+        raise ValueError("a batch of changes only is applied by refreshing the row (domain.move_group_rows)")
     row_at = instant_of_row(row)
     through = instant_after(row, batch.newest.at)
     state = RowReadState.of(row)
