@@ -1,7 +1,8 @@
 """Edit and delete end to end on the local stack (issue 21): ``make dev`` as a process of its own, real HTTP and
-WebSocket clients. andrewbrown edits his newest message: bayko's page of the conversation and his socket show the
-edit; andrewbrown deletes it: bayko's socket gets the delete, the page shows a tombstone, the text is gone from
-the answers and from the conversation's items in the table; bayko cannot edit or delete andrewbrown's messages."""
+WebSocket clients. andrewbrown edits his newest message: bayko's page of the conversation, his list and his socket
+show the edit; andrewbrown deletes it: bayko's socket gets the delete, the page shows a tombstone, both members'
+previews fall back to the message before it, bayko's unread count and badge drop back, and the text is gone from
+every answer and from the table; bayko cannot edit or delete andrewbrown's messages."""
 from __future__ import annotations
 
 import boto3
@@ -12,7 +13,7 @@ from boto3.dynamodb.conditions import Key
 from cruddur_messaging.data import keys
 from devtools.local_stack.launch import RunningStack
 from tests.integration.local_stack.test_live_e2e import frames, open_socket
-from tests.integration.local_stack.test_local_stack_e2e import get, post, sign_in
+from tests.integration.local_stack.test_local_stack_e2e import eventually, get, post, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +34,24 @@ def message_items(stack: RunningStack, group: str) -> list[dict]:
     return table.query(KeyConditionExpression=Key("pk").eq(keys.messages_pk(group)), ConsistentRead=True)["Items"]
 
 
+def list_item(stack: RunningStack, token: str, group: str) -> dict:
+    [item] = [item for item in get(stack.info, "/api/message_groups", token).json() if item["uuid"] == group]
+    return item
+
+
+def table_items(stack: RunningStack) -> list[dict]:
+    info = stack.info
+    table = boto3.resource("dynamodb", endpoint_url=info.aws_endpoint_url, region_name=info.region,
+                           aws_access_key_id="testing", aws_secret_access_key="testing").Table(info.table_name)
+    return table.scan(ConsistentRead=True)["Items"]
+
+
 def test_andrewbrown_edits_then_deletes_his_newest_message_and_bayko_sees_both(stack, tokens) -> None:
     info = stack.info
     group = info.seed_message_group_uuid
     andrew, bayko = tokens["andrewbrown"], tokens["bayko"]
+    before = {token: list_item(stack, token, group) for token in (andrew, bayko)}
+    badge_before = get(info, "/api/message_groups/unread", bayko).json()
     with open_socket(stack, bayko) as bayko_socket:
         sent = post(info, "/api/messages", andrew, {"message": "Meet at the Zocalo at 8", "message_group_uuid": group})
         assert sent.status_code == 200, stack.logs()
@@ -54,6 +69,8 @@ def test_andrewbrown_edits_then_deletes_his_newest_message_and_bayko_sees_both(s
             frame["type"] == "message.updated" for frame in received))[-1]
         assert updated == {"type": "message.updated", "message_group_uuid": group, "message": edited}
         assert get(info, f"/api/messages/{group}", bayko).json()[-1] == edited
+        eventually(lambda: list_item(stack, bayko, group)["message"] == "Meet at the Zocalo at 9")
+        assert list_item(stack, bayko, group)["unread_count"] == before[bayko]["unread_count"] + 1
 
         deleted = change(stack, "DELETE", andrew, group, sent["uuid"])
         assert deleted.status_code == 200, stack.logs()
@@ -71,3 +88,12 @@ def test_andrewbrown_edits_then_deletes_his_newest_message_and_bayko_sees_both(s
     [item] = [item for item in message_items(stack, group) if item["message_uuid"] == sent["uuid"]]
     assert "message" not in item and "edited_at" not in item and item["deleted_at"] == deleted["deleted_at"]
     assert not any("Zocalo" in str(item) for item in message_items(stack, group))
+
+    # Both previews fall back to the message before it; bayko had not read it: his count and badge drop back.
+    for token in (andrew, bayko):
+        eventually(lambda token=token: list_item(stack, token, group)["message"] == before[token]["message"])
+        item = list_item(stack, token, group)
+        assert (item["created_at"], item["unread_count"]) == (before[token]["created_at"],
+                                                              before[token]["unread_count"])
+    assert get(info, "/api/message_groups/unread", bayko).json() == badge_before
+    assert not any("Zocalo" in str(item) for item in table_items(stack))
