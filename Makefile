@@ -150,13 +150,14 @@ $(LAMBDA_RUNTIME_SDK)/.installed: $(INSTALLED) requirements-dev.txt
 	$(PY) -m compileall -q -j 0 --invalidation-mode unchecked-hash $(LAMBDA_RUNTIME_SDK)
 	touch $@
 
-# --- benchmarks: the stream function's cost (issue 3), cold starts (issue 12), live delivery (issue 10) ---------
+# --- benchmarks: the stream function's cost (issue 3), cold starts (issue 12), live delivery (issue 10), sync (issue 20)
 .PHONY: bench cost
-bench: $(INSTALLED) host-build $(LAMBDA_RUNTIME_SDK)/.installed ## benchmarks: stream function cost vs the tutorial (moto), cold-start init per function, live delivery, what a DM uses
+bench: $(INSTALLED) host-build $(LAMBDA_RUNTIME_SDK)/.installed ## benchmarks: stream function cost vs the tutorial (moto), cold-start init per function, live delivery, what a DM uses, what a sync costs
 	$(PY) -m bench.stream_bench
 	$(PY) -m bench.cold_start $(HOST_BUILD_DIR)
 	$(PY) -m bench.delivery
 	$(PY) -m bench.per_message
+	$(PY) -m bench.sync
 
 # What the stack costs (issue 17): priced from the figures the last `make bench` wrote to .local/bench/.
 COST_ARGS ?=

@@ -12,8 +12,15 @@ DynamoDB's published rules instead:
 - writes: 1 KB units of the item written or deleted, at least one; twice that inside ``TransactWriteItems``;
   an update counts the larger of the item before and after it, which its request does not carry: a meter given
   ``current_item`` (a read through a client it does not meter) looks the item up before and after the call;
-- a write that adds, changes or removes a group row (it carries ``message_group_uuid``) also writes the global
-  secondary index once, at the standard rate.
+- a write also writes each global secondary index the item is in before or after it (both project ``ALL``, so an
+  index entry is the item's size), at the standard rate: an item that enters or leaves an index, or changes only
+  attributes outside its key, is one index write; one whose index key changes is two (a delete and a put: "If an
+  update to the table changes the value of an indexed key attribute (from A to B), two writes are required", GSI
+  writes in "Using Global Secondary Indexes in DynamoDB",
+  https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Writes); a write that leaves the
+  item as it was (a refused condition) writes no index. ``message-group-sk-index`` holds the items with
+  ``message_group_uuid`` (``sk`` its range key), ``group-row-version-index`` those with a ``version`` (``pk``
+  its hash key): both only group rows. ``Meter.index_wcu`` holds each index's share of ``wcu``.
 
 Source: "Read and write capacity units" and "UpdateItem" in the DynamoDB developer guide
 (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html).
@@ -26,12 +33,24 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-INDEXED_ATTRIBUTE = "message_group_uuid"
 WireItem = dict[str, dict[str, Any]]
+INDEXES: dict[str, tuple[str, str]] = {
+    "message-group-sk-index": ("message_group_uuid", "sk"),
+    "group-row-version-index": ("pk", "version"),
+}
+"""Each global secondary index of the table (the template's default names) and its key attributes: an item is in an
+index when it has both."""
+IndexKeys = tuple["tuple[str, ...] | None", ...]
 ItemLookup = Callable[[WireItem], "WireItem | None"]
 QueryReplay = Callable[[dict[str, Any]], list[WireItem]]
 _REPLAYED = ("TableName", "IndexName", "KeyConditionExpression", "ExclusiveStartKey", "Limit", "ScanIndexForward",
              "ConsistentRead")
+
+
+def index_keys(item: WireItem) -> IndexKeys:
+    """The item's key in each of ``INDEXES`` (None: not in that index)."""
+    return tuple(tuple(json.dumps(item[name], sort_keys=True) for name in names)
+                 if all(name in item for name in names) else None for names in INDEXES.values())
 
 
 def item_size(item: WireItem) -> int:
@@ -76,8 +95,11 @@ class Meter:
     requests: int = 0
     rcu: float = 0.0
     wcu: float = 0.0
-    _sizes: dict[tuple[str, str], tuple[int, bool]] = field(default_factory=dict)
-    """(pk, sk) -> (size, in the index) of every item the client read or wrote: what a later delete removes."""
+    index_wcu: dict[str, float] = field(default_factory=lambda: dict.fromkeys(INDEXES, 0.0))
+    """Each index's share of ``wcu``."""
+    _sizes: dict[tuple[str, str], tuple[int, IndexKeys]] = field(default_factory=dict)
+    """(pk, sk) -> (size, keys in the indexes) of every item the client read or wrote: what a later write replaces or
+    removes."""
     _consistent_read: bool = False
     _query: dict[str, Any] | None = None
     """The body of the query under way, when its response does not show what it read (a filter, a projection)."""
@@ -130,7 +152,7 @@ class Meter:
             items = self.items_read(self._query)
         for item in items:
             if "pk" in item and "sk" in item:  # a projection may leave the key out
-                self._sizes[(item["pk"]["S"], item["sk"]["S"])] = (item_size(item), INDEXED_ATTRIBUTE in item)
+                self._sizes[(item["pk"]["S"], item["sk"]["S"])] = (item_size(item), index_keys(item))
         units = max(1, math.ceil(sum(item_size(item) for item in items) / 4096))
         self.rcu += units if self._consistent_read else units / 2
 
@@ -141,22 +163,43 @@ class Meter:
 
     def _update(self, key: WireItem, before: WireItem | None, transactional: bool) -> float:
         """Units of an update (applied or refused by its condition: both consume): the larger item, before or
-        after."""
+        after, and the indexes it changed."""
         assert self.current_item is not None
         after = self.current_item(key)
         sizes = [item_size(item) for item in (before, after) if item]
-        indexed = any(INDEXED_ATTRIBUTE in item for item in (before, after) if item)
         if after:
-            self._sizes[(key["pk"]["S"], key["sk"]["S"])] = (item_size(after), INDEXED_ATTRIBUTE in after)
+            self._sizes[(key["pk"]["S"], key["sk"]["S"])] = (item_size(after), index_keys(after))
         units = max(1, math.ceil(max(sizes, default=0) / 1024))
-        return units * (2 if transactional else 1) + (units if indexed else 0)
+        indexed = 0.0 if before == after else self._index_write(
+            (item_size(before), index_keys(before)) if before else None,
+            (item_size(after), index_keys(after)) if after else None)
+        return units * (2 if transactional else 1) + indexed
 
     def _write(self, item: WireItem, deleted: bool, transactional: bool) -> float:
         key = (item["pk"]["S"], item["sk"]["S"])
+        before = self._sizes.pop(key, None)
         if deleted:
-            size, indexed = self._sizes.pop(key, (item_size(item), False))
+            size = before[0] if before else item_size(item)
+            after = None
         else:
-            size, indexed = item_size(item), INDEXED_ATTRIBUTE in item
-            self._sizes[key] = (size, indexed)
+            size = item_size(item)
+            after = self._sizes[key] = (size, index_keys(item))
         units = max(1, math.ceil(size / 1024))
-        return units * (2 if transactional else 1) + (units if indexed else 0)
+        return units * (2 if transactional else 1) + self._index_write(before, after)
+
+    def _index_write(self, before: tuple[int, IndexKeys] | None, after: tuple[int, IndexKeys] | None) -> float:
+        """Write units of the indexes for an item going from ``before`` to ``after`` (size, index keys; None: no
+        item), added to ``index_wcu``."""
+        total = 0.0
+        for position, name in enumerate(INDEXES):
+            entries = [(entry[0], entry[1][position]) for entry in (before, after)
+                       if entry is not None and entry[1][position] is not None]
+            if len(entries) == 2 and entries[0][1] != entries[1][1]:  # its key changed: a delete and a put
+                units = sum(max(1, math.ceil(size / 1024)) for size, _ in entries)
+            elif entries:
+                units = max(1, math.ceil(max(size for size, _ in entries) / 1024))
+            else:
+                units = 0
+            self.index_wcu[name] += units
+            total += units
+        return total

@@ -74,6 +74,7 @@ class Usage:
     dynamodb_requests: int = 0
     rcu: float = 0.0
     wcu: float = 0.0
+    index_wcu: Counter[str] = field(default_factory=Counter)
     posts: int = 0
     http_requests: int = 0
     frames_in: int = 0
@@ -90,6 +91,7 @@ class Usage:
             "dynamodb_requests": self.dynamodb_requests / rounds,
             "rcu": self.rcu / rounds,
             "wcu": self.wcu / rounds,
+            "index_wcu": {name: units / rounds for name, units in sorted(self.index_wcu.items())},
             "websocket_posts": self.posts / rounds,
             "http_requests": self.http_requests / rounds,
             "websocket_frames_in": self.frames_in / rounds,
@@ -191,6 +193,7 @@ class MeteredFunctions:
         usage.dynamodb_requests += meter.requests
         usage.rcu += meter.rcu
         usage.wcu += meter.wcu
+        usage.index_wcu.update(meter.index_wcu)
         usage.posts += calls.pop(POST_TO_CONNECTION, 0)
         usage.other_calls.update({f"{service}:{operation}": count for (service, operation), count in calls.items()})
         usage.http_requests += 1 if spec.routes else 0
@@ -339,6 +342,13 @@ def report(results: dict[str, Any]) -> str:
             lines.append(f"| {step} | {logical_id} | {usage['invocations']:g} | {usage['duration_ms_median']:.1f} | "
                          f"{usage['own_ms_median']:.1f} | {usage['dynamodb_requests']:g} | {usage['rcu']:g} | "
                          f"{usage['wcu']:g} | {usage['websocket_posts']:g} | {usage['log_bytes']:.0f} |")
+    indexes: Counter[str] = Counter()
+    for functions in results["steps"].values():
+        for usage in functions.values():
+            indexes.update(usage.get("index_wcu", {}))
+    total = sum(usage["wcu"] for functions in results["steps"].values() for usage in functions.values())
+    lines += ["", f"WCU a round: {total:g}, of which the indexes' (each group-row write writes every index the row "
+              "is in): " + ", ".join(f"{name} {units:g}" for name, units in sorted(indexes.items()))]
     return "\n".join(lines)
 
 

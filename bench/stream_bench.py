@@ -55,6 +55,8 @@ class Conversation:
     as the stream function leaves them once it has counted the first message (this project's steady state)."""
 
     def __init__(self, table: Any, start: datetime, read_state: bool = False) -> None:
+        from cruddur_messaging.domain.group_row_timeline import version_at  # the layer: on the path by now
+
         self.table = table
         self.group_uuid = str(uuid.uuid4())
         self.members = [{"uuid": str(uuid.uuid4()), "handle": handle, "display_name": name}
@@ -62,7 +64,8 @@ class Conversation:
         self.start = start
         first, second = self.members
         for owner, other in ((first, second), (second, first)):
-            state = {"unread_count": 0, "last_read_at": _timestamp(start)} if read_state else {}
+            state = {"unread_count": 0, "last_read_at": _timestamp(start), "version": version_at(start)} \
+                if read_state else {}
             table.put_item(Item={"pk": f"GRP#{owner['uuid']}", "sk": _timestamp(start), "message": "hello",
                                  "message_group_uuid": self.group_uuid, "user_uuid": other["uuid"],
                                  "user_display_name": other["display_name"], "user_handle": other["handle"],
@@ -226,8 +229,9 @@ def _markdown(results: list[Result], batch_size: int, row_size: int) -> str:
                  f"batch. Group rows of up to {row_size} bytes: 1 write unit each, one 4 KB read unit per query "
                  "(half: eventually consistent). Capacity computed from item sizes (moto reports a constant): "
                  "transactional writes count twice, and every group row added or removed is also written once "
-                 "to message-group-sk-index. The last four rows: one record each, an edit or a delete of a message "
-                 "in a conversation of three.")
+                  "to each index: message-group-sk-index and group-row-version-index (this project's rows carry a "
+                  "version; the tutorial's do not). The last four rows: one record each, an edit or a delete of a "
+                  "message in a conversation of three.")
     return "\n".join(lines)
 
 

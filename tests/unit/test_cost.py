@@ -146,6 +146,31 @@ def test_an_update_costs_the_larger_of_the_item_before_and_after_it() -> None:
     assert meter.wcu == 2 * math.ceil(size / 1024)  # the table and the index: 2 units each
 
 
+def test_a_group_row_write_writes_each_index_it_is_in_and_a_new_version_is_a_delete_and_a_put() -> None:
+    """Both indexes project ALL: a new row is one write to each; an update that changes the row's ``version``
+    (group-row-version-index's range key) is two writes there and one in message-group-sk-index (its key kept); a
+    refused update changes nothing and writes no index."""
+    key = {"pk": {"S": "GRP#a"}, "sk": {"S": "2026"}}
+    row = {**key, "message_group_uuid": {"S": "g"}, "version": {"N": "1"}, "unread_count": {"N": "1"}}
+    meter = Meter()
+    _call(meter, "PutItem", {"Item": row})
+    assert (meter.wcu, meter.index_wcu) == (3, {"message-group-sk-index": 1, "group-row-version-index": 1})
+
+    states = [row, {**row, "version": {"N": "2"}, "unread_count": {"N": "0"}}]
+    updated = Meter(current_item=lambda _: states.pop(0))
+    _call(updated, "UpdateItem", {"Key": key})
+    assert (updated.wcu, updated.index_wcu) == (4, {"message-group-sk-index": 1, "group-row-version-index": 2})
+
+    refused = Meter(current_item=lambda _: row)
+    _call(refused, "UpdateItem", {"Key": key})
+    assert (refused.wcu, refused.index_wcu) == (1, {"message-group-sk-index": 0, "group-row-version-index": 0})
+
+    unversioned = Meter()  # a row written before versions: in message-group-sk-index only
+    _call(unversioned, "PutItem", {"Item": {**key, "message_group_uuid": {"S": "g"}}})
+    assert (unversioned.wcu, unversioned.index_wcu) == (2, {"message-group-sk-index": 1,
+                                                            "group-row-version-index": 0})
+
+
 def test_an_update_in_a_transaction_counts_twice_and_an_update_cannot_be_metered_blind() -> None:
     key = {"pk": {"S": "CONN#a"}, "sk": {"S": "c"}}
     meter = Meter(current_item=lambda _: {**key, "n": {"S": "1"}})
