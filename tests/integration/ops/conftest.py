@@ -34,6 +34,11 @@ from tests.integration.ops.support import (
 )
 
 
+STACK_NUMBERS = itertools.count(1)
+"""Numbers every stack of the process: moto's state is the process's, not a server's, so a package's fixtures set up
+again (pytest-randomly may run the package's modules apart) find the tables of the first setup still there."""
+
+
 @pytest.fixture(scope="package")
 def moto_endpoint() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -57,10 +62,8 @@ def make_stack(moto_endpoint: str, ops_postgres: EmbeddedPostgres,
                tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Stack]:
     """``make_stack(database=None, cognito_users=COGNITO_USERS)``: a new stack file with a fresh table name
     (the table is not created) and a fresh user pool; ``database`` names a database of the test's own."""
-    numbers = itertools.count(1)
-
     def make(database: str | None = None, cognito_users: tuple[tuple[str, str | None], ...] = COGNITO_USERS) -> Stack:
-        number = next(numbers)
+        number = next(STACK_NUMBERS)
         directory = tmp_path_factory.mktemp(f"stack{number}")
         cognito = boto3.client("cognito-idp", endpoint_url=moto_endpoint, region_name=REGION, **CLIENT_CREDENTIALS)
         pool_id = cognito.create_user_pool(PoolName=f"ops-{number}")["UserPool"]["Id"]
