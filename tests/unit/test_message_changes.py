@@ -27,7 +27,6 @@ from cruddur_messaging.domain.group_row_timeline import NEWEST_AT
 from cruddur_messaging.domain.mark_read import MarkReadRequest, mark_read
 from cruddur_messaging.domain.stream_records import MessageChange
 from cruddur_messaging.domain.unread_counts import GroupBatch
-from cruddur_messaging.models import User
 from tests.support.concurrency import metrics_disabled  # noqa: F401 - the fixture
 from tests.support.people import ANDREW, BAYKO, Person
 from tests.support.row_history import (
@@ -49,9 +48,6 @@ from tests.support.table import messages_in
 from tests.support.tutorial import put_message
 from tests.unit.test_message_stream_races import SerializedRace, cancelled_transactions
 
-
-def user(person: Person) -> User:
-    return User(uuid=person.uuid, handle=person.handle, display_name=person.display_name)
 
 
 def edit_message(ddb: Any, table_name: str, group: str, sk: str, text: str, now: datetime) -> None:
@@ -76,7 +72,7 @@ def accepted(stream: Any) -> list[dict[str, Any]]:
 def start(aws: Any, stream: Any, group: str, at: datetime, text: str = "first") -> None:
     """A conversation andrewbrown starts, as the send's transaction writes it; its record delivered."""
     aws.container("CreateMessageFunction").message_store.create_group(
-        group, user(ANDREW), user(BAYKO), text, str(uuid.uuid4()), format_timestamp(at))
+        group, ANDREW.user, BAYKO.user, text, str(uuid.uuid4()), format_timestamp(at))
     assert deliver(aws, accepted(stream)) == {"batchItemFailures": []}
 
 
@@ -203,7 +199,7 @@ def test_mark_read_on_a_row_a_delete_moved_back_is_retried_on_the_row_where_it_i
     assert deliver(aws, accepted(stream)) == {"batchItemFailures": []}
     reading = aws.container("MarkReadFunction")
 
-    change = mark_read(StaleIndexRows(reading.group_row_store, stale), reading.read_state_store, user(BAYKO), group,
+    change = mark_read(StaleIndexRows(reading.group_row_store, stale), reading.read_state_store, BAYKO.user, group,
                        MarkReadRequest())
 
     assert change.moved and (change.state.last_read_at, change.state.unread_count) == (first, 0)
@@ -220,7 +216,7 @@ def test_interleaved_sends_edits_deletes_and_reads_settle_on_the_definition(aws,
     group = str(uuid.uuid4())
     first_at = format_timestamp(clock.now)
     aws.container("CreateMessageFunction").message_store.create_group(
-        group, user(ANDREW), user(BAYKO), "m0 v0", str(uuid.uuid4()), first_at)
+        group, ANDREW.user, BAYKO.user, "m0 v0", str(uuid.uuid4()), first_at)
     records = stream.new_records()
     for owner, version in history.take(records).items():
         history.applied.append((owner, parse_timestamp(first_at), version))
@@ -283,7 +279,7 @@ def test_interleaved_sends_edits_deletes_and_reads_settle_on_the_definition(aws,
         reader = rng.choice(MEMBERS)
         read_at = rng.choice([None, *live]) if rng.random() < 0.5 else None
         reading = aws.container("MarkReadFunction")
-        mark_read(reading.group_row_store, reading.read_state_store, user(reader), group,
+        mark_read(reading.group_row_store, reading.read_state_store, reader.user, group,
                   MarkReadRequest(read_at=read_at))
         written = history.take(stream.new_records())
         assert set(written) <= {reader.uuid}
@@ -351,7 +347,7 @@ def test_a_mark_read_racing_a_move_back_is_kept_and_the_move_retried_on_it(aws, 
     def bayko_reads_first(params: dict[str, Any], **_: Any) -> None:
         # Between the stream function's read of bayko's row and its move back, bayko marks the row read.
         if not raced and f"GRP#{BAYKO.uuid}" in params["body"].decode():
-            raced.append(mark_read(reading.group_row_store, reading.read_state_store, user(BAYKO), group,
+            raced.append(mark_read(reading.group_row_store, reading.read_state_store, BAYKO.user, group,
                                    MarkReadRequest()))
 
     hooks.on("before-call.dynamodb.TransactWriteItems", bayko_reads_first)

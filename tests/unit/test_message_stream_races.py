@@ -17,7 +17,6 @@ from botocore.awsrequest import AWSResponse
 from cruddur_messaging.domain import group_row_timeline
 from cruddur_messaging.domain.group_row_timeline import MAX_ATTEMPTS
 from cruddur_messaging.domain.mark_read import MarkReadRequest, mark_read
-from cruddur_messaging.models import User
 from devtools.environment import LOCAL_ACCOUNT_ID
 from tests.support.calls import operation_is
 from tests.support.concurrency import metrics_disabled  # noqa: F401 - the fixture
@@ -41,9 +40,6 @@ from tests.support.streams import (
 )
 from tests.support.table import group_rows_of, scan_all, snapshot
 from tests.support.tutorial import put_group_row, put_message
-
-def user(person: Person) -> User:
-    return User(uuid=person.uuid, handle=person.handle, display_name=person.display_name)
 
 
 def index_snapshot(ddb: Any, table_name: str, group_uuid: str) -> list[dict[str, Any]]:
@@ -254,7 +250,7 @@ def test_a_move_whose_response_is_lost_counts_as_done(aws, ddb, stream, calls, m
 def start_conversation(aws: Any, group_uuid: str, sender: Person, recipient: Person, text: str, at_time: str) -> None:
     """A new conversation, written as create-message writes it (its container's store): no index row yet."""
     aws.container("CreateMessageFunction").message_store.create_group(
-        group_uuid, user(sender), user(recipient), text, str(uuid.uuid4()), at_time)
+        group_uuid, sender.user, recipient.user, text, str(uuid.uuid4()), at_time)
 
 
 def rows_moved_metric(stdout: str) -> list[float]:
@@ -330,7 +326,7 @@ def test_a_move_from_a_stale_read_neither_lowers_a_version_nor_drops_a_late_reco
     first, older, newer = [record for record in records if stream.mapping.accepts(record)]
     assert deliver(aws, [first, newer]) == {"batchItemFailures": []}
     reading = aws.container("MarkReadFunction")
-    assert mark_read(reading.group_row_store, reading.read_state_store, user(BAYKO), group_uuid,
+    assert mark_read(reading.group_row_store, reading.read_state_store, BAYKO.user, group_uuid,
                      MarkReadRequest()).moved
     stale = index_snapshot(ddb, aws.table.name, group_uuid)
     assert all("late_from" not in row for row in group_rows_of_group(aws, group_uuid))

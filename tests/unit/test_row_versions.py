@@ -18,8 +18,7 @@ from cruddur_messaging.clock import format_timestamp, parse_timestamp
 from cruddur_messaging.domain import group_row_timeline
 from cruddur_messaging.domain.group_row_timeline import SYNC_HORIZON
 from cruddur_messaging.domain.mark_read import MarkReadRequest, mark_read
-from cruddur_messaging.models import User
-from tests.support.people import ANDREW, BAYKO, Person
+from tests.support.people import ANDREW, BAYKO
 from tests.support.row_history import (
     MEMBERS,
     RowHistory,
@@ -30,9 +29,6 @@ from tests.support.row_history import (
 from tests.support.streams import BASE, deliver
 from tests.support.tutorial import put_message
 
-
-def user(person: Person) -> User:
-    return User(uuid=person.uuid, handle=person.handle, display_name=person.display_name)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -45,7 +41,7 @@ def test_versions_grow_with_every_write_and_every_message_applied_is_found_by_a_
     group = str(uuid.uuid4())
     first_at = clock.now
     aws.container("CreateMessageFunction").message_store.create_group(
-        group, user(ANDREW), user(BAYKO), "first", str(uuid.uuid4()), format_timestamp(first_at))
+        group, ANDREW.user, BAYKO.user, "first", str(uuid.uuid4()), format_timestamp(first_at))
     pending = stream.new_records()
     for owner, version in history.take(pending).items():
         history.applied.append((owner, first_at, version))
@@ -81,7 +77,7 @@ def test_versions_grow_with_every_write_and_every_message_applied_is_found_by_a_
         reader = rng.choice(MEMBERS)
         read_at = rng.choice([None, rng.choice(sent)]) if sent else None
         reading = aws.container("MarkReadFunction")
-        change = mark_read(reading.group_row_store, reading.read_state_store, user(reader), group,
+        change = mark_read(reading.group_row_store, reading.read_state_store, reader.user, group,
                            MarkReadRequest(read_at=read_at))
         written = history.take(stream.new_records())
         assert set(written) <= {reader.uuid} and (reader.uuid in written) is change.moved, (change, written)

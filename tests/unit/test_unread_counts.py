@@ -24,16 +24,13 @@ def strip_versions(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for item in items]
 
 
-def user(person: Person) -> User:
-    return User(uuid=person.uuid, handle=person.handle, display_name=person.display_name)
-
 
 def conversation(aws: Any, sender: Person, recipient: Person, first_at: str, text: str = "first") -> str:
     """A conversation started the way create-message starts one (its container's store): both rows and the first
     message at once."""
     group = str(uuid.uuid4())
     starting = aws.container("CreateMessageFunction")
-    starting.message_store.create_group(group, user(sender), user(recipient), text, str(uuid.uuid4()), first_at)
+    starting.message_store.create_group(group, sender.user, recipient.user, text, str(uuid.uuid4()), first_at)
     return group
 
 
@@ -179,7 +176,7 @@ def test_a_reader_marking_read_between_the_moves_read_and_its_write_keeps_the_ma
 
     def bayko_reads_first(**_: Any) -> None:
         if not marked:
-            marked.append(mark_read_as(aws, user(BAYKO), group, MarkReadRequest()))
+            marked.append(mark_read_as(aws, BAYKO.user, group, MarkReadRequest()))
 
     hooks.on("before-call.dynamodb.TransactWriteItems", bayko_reads_first)
     assert deliver(aws, records) == {"batchItemFailures": []}
@@ -214,7 +211,7 @@ def test_counts_are_exact_under_any_order_repetition_and_reading(aws, ddb, strea
         if rng.random() < 0.3 and written:
             reader = rng.choice((ANDREW, BAYKO))
             read_at = rng.choice([None, rng.choice(written)["sk"]])
-            change = mark_read_as(aws, user(reader), group, MarkReadRequest(read_at=read_at))
+            change = mark_read_as(aws, reader.user, group, MarkReadRequest(read_at=read_at))
             if change.moved:
                 markers[reader.uuid].append(change.state.last_read_at)
         assert all(int(row.get("unread_count", 0)) >= 0 for row in group_rows(aws.table, group))
