@@ -274,14 +274,21 @@ def one_round(functions: MeteredFunctions, group: str, number: int) -> None:
             raise SystemExit(f"{event['requestContext']['routeKey']} answered {response}")
 
 
-def measure(database_url: str) -> dict[str, Any]:
+def management_api_and_environment() -> tuple[ManagementServer, AcceptingConnections, LocalResources, dict[str, str]]:
+    """A local management API that accepts every frame, on a free port and serving in a thread (shut it down
+    after), the resources naming it, and every function's environment for them, as Lambda would set it."""
     registry = AcceptingConnections()
     management = ManagementServer(("127.0.0.1", 0), registry)
     threading.Thread(target=management.serve_forever, daemon=True).start()
     resources = LocalResources(table_name="cruddur-messages", websocket_api_endpoint=management.url)
-    environment = {}
+    environment: dict[str, str] = {}
     for logical_id in local_function_specs(resources, stream_arn="-"):
         environment.update(function_environment(resources, function_logical_id=logical_id))
+    return management, registry, resources, environment
+
+
+def measure(database_url: str) -> dict[str, Any]:
+    management, registry, resources, environment = management_api_and_environment()
     # The rounds follow each other faster than a person sends; a DM at a human pace finds its sender's allowance
     # whole and counts with one UpdateItem (domain/send_limits.py), which is what a DM is measured as here.
     environment["SEND_RATE_PER_SECOND"] = "1000000"  # one a microsecond

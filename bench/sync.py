@@ -20,7 +20,6 @@ import json
 import os
 import statistics
 import tempfile
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -30,12 +29,10 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from bench.delivery import AcceptingConnections
-from bench.per_message import MeteredCalls, MeteredFunctions
-from devtools.environment import LocalResources, function_environment, local_function_specs, provision
+from bench.per_message import MeteredCalls, MeteredFunctions, management_api_and_environment
+from devtools.environment import local_function_specs, provision
 from devtools.functions import ensure_layer_on_path
 from devtools.local_stack import moto_transactions
-from devtools.local_stack.websocket_api import ManagementServer
 from devtools.postgres import EmbeddedPostgres
 from devtools.stream_reader import StreamReader
 
@@ -163,13 +160,7 @@ def measure_sync(functions: MeteredFunctions, owner: Any, since: str, scenario: 
 
 
 def measure(database_url: str) -> dict[str, Any]:
-    registry = AcceptingConnections()
-    management = ManagementServer(("127.0.0.1", 0), registry)
-    threading.Thread(target=management.serve_forever, daemon=True).start()
-    resources = LocalResources(table_name="cruddur-messages", websocket_api_endpoint=management.url)
-    environment = {}
-    for logical_id in local_function_specs(resources, stream_arn="-"):
-        environment.update(function_environment(resources, function_logical_id=logical_id))
+    management, _, resources, environment = management_api_and_environment()
     os.environ.update(environment)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     ensure_layer_on_path()
