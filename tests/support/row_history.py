@@ -83,3 +83,14 @@ def assert_a_sync_finds_every_applied_message(rows: dict[str, dict[str, Any]], h
             after_floor = at > moment_of_version(floor_version) - LATE_AFTER
             covered = late_version > floor_version and late_from is not None and late_from <= at
             assert after_floor or covered, (owner, format_timestamp(at), applied, floor_version, row)
+
+
+def random_batch(rng: random.Random, pending: list[dict[str, Any]], delivered: list[dict[str, Any]],
+                 most_replayed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A batch as shards and their retries deliver one: one to four of the ``pending`` records, with up to
+    ``most_replayed`` of the ``delivered`` ones again, in any order; and the records still pending after it."""
+    batch = rng.sample(pending, min(len(pending), rng.randint(1, 4)))
+    still_pending = [record for record in pending if record not in batch]
+    batch += rng.sample(delivered, min(len(delivered), rng.randint(0, most_replayed)))
+    rng.shuffle(batch)
+    return batch, still_pending

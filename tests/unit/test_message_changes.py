@@ -34,6 +34,7 @@ from tests.support.row_history import (
     RowHistory,
     WriteClock,
     assert_a_sync_finds_every_applied_message,
+    random_batch,
     rows_by_owner,
 )
 from tests.support.streams import (
@@ -74,6 +75,18 @@ def start(aws: Any, stream: Any, group: str, at: datetime, text: str = "first") 
     aws.container("CreateMessageFunction").message_store.create_group(
         group, ANDREW.user, BAYKO.user, text, str(uuid.uuid4()), format_timestamp(at))
     assert deliver(aws, accepted(stream)) == {"batchItemFailures": []}
+
+
+def with_a_regretted_reply(aws: Any, ddb: Any, stream: Any) -> tuple[str, str, str, dict[str, Any]]:
+    """A conversation andrewbrown started at ``BASE``, and his second message ("regretted") a second later, both
+    delivered: the group, the first message's time, the second's and the second's record."""
+    group = str(uuid.uuid4())
+    start(aws, stream, group, BASE)
+    second = format_timestamp(BASE + timedelta(seconds=1))
+    put_message(ddb, group, second, "regretted", ANDREW)
+    [insert] = accepted(stream)
+    assert deliver(aws, [insert]) == {"batchItemFailures": []}
+    return group, format_timestamp(BASE), second, insert
 
 
 def expected_rows(aws: Any, group: str, rows: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str, int]]:
@@ -123,13 +136,7 @@ def test_an_edit_of_the_newest_message_shows_on_both_rows_for_a_query_and_an_upd
 
 
 def test_deleting_the_newest_message_falls_back_and_comes_off_the_unread_count(aws, ddb, stream, calls):
-    group = str(uuid.uuid4())
-    first = format_timestamp(BASE)
-    start(aws, stream, group, BASE)
-    second = format_timestamp(BASE + timedelta(seconds=1))
-    put_message(ddb, group, second, "regretted", ANDREW)
-    [insert] = accepted(stream)
-    assert deliver(aws, [insert]) == {"batchItemFailures": []}
+    group, first, second, insert = with_a_regretted_reply(aws, ddb, stream)
     assert actual_rows(rows_by_owner(aws, group))[BAYKO.uuid] == (second, "regretted", 2)
     delete_message(ddb, aws.table.name, group, second, BASE + timedelta(seconds=5))
     [delete] = accepted(stream)
@@ -188,12 +195,7 @@ class StaleIndexRows(GroupRowStore):
 
 
 def test_mark_read_on_a_row_a_delete_moved_back_is_retried_on_the_row_where_it_is(aws, ddb, stream):
-    group = str(uuid.uuid4())
-    first = format_timestamp(BASE)
-    start(aws, stream, group, BASE)
-    second = format_timestamp(BASE + timedelta(seconds=1))
-    put_message(ddb, group, second, "regretted", ANDREW)
-    assert deliver(aws, accepted(stream)) == {"batchItemFailures": []}
+    group, first, second, _ = with_a_regretted_reply(aws, ddb, stream)
     stale = [row for row in rows_by_owner(aws, group).values()]
     delete_message(ddb, aws.table.name, group, second, BASE + timedelta(seconds=5))
     assert deliver(aws, accepted(stream)) == {"batchItemFailures": []}
@@ -231,10 +233,7 @@ def test_interleaved_sends_edits_deletes_and_reads_settle_on_the_definition(aws,
 
     def deliver_some() -> None:
         nonlocal pending
-        batch = rng.sample(pending, min(len(pending), rng.randint(1, 4)))
-        pending = [record for record in pending if record not in batch]
-        batch += rng.sample(delivered, min(len(delivered), rng.randint(0, 2)))
-        rng.shuffle(batch)
+        batch, pending = random_batch(rng, pending, delivered, most_replayed=2)
         if rng.random() < 0.5:
             batch.sort(key=lambda record: int(sequence_number(record)))  # in stream order, as a shard delivers
         before = rows_by_owner(aws, group)
@@ -334,12 +333,7 @@ def test_interleaved_sends_edits_deletes_and_reads_settle_on_the_definition(aws,
 
 
 def test_a_mark_read_racing_a_move_back_is_kept_and_the_move_retried_on_it(aws, ddb, stream, hooks):
-    group = str(uuid.uuid4())
-    first = format_timestamp(BASE)
-    start(aws, stream, group, BASE)
-    second = format_timestamp(BASE + timedelta(seconds=1))
-    put_message(ddb, group, second, "regretted", ANDREW)
-    assert deliver(aws, accepted(stream)) == {"batchItemFailures": []}
+    group, first, second, _ = with_a_regretted_reply(aws, ddb, stream)
     delete_message(ddb, aws.table.name, group, second, BASE + timedelta(seconds=5))
     reading = aws.container("MarkReadFunction")
     raced: list[Any] = []
@@ -370,12 +364,8 @@ def test_a_mark_read_racing_a_move_back_is_kept_and_the_move_retried_on_it(aws, 
 def test_a_delete_racing_another_invocation_ends_on_the_definition(aws, ddb, stream, hooks,
                                                                   metrics_disabled,  # noqa: F811
                                                                   other):
-    group = str(uuid.uuid4())
-    first = format_timestamp(BASE)
-    start(aws, stream, group, BASE)
-    second, third = (format_timestamp(BASE + timedelta(seconds=number)) for number in (1, 2))
-    put_message(ddb, group, second, "regretted", ANDREW)
-    assert deliver(aws, accepted(stream)) == {"batchItemFailures": []}
+    group, first, second, _ = with_a_regretted_reply(aws, ddb, stream)
+    third = format_timestamp(BASE + timedelta(seconds=2))
     delete_message(ddb, aws.table.name, group, second, BASE + timedelta(seconds=5))
     [delete] = accepted(stream)
     if other == "insert-newer":

@@ -24,6 +24,7 @@ from tests.support.row_history import (
     RowHistory,
     WriteClock,
     assert_a_sync_finds_every_applied_message,
+    random_batch,
     rows_by_owner,
 )
 from tests.support.streams import BASE, deliver
@@ -56,10 +57,7 @@ def test_versions_grow_with_every_write_and_every_message_applied_is_found_by_a_
     def deliver_some() -> None:
         nonlocal pending
         # Any of the pending records, in any order (shards, retries), with earlier ones again.
-        batch = rng.sample(pending, min(len(pending), rng.randint(1, 4)))
-        pending = [record for record in pending if record not in batch]
-        batch += rng.sample(delivered, min(len(delivered), rng.randint(0, 3)))
-        rng.shuffle(batch)
+        batch, pending = random_batch(rng, pending, delivered, most_replayed=3)
         before = rows_by_owner(aws, group)
         assert deliver(aws, batch) == {"batchItemFailures": []}
         delivered.extend(record for record in batch if record not in delivered)
